@@ -1,0 +1,87 @@
+"""Atomic file output and safe checkpoint loading.
+
+Every file lutnn writes goes to a temporary file in the same folder first and is renamed into
+place, so an interrupted run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lutnn.errors import LutnnError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    Example:
+        >>> with atomic_path("out.bin") as tmp:  # doctest: +SKIP
+        ...     tmp.write_bytes(b"data")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """Read JSON, turning a missing or malformed file into a clear :class:`LutnnError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise LutnnError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LutnnError(
+            f"{what} {path} is not valid JSON ({exc}); fix or delete it and run again"
+        ) from None
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """``torch.save`` ``state`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint with ``weights_only=True``; a corrupt file gives a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise LutnnError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated/corrupt files
+        raise LutnnError(
+            f"checkpoint {path} is corrupt or not a lutnn checkpoint ({type(exc).__name__}); "
+            "delete it and retrain (or run without --resume)"
+        ) from None
+    if not isinstance(state, dict):
+        raise LutnnError(f"checkpoint {path} does not hold a state dict; delete it and retrain")
+    return state
