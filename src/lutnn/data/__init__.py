@@ -1,0 +1,35 @@
+"""Data: IDX/MNIST loading (found, fetched or cached; verified), datasets, input encodings.
+
+Pipeline position: ``data -> nn -> distill -> ir -> sim / hdl``.  Images are uint8
+``[n, C, H, W]``; :mod:`lutnn.data.encodings` turns pixels into bits by integer comparisons.
+"""
+
+from lutnn.data.datasets import Dataset, batches, load_dataset
+from lutnn.data.encodings import (
+    ENCODERS,
+    ComparatorEncoder,
+    ThermometerEncoder,
+    ThresholdEncoder,
+    get_encoder,
+    thermometer_thresholds,
+)
+from lutnn.data.idx import read_idx, write_idx
+from lutnn.data.mnist import cache_dir, fetch_mnist, load_mnist, mnist_folder
+
+__all__ = [
+    "ENCODERS",
+    "ComparatorEncoder",
+    "Dataset",
+    "ThermometerEncoder",
+    "ThresholdEncoder",
+    "batches",
+    "cache_dir",
+    "fetch_mnist",
+    "get_encoder",
+    "load_dataset",
+    "load_mnist",
+    "mnist_folder",
+    "read_idx",
+    "thermometer_thresholds",
+    "write_idx",
+]

@@ -1,0 +1,240 @@
+"""Image classification datasets as uint8 arrays, with a seeded validation split.
+
+:func:`load_dataset` reads MNIST (found or fetched, see :mod:`lutnn.data.mnist`), a folder of
+IDX files in the MNIST layout (Fashion-MNIST, KMNIST, ...), or a ``.npz`` file.  The validation
+set is carved out of the training set by a seeded permutation, so model selection never looks
+at the test set.  :func:`batches` iterates mini-batches as torch tensors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lutnn.data.idx import STANDARD_FILES, find_idx_files, read_idx
+from lutnn.data.mnist import load_mnist
+from lutnn.errors import LutnnError
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A train/val/test split of images and labels.
+
+    Attributes:
+        x_train, x_val, x_test: uint8 ``[n, C, H, W]`` pixel values 0..255.
+        y_train, y_val, y_test: int64 ``[n]`` class indices in ``0..num_classes-1``.
+        num_classes: number of classes.
+        name: a short name for logs and reports (``"mnist"``, the folder or file stem).
+    """
+
+    x_train: np.ndarray  # uint8 (N, C, H, W)
+    y_train: np.ndarray  # int64 (N,)
+    x_val: np.ndarray  # uint8 (Nv, C, H, W)
+    y_val: np.ndarray  # int64 (Nv,)
+    x_test: np.ndarray  # uint8 (Nt, C, H, W)
+    y_test: np.ndarray  # int64 (Nt,)
+    num_classes: int
+    name: str
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one image."""
+        c, h, w = self.x_train.shape[1:]
+        return int(c), int(h), int(w)
+
+    def validate(self) -> None:
+        """Check dtypes, shapes and label ranges; raise ``ValueError`` naming the field."""
+        if self.num_classes < 1:
+            raise ValueError(f"dataset {self.name!r}: num_classes must be >= 1")
+        shape = self.x_train.shape[1:]
+        for split in ("train", "val", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4:
+                raise ValueError(f"dataset {self.name!r}: x_{split} must be uint8 [n, C, H, W]")
+            if x.shape[1:] != shape:
+                raise ValueError(
+                    f"dataset {self.name!r}: x_{split} images are {x.shape[1:]}, x_train {shape}"
+                )
+            if not isinstance(y, np.ndarray) or y.dtype != np.int64 or y.shape != (len(x),):
+                raise ValueError(f"dataset {self.name!r}: y_{split} must be int64 [{len(x)}]")
+            if y.size and (y.min() < 0 or y.max() >= self.num_classes):
+                raise ValueError(
+                    f"dataset {self.name!r}: y_{split} must lie in 0..{self.num_classes - 1}"
+                )
+
+
+def _images(arr: np.ndarray, what: str) -> np.ndarray:
+    """Return images as uint8 ``[n, C, H, W]``; ``[n, H, W]`` gains C = 1."""
+    if arr.dtype != np.uint8:
+        raise LutnnError(
+            f"{what} must hold uint8 pixel values 0..255, got dtype {arr.dtype}; "
+            "convert it with .astype(np.uint8)"
+        )
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    if arr.ndim != 4 or arr.shape[0] == 0 or 0 in arr.shape[1:]:
+        raise LutnnError(
+            f"{what} has shape {arr.shape}; expected non-empty [n, H, W] or [n, C, H, W] images"
+        )
+    return np.ascontiguousarray(arr)
+
+
+def _labels(arr: np.ndarray, n: int, what: str) -> np.ndarray:
+    """Return labels as int64 ``[n]``, checking they are non-negative integers."""
+    if arr.dtype.kind not in "iu":
+        raise LutnnError(f"{what} must hold integer class labels, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise LutnnError(f"{what} has shape {arr.shape}; expected ({n},), one label per image")
+    if arr.size and arr.min() < 0:
+        raise LutnnError(f"{what} holds a negative label ({arr.min()}); labels must be 0..K-1")
+    return arr.astype(np.int64)
+
+
+def _load_idx_folder(folder: Path) -> tuple[np.ndarray, ...]:
+    found, missing = find_idx_files(folder)
+    if missing:
+        raise LutnnError(
+            f"IDX dataset folder {folder} lacks: " + "; ".join(missing) + " (name them like MNIST)"
+        )
+    return tuple(read_idx(found[role]) for role in STANDARD_FILES)  # train x, y, test x, y
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, ...]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in NPZ_KEYS if k not in npz.files]
+            if missing:
+                raise LutnnError(
+                    f"{path} lacks key(s) {missing}; a dataset .npz needs {list(NPZ_KEYS)} "
+                    f"(it has {sorted(npz.files)})"
+                )
+            return tuple(npz[k] for k in NPZ_KEYS)
+    except LutnnError:
+        raise
+    except Exception as exc:  # zipfile/pickle/value errors for a corrupt or non-npz file
+        raise LutnnError(
+            f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def load_dataset(
+    path: str | os.PathLike | None = None, *, val_size: int = 5000, seed: int = 0
+) -> Dataset:
+    """Load a dataset and carve a seeded validation split out of its training set.
+
+    Args:
+        path: ``None`` for MNIST (found or fetched, see :mod:`lutnn.data.mnist`); a folder
+            holding ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+            ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (or ``train-images.idx3-ubyte``
+            style, each optionally ``.gz``); or a ``.npz`` with keys ``x_train, y_train, x_test,
+            y_test`` (uint8 images ``[n, H, W]`` or ``[n, C, H, W]``, integer labels).
+        val_size: number of training examples moved to the validation set (0 allowed).
+        seed: seed of the permutation that picks them; the same seed gives the same split.
+
+    Returns:
+        A :class:`Dataset`; ``num_classes`` is the largest label in train or test plus one.
+        Each split keeps the original order of its examples.
+
+    Raises:
+        LutnnError: missing or malformed files, bad shapes/dtypes/labels, or a bad ``val_size``.
+
+    Example:
+        >>> ds = load_dataset(val_size=5000, seed=0)  # doctest: +SKIP
+        >>> ds.x_train.shape, ds.x_val.shape, ds.input_shape  # doctest: +SKIP
+        ((55000, 1, 28, 28), (5000, 1, 28, 28), (1, 28, 28))
+    """
+    if path is None:
+        arrays, name = load_mnist(), "mnist"
+    else:
+        p = Path(path)
+        if p.is_dir():
+            arrays, name = _load_idx_folder(p), p.name
+        elif p.is_file() and p.suffix == ".npz":
+            arrays, name = _load_npz(p), p.stem
+        elif p.exists():
+            raise LutnnError(f"dataset {p} is neither a folder of IDX files nor a .npz file")
+        else:
+            raise LutnnError(f"dataset not found: {p}")
+    x_tr, y_tr, x_te, y_te = arrays
+    x_tr = _images(x_tr, f"{name}: training images (x_train)")
+    x_te = _images(x_te, f"{name}: test images (x_test)")
+    if x_tr.shape[1:] != x_te.shape[1:]:
+        raise LutnnError(
+            f"{name}: training images are {x_tr.shape[1:]} but test images {x_te.shape[1:]}"
+        )
+    y_tr = _labels(y_tr, len(x_tr), f"{name}: training labels (y_train)")
+    y_te = _labels(y_te, len(x_te), f"{name}: test labels (y_test)")
+    num_classes = int(max(y_tr.max(), y_te.max(initial=0))) + 1
+
+    if not isinstance(val_size, (int, np.integer)) or not 0 <= val_size < len(x_tr):
+        raise LutnnError(
+            f"val_size must be an integer in 0..{len(x_tr) - 1} ({len(x_tr)} training examples), "
+            f"got {val_size}"
+        )
+    perm = np.random.default_rng(seed).permutation(len(x_tr))
+    val_idx, train_idx = np.sort(perm[:val_size]), np.sort(perm[val_size:])
+    return Dataset(
+        x_train=x_tr[train_idx], y_train=y_tr[train_idx],
+        x_val=x_tr[val_idx], y_val=y_tr[val_idx],
+        x_test=x_te, y_test=y_te,
+        num_classes=num_classes, name=name,
+    )  # fmt: skip
+
+
+def batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    seed: int | np.random.Generator | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Iterate mini-batches ``(pixels, labels)`` as torch tensors.
+
+    Args:
+        x: uint8 images ``[n, C, H, W]``.
+        y: integer labels ``[n]``.
+        batch_size: examples per batch (the last batch may be smaller unless ``drop_last``).
+        shuffle: visit the examples in a random order.
+        seed: an int seed, or a ``numpy.random.Generator`` to draw the order from (pass the same
+            generator every epoch for a fresh, reproducible order each epoch).  ``None`` with
+            ``shuffle`` draws a nondeterministic order.
+        drop_last: skip a final incomplete batch.
+
+    Yields:
+        float32 ``[B, C, H, W]`` pixel values 0..255 (not rescaled) and int64 ``[B]`` labels.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = np.zeros((5, 1, 2, 2), np.uint8), np.arange(5)
+        >>> [tuple(xb.shape) for xb, _ in batches(x, y, 2, shuffle=True, seed=rng)]
+        [(2, 1, 2, 2), (2, 1, 2, 2), (1, 1, 2, 2)]
+    """
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
+    n = len(x)
+    if shuffle:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        order = rng.permutation(n)
+    else:
+        order = np.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        idx = order[start : start + batch_size]
+        yield (
+            torch.from_numpy(np.ascontiguousarray(x[idx])).float(),  # (B, C, H, W)
+            torch.from_numpy(np.asarray(y[idx], dtype=np.int64)),  # (B,)
+        )
