@@ -1,0 +1,222 @@
+"""Model configurations (typed dataclasses) and builders, found through :data:`MODELS`.
+
+Every model is an ``nn.Sequential``: an input encoder (pixels 0..255 -> bits), binary layers
+reading and writing bits, and a :class:`~lutnn.nn.binary.GroupSum` class head.  Keeping the
+models flat and made of a few known blocks is what lets distillation and ``to_ir`` walk them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from lutnn.errors import LutnnError
+from lutnn.nn.binary import BinaryLinear, BinaryMaxPool2d, GroupSum
+from lutnn.nn.conv import LoweredConv2d
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """A binary MLP teacher: encoder -> BinaryLinear x len(hidden) -> BinaryLinear -> GroupSum."""
+
+    encoder: str = "thermometer"  # input encoding: "threshold" (1 bit/pixel) or "thermometer"
+    levels: int = 3  # thermometer levels T (bits per pixel); ignored for "threshold"
+    hidden: tuple[int, ...] = (1024, 1024)  # widths of the hidden binary layers
+    group_size: int = 100  # output bits per class; class score = popcount of its group
+    binary_weights: bool = True  # sign(W) in the forward pass (XNOR-Net); False: real weights
+    tau: float = 10.0  # softmax temperature on the popcount scores (training only)
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """A binary CNN teacher on lowered convolutions: [conv3x3 -> pool2] x n -> MLP -> GroupSum."""
+
+    encoder: str = "thermometer"  # input encoding: "threshold" or "thermometer"
+    levels: int = 2  # thermometer levels T
+    channels: tuple[int, ...] = (32, 64)  # output channels of each 3x3 conv (each then pooled 2x2)
+    hidden: tuple[int, ...] = (512,)  # widths of the dense binary layers after the convolutions
+    group_size: int = 50  # output bits per class
+    binary_weights: bool = True  # XNOR-Net weights (sign) or real weights
+    tau: float = 5.0  # softmax temperature on the popcount scores (training only)
+
+
+@dataclass(frozen=True)
+class MobileNetConfig:
+    """A MobileNet-like teacher: full 3x3 conv, then [depthwise 3x3 + pointwise 1x1 -> pool].
+
+    Depthwise layers read one channel's 3x3 window per neuron (fan-in 9); pointwise layers
+    read all channels at one pixel (fan-in C): fewer connections per neuron than a full conv.
+    """
+
+    encoder: str = "thermometer"  # input encoding: "threshold" or "thermometer"
+    levels: int = 2  # thermometer levels T
+    stem_channels: int = 32  # output channels of the first (full) 3x3 conv, followed by pool 2x2
+    channels: tuple[int, ...] = (64,)  # pointwise output channels of each dw+pw block (+ pool)
+    hidden: tuple[int, ...] = (512,)  # widths of the dense binary layers
+    group_size: int = 50  # output bits per class
+    binary_weights: bool = True  # XNOR-Net weights (sign) or real weights
+    tau: float = 5.0  # softmax temperature on the popcount scores (training only)
+
+
+def _encoder(name: str, levels: int) -> nn.Module:
+    from lutnn.data.encodings import get_encoder
+
+    return get_encoder(name) if name == "threshold" else get_encoder(name, levels=levels)
+
+
+def _encoder_bits(name: str, levels: int) -> int:
+    return 1 if name == "threshold" else levels
+
+
+def _dense_stack(widths: list[int], binary_weights: bool) -> list[nn.Module]:
+    return [
+        BinaryLinear(w_in, w_out, binary_weights=binary_weights)
+        for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
+    ]
+
+
+def build_mlp(cfg: MLPConfig, input_shape: tuple[int, int, int], num_classes: int) -> nn.Sequential:
+    c, h, w = input_shape
+    in_bits = c * _encoder_bits(cfg.encoder, cfg.levels) * h * w
+    widths = [in_bits, *cfg.hidden, num_classes * cfg.group_size]
+    return nn.Sequential(
+        _encoder(cfg.encoder, cfg.levels),
+        nn.Flatten(),
+        *_dense_stack(widths, cfg.binary_weights),
+        GroupSum(num_classes, cfg.tau),
+    )
+
+
+def _conv(c_in: int, c_out: int, kernel: int, inner: nn.Module) -> LoweredConv2d:
+    return LoweredConv2d(c_in, c_out, kernel, inner, padding=kernel // 2)
+
+
+def build_cnn(cfg: CNNConfig, input_shape: tuple[int, int, int], num_classes: int) -> nn.Sequential:
+    c, h, w = input_shape
+    c = c * _encoder_bits(cfg.encoder, cfg.levels)
+    layers: list[nn.Module] = [_encoder(cfg.encoder, cfg.levels)]
+    for c_out in cfg.channels:
+        inner = BinaryLinear(c * 9, c_out, binary_weights=cfg.binary_weights)
+        layers += [_conv(c, c_out, 3, inner), BinaryMaxPool2d(2)]
+        c, h, w = c_out, h // 2, w // 2
+    widths = [c * h * w, *cfg.hidden, num_classes * cfg.group_size]
+    layers += [nn.Flatten(), *_dense_stack(widths, cfg.binary_weights)]
+    return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
+
+
+def build_mobilenet(
+    cfg: MobileNetConfig, input_shape: tuple[int, int, int], num_classes: int
+) -> nn.Sequential:
+    c, h, w = input_shape
+    c = c * _encoder_bits(cfg.encoder, cfg.levels)
+    bw = cfg.binary_weights
+    stem = BinaryLinear(c * 9, cfg.stem_channels, binary_weights=bw)
+    layers: list[nn.Module] = [
+        _encoder(cfg.encoder, cfg.levels),
+        _conv(c, cfg.stem_channels, 3, stem),
+        BinaryMaxPool2d(2),
+    ]
+    c, h, w = cfg.stem_channels, h // 2, w // 2
+    for c_out in cfg.channels:
+        depthwise = BinaryLinear(c * 9, c, groups=c, binary_weights=bw)  # one 3x3 per channel
+        pointwise = BinaryLinear(c, c_out, binary_weights=bw)  # 1x1 across channels
+        layers += [_conv(c, c, 3, depthwise), _conv(c, c_out, 1, pointwise), BinaryMaxPool2d(2)]
+        c, h, w = c_out, h // 2, w // 2
+    widths = [c * h * w, *cfg.hidden, num_classes * cfg.group_size]
+    layers += [nn.Flatten(), *_dense_stack(widths, bw)]
+    return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named model family: its config class and its builder."""
+
+    config_class: type
+    build: Callable[..., nn.Sequential]
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    "teacher-mlp": ModelSpec(MLPConfig, build_mlp, "binary-weight MLP (exports as XNOR-Net)"),
+    "teacher-cnn": ModelSpec(CNNConfig, build_cnn, "binary CNN on lowered convolutions"),
+    "teacher-mobilenet": ModelSpec(
+        MobileNetConfig, build_mobilenet, "MobileNet-like: depthwise + pointwise binary blocks"
+    ),
+}
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """Look up a model family; an unknown name is a user error listing the known ones."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        known = ", ".join(sorted(MODELS))
+        raise LutnnError(f"unknown model {name!r}; choose one of: {known}") from None
+
+
+def make_config(name: str, overrides: dict | None = None):
+    """Build the config of model ``name`` with ``overrides`` (e.g. from a JSON file), checked.
+
+    Unknown keys and values of the wrong type are user errors naming the field.
+    """
+    cls = get_model_spec(name).config_class
+    overrides = dict(overrides or {})
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise LutnnError(
+            f"unknown config field(s) {', '.join(unknown)} for model {name!r}; "
+            f"valid fields: {', '.join(sorted(fields))}"
+        )
+    for key, value in overrides.items():
+        overrides[key] = _coerce(name, key, hints[key], value)
+    return cls(**overrides)
+
+
+def _coerce(model: str, key: str, hint, value):
+    """Check ``value`` against the field type ``hint``; lists become tuples."""
+    origin = typing.get_origin(hint)
+    bad = LutnnError(
+        f"config field {key!r} of model {model!r} must be {getattr(hint, '__name__', hint)}, "
+        f"got {value!r}"
+    )
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+        ):
+            raise bad
+        return tuple(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise bad
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        value = float(value)
+    elif hint is str and not isinstance(value, str):
+        raise bad
+    return value
+
+
+def config_to_dict(cfg) -> dict:
+    """A JSON-friendly dict of a config dataclass (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def build_model(
+    name: str, cfg, input_shape: tuple[int, int, int], num_classes: int
+) -> nn.Sequential:
+    """Build model family ``name`` from its config for images of ``input_shape`` (C, H, W)."""
+    return get_model_spec(name).build(cfg, input_shape, num_classes)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

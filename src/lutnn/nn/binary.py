@@ -1,0 +1,200 @@
+"""Binary activations and the teacher's DenseAffine + BatchNorm + binary activation block.
+
+Conventions: a *bit* tensor holds {0, 1}; bit 1 stands for +1, bit 0 for -1.
+``sign(0) = +1``.  Quantizers are pure straight-through functions found through the explicit
+registry :data:`QUANTIZERS` (no import-time magic); :class:`SignSTE` is the thin module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lutnn.errors import LutnnError
+
+
+def hard_sign(x: Tensor) -> Tensor:
+    """Sign with ``sign(0) = +1``: returns +1.0 where ``x >= 0``, else -1.0 (no gradient)."""
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+def ste_sign(x: Tensor) -> Tensor:
+    """Sign forward, identity gradient backward (the plain straight-through estimator).
+
+    Example:
+        >>> x = torch.tensor([-0.5, 0.0, 2.0], requires_grad=True)
+        >>> ste_sign(x).sum().backward(); x.grad.tolist()
+        [1.0, 1.0, 1.0]
+    """
+    return x + (hard_sign(x) - x).detach()
+
+
+def clipped_ste_sign(x: Tensor) -> Tensor:
+    """Sign forward, hardtanh gradient backward: 1 where ``|x| <= 1``, else 0 (BNN's STE).
+
+    Example:
+        >>> x = torch.tensor([-2.0, 0.0, 0.5], requires_grad=True)
+        >>> clipped_ste_sign(x).sum().backward(); x.grad.tolist()
+        [0.0, 1.0, 1.0]
+    """
+    clipped = F.hardtanh(x)
+    return clipped + (hard_sign(x) - clipped).detach()
+
+
+QUANTIZERS: dict[str, Callable[[Tensor], Tensor]] = {
+    "ste": ste_sign,
+    "clipped_ste": clipped_ste_sign,
+}
+
+
+def get_quantizer(name: str) -> Callable[[Tensor], Tensor]:
+    """Look up a sign quantizer by name; an unknown name is a user error listing the known ones."""
+    try:
+        return QUANTIZERS[name]
+    except KeyError:
+        known = ", ".join(sorted(QUANTIZERS))
+        raise LutnnError(f"unknown quantizer {name!r}; choose one of: {known}") from None
+
+
+def bits_to_pm1(bits: Tensor) -> Tensor:
+    """Map bits {0, 1} to values {-1, +1}."""
+    return 2.0 * bits - 1.0
+
+
+def pm1_to_bits(values: Tensor) -> Tensor:
+    """Map values {-1, +1} to bits {0, 1} (gradients pass through scaled by 1/2)."""
+    return (values + 1.0) * 0.5
+
+
+class SignSTE(nn.Module):
+    """Binary activation: real pre-activation -> bits, ``bit = 1 iff x >= 0``, STE gradient."""
+
+    def __init__(self, quantizer: str = "clipped_ste"):
+        super().__init__()
+        self.quantizer_name = quantizer
+        self.quantizer = get_quantizer(quantizer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return pm1_to_bits(self.quantizer(x))
+
+    def extra_repr(self) -> str:
+        return f"quantizer={self.quantizer_name!r}"
+
+
+class BinaryLinear(nn.Linear):
+    """The seed's DenseAffine + BatchNorm + binary activation, reading and writing bits.
+
+    ``bits_out = [BN(W @ (2 * bits_in - 1)) >= 0]``.  With ``binary_weights=True`` the weights
+    used in the forward pass are ``sign(W)`` (scale-free, sign(0) = +1) with a straight-through
+    gradient into the real latent ``W``: the XNOR-Net form, exportable as integer popcount
+    thresholds.  With ``binary_weights=False`` the weights stay real: the distillation teacher.
+    No bias: BatchNorm's shift absorbs it.
+
+    ``groups`` splits inputs and outputs into ``groups`` independent blocks (as in a grouped
+    convolution: weight shape ``[out, in // groups]``); ``groups = channels`` is a depthwise
+    layer.  Inputs may carry any leading dims (``[..., in_features]``), e.g. ``[B, L, F]``
+    from a lowered convolution; BatchNorm statistics are per output feature over all of them.
+
+    Example:
+        >>> layer = BinaryLinear(4, 3, binary_weights=True).eval()
+        >>> layer(torch.tensor([[1., 0., 1., 1.]])).shape
+        torch.Size([1, 3])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        binary_weights: bool = False,
+        groups: int = 1,
+        quantizer: str = "clipped_ste",
+        weight_quantizer: str = "clipped_ste",
+    ):
+        if groups < 1 or in_features % groups or out_features % groups:
+            raise ValueError(
+                f"in_features ({in_features}) and out_features ({out_features}) must be "
+                f"divisible by groups ({groups})"
+            )
+        self.groups = groups
+        super().__init__(in_features // groups, out_features, bias, device, dtype)
+        self.in_features = in_features  # the full input width (weight has in // groups columns)
+        self.binary_weights = binary_weights
+        self.weight_quantizer_name = weight_quantizer
+        self.weight_quantizer = get_quantizer(weight_quantizer)
+        self.bn = nn.BatchNorm1d(out_features, device=device, dtype=dtype)
+        self.act = SignSTE(quantizer)
+
+    @torch.no_grad()
+    def clip_parameters(self) -> None:
+        """Keep binary latent weights in [-1, 1] (beyond, the clipped STE gives no gradient)."""
+        if self.binary_weights:
+            self.weight.clamp_(-1.0, 1.0)
+
+    def effective_weight(self) -> Tensor:
+        """The weights the forward pass uses: ``sign(W)`` (STE) if binary, else ``W``."""
+        return self.weight_quantizer(self.weight) if self.binary_weights else self.weight
+
+    def linear_sum(self, bits: Tensor) -> Tensor:
+        """``W @ (2 * bits - 1)``: [..., in_features] bits -> [..., out_features] sums."""
+        if bits.shape[-1] != self.in_features:
+            raise ValueError(
+                f"BinaryLinear expects inputs [..., {self.in_features}], got {tuple(bits.shape)}"
+            )
+        x = bits_to_pm1(bits)
+        w = self.effective_weight()  # (out, in // groups)
+        if self.groups == 1:
+            return F.linear(x, w, self.bias)
+        g = self.groups
+        xg = x.unflatten(-1, (g, self.in_features // g))  # (..., g, in/g)
+        wg = w.unflatten(0, (g, self.out_features // g))  # (g, out/g, in/g)
+        y = torch.einsum("...gi,goi->...go", xg, wg).flatten(-2)  # (..., out)
+        return y if self.bias is None else y + self.bias
+
+    def preactivation(self, bits: Tensor) -> Tensor:
+        """``BN(W @ x)``, the real value whose sign is the output bit (a distillation target)."""
+        s = self.linear_sum(bits)
+        return self.bn(s.reshape(-1, self.out_features)).reshape(s.shape)
+
+    def forward(self, bits: Tensor) -> Tensor:
+        return self.act(self.preactivation(bits))
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"binary_weights={self.binary_weights}, groups={self.groups}"
+        )
+
+
+class BinaryMaxPool2d(nn.MaxPool2d):
+    """Binary max pooling: on bits, the max of a window is the logical OR of the window."""
+
+
+class GroupSum(nn.Module):
+    """Class head: class score = popcount of its group of ``group_size`` consecutive bits.
+
+    ``[B, C * G]`` bits -> ``[B, C]`` scores ``sum(bits[c*G:(c+1)*G]) / tau``.  ``tau`` only
+    sharpens the softmax during training; the hardware compares raw popcounts, and the
+    predicted class is the argmax with the lowest index winning ties (as ``torch.argmax``).
+    """
+
+    def __init__(self, num_classes: int, tau: float = 1.0):
+        super().__init__()
+        self.num_classes = num_classes
+        self.tau = tau
+
+    def forward(self, bits: Tensor) -> Tensor:
+        if bits.dim() != 2 or bits.shape[1] % self.num_classes:
+            raise ValueError(
+                f"GroupSum expects [B, {self.num_classes} * G] bits, got {tuple(bits.shape)}"
+            )
+        return bits.unflatten(1, (self.num_classes, -1)).sum(-1) / self.tau  # (B, C)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, tau={self.tau}"
