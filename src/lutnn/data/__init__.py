@@ -4,7 +4,7 @@ Pipeline position: ``data -> nn -> distill -> ir -> sim / hdl``.  Images are uin
 ``[n, C, H, W]``; :mod:`lutnn.data.encodings` turns pixels into bits by integer comparisons.
 """
 
-from lutnn.data.datasets import Dataset, batches, load_dataset
+from lutnn.data.datasets import Dataset, batches, load_dataset, split_indices
 from lutnn.data.encodings import (
     ENCODERS,
     ComparatorEncoder,
@@ -30,6 +30,7 @@ __all__ = [
     "load_mnist",
     "mnist_folder",
     "read_idx",
+    "split_indices",
     "thermometer_thresholds",
     "write_idx",
 ]

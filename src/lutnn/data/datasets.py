@@ -82,6 +82,11 @@ def _images(arr: np.ndarray, what: str) -> np.ndarray:
         )
     if arr.ndim == 3:
         arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[1] > 4 and arr.shape[3] <= 4:
+        raise LutnnError(
+            f"{what} has shape {arr.shape}, which looks channels-last [n, H, W, C]; "
+            "transpose it to [n, C, H, W] (e.g. x.transpose(0, 3, 1, 2))"
+        )
     if arr.ndim != 4 or arr.shape[0] == 0 or 0 in arr.shape[1:]:
         raise LutnnError(
             f"{what} has shape {arr.shape}; expected non-empty [n, H, W] or [n, C, H, W] images"
@@ -125,6 +130,23 @@ def _load_npz(path: Path) -> tuple[np.ndarray, ...]:
         raise LutnnError(
             f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def split_indices(n: int, val_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``range(n)`` into sorted ``(train_idx, val_idx)`` by a seeded permutation.
+
+    ``val_idx`` is the first ``val_size`` entries of ``default_rng(seed).permutation(n)``.
+
+    Raises:
+        LutnnError: ``val_size`` is not an integer in ``0..n-1`` (training must keep an example).
+    """
+    ok = isinstance(val_size, (int, np.integer)) and not isinstance(val_size, bool)
+    if not ok or not 0 <= val_size < n:
+        raise LutnnError(
+            f"val_size must be an integer in 0..{n - 1} ({n} training examples), got {val_size!r}"
+        )
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[val_size:]), np.sort(perm[:val_size])
 
 
 def load_dataset(
@@ -176,13 +198,7 @@ def load_dataset(
     y_te = _labels(y_te, len(x_te), f"{name}: test labels (y_test)")
     num_classes = int(max(y_tr.max(), y_te.max(initial=0))) + 1
 
-    if not isinstance(val_size, (int, np.integer)) or not 0 <= val_size < len(x_tr):
-        raise LutnnError(
-            f"val_size must be an integer in 0..{len(x_tr) - 1} ({len(x_tr)} training examples), "
-            f"got {val_size}"
-        )
-    perm = np.random.default_rng(seed).permutation(len(x_tr))
-    val_idx, train_idx = np.sort(perm[:val_size]), np.sort(perm[val_size:])
+    train_idx, val_idx = split_indices(len(x_tr), val_size, seed)
     return Dataset(
         x_train=x_tr[train_idx], y_train=y_tr[train_idx],
         x_val=x_tr[val_idx], y_val=y_tr[val_idx],
