@@ -33,7 +33,7 @@ def ste_sign(x: Tensor) -> Tensor:
 
 
 def clipped_ste_sign(x: Tensor) -> Tensor:
-    """Sign forward, hardtanh gradient backward: 1 where ``|x| <= 1``, else 0 (BNN's STE).
+    """Sign forward, hardtanh gradient backward: 1 where ``|x| < 1``, else 0 (BNN's STE).
 
     Example:
         >>> x = torch.tensor([-2.0, 0.0, 0.5], requires_grad=True)
