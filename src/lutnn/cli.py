@@ -38,6 +38,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         batch_size=args.batch_size or defaults.batch_size,
         lr=args.lr or defaults.lr,
         seed=args.seed,
+        val_size=args.val_size if args.val_size is not None else defaults.val_size,
     )
     metrics = train(
         args.model, args.out, model_overrides=overrides, train_cfg=train_cfg,
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="Adam learning rate (default: 1e-3)")
     p.add_argument("--data", help="IDX folder or .npz file (default: MNIST, found or fetched)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--val-size", type=_positive_int, help="validation samples (default: 5000)")
     p.add_argument("--config", help="JSON file of model config fields to override")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.set_defaults(func=cmd_train)

@@ -1,0 +1,149 @@
+"""Training: resume after an interrupt, run-folder contents, and every bad input's message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lutnn.train as train_mod
+from lutnn.cli import main
+from lutnn.errors import LutnnError
+from lutnn.train import TrainConfig, load_run, train
+
+TINY = {"hidden": [16], "group_size": 4, "levels": 2}
+CFG = TrainConfig(epochs=2, batch_size=32, val_size=60, eval_batch_size=100)
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory) -> Path:
+    """A learnable 3-class set of 8x8 images: the class sets the bright quadrant."""
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        y = rng.integers(0, 3, n)
+        x = rng.integers(0, 60, (n, 8, 8)).astype(np.uint8)
+        for i, c in enumerate(y):
+            x[i, (c // 2) * 4 : (c // 2) * 4 + 4, (c % 2) * 4 : (c % 2) * 4 + 4] += 150
+        return x, y
+
+    (x_train, y_train), (x_test, y_test) = make(300), make(100)
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+def test_train_writes_run_folder_and_learns(tiny_npz, tmp_path):
+    metrics = train("teacher-mlp", tmp_path, model_overrides=TINY, train_cfg=CFG,
+                    data=str(tiny_npz), log=lambda _: None)
+    for name in ("run.json", "checkpoint.pt", "model.pt", "metrics.json"):
+        assert (tmp_path / name).is_file()
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("val_accuracy", "test_accuracy", "epochs", "seconds", "params"):
+        assert key in on_disk
+    assert on_disk["epochs"] == 2
+    assert metrics["test_accuracy"] > 0.8  # chance is 1/3
+    model, record = load_run(tmp_path)
+    assert record["model"] == "teacher-mlp" and not model.training
+    x = np.load(tiny_npz)["x_test"][:, None]
+    assert (train_mod.predict(model, x) == np.load(tiny_npz)["y_test"]).mean() == pytest.approx(
+        metrics["test_accuracy"]
+    )
+
+
+def test_resume_after_interrupt_equals_uninterrupted(tiny_npz, tmp_path, monkeypatch):
+    common = dict(model_overrides=TINY, train_cfg=CFG, data=str(tiny_npz), log=lambda _: None)
+    train("teacher-mlp", tmp_path / "whole", **common)
+
+    real_epoch, calls = train_mod.train_epoch, []
+
+    def killed_in_second_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_epoch", killed_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train("teacher-mlp", tmp_path / "split", **common)
+    assert not (tmp_path / "split" / "metrics.json").exists()  # nothing half-done published
+    monkeypatch.setattr(train_mod, "train_epoch", real_epoch)
+    train("teacher-mlp", tmp_path / "split", resume=True, **common)
+
+    whole = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)
+    split = torch.load(tmp_path / "split" / "model.pt", weights_only=True)
+    for key in whole:
+        torch.testing.assert_close(whole[key], split[key], rtol=0, atol=0)
+
+
+def test_existing_run_needs_resume(tiny_npz, tmp_path):
+    train("teacher-mlp", tmp_path, model_overrides=TINY, train_cfg=CFG, data=str(tiny_npz),
+          log=lambda _: None)
+    with pytest.raises(LutnnError, match="already holds a run; pass --resume"):
+        train("teacher-mlp", tmp_path, model_overrides=TINY, train_cfg=CFG, data=str(tiny_npz))
+    with pytest.raises(LutnnError, match="written for another model, config or data"):
+        train("teacher-mlp", tmp_path, model_overrides={**TINY, "hidden": [8]}, train_cfg=CFG,
+              data=str(tiny_npz), resume=True)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tiny_npz, tmp_path):
+    train("teacher-mlp", tmp_path, model_overrides=TINY, train_cfg=CFG, data=str(tiny_npz),
+          log=lambda _: None)
+    (tmp_path / "checkpoint.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(LutnnError, match="checkpoint .* is corrupt .*delete it"):
+        train("teacher-mlp", tmp_path, model_overrides=TINY, train_cfg=CFG, data=str(tiny_npz),
+              resume=True)
+    (tmp_path / "model.pt").write_bytes(b"")
+    with pytest.raises(LutnnError, match="is corrupt"):
+        load_run(tmp_path)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def test_cli_train_success_and_exit_code(tiny_npz, tmp_path, capsys):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(TINY))
+    code = main(["train", "--model", "teacher-mlp", "--out", str(tmp_path / "run"), "--epochs",
+                 "1", "--data", str(tiny_npz), "--config", str(cfg), "--val-size", "60"])
+    assert code == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 1
+
+
+@pytest.mark.parametrize(
+    "setup,argv_tail,message",
+    [
+        (None, ["--model", "teacher-xyz"], "unknown model 'teacher-xyz'; choose one of: "),
+        ("{not json", ["--model", "teacher-mlp"], "is not valid JSON"),
+        ('{"hidden": "wide"}', ["--model", "teacher-mlp"], "config field 'hidden'"),
+        ('{"depth": 3}', ["--model", "teacher-mlp"], "unknown config field(s) depth"),
+        ("[1, 2]", ["--model", "teacher-mlp"], "must hold a JSON object"),
+    ],
+)
+def test_cli_user_errors_exit_2_with_one_line(tiny_npz, tmp_path, capsys, setup, argv_tail,
+                                             message):
+    argv = ["train", "--out", str(tmp_path / "run"), "--data", str(tiny_npz), *argv_tail]
+    if setup is not None:
+        (tmp_path / "cfg.json").write_text(setup)
+        argv += ["--config", str(tmp_path / "cfg.json")]
+    code, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_cli_missing_and_corrupt_data(tmp_path, capsys):
+    code, err = run_cli(capsys, "train", "--model", "teacher-mlp", "--out", str(tmp_path / "r"),
+                        "--data", str(tmp_path / "nowhere.npz"))
+    assert code == 2 and "nowhere.npz" in err
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04broken")
+    code, err = run_cli(capsys, "train", "--model", "teacher-mlp", "--out", str(tmp_path / "r"),
+                        "--data", str(bad))
+    assert code == 2 and "bad.npz" in err and "Traceback" not in err
