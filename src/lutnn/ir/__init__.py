@@ -9,6 +9,8 @@ from lutnn.ir.layers import (
     OrLayer,
     ThresholdLayer,
 )
+from lutnn.ir.serialize import load_netlist, save_netlist
+from lutnn.ir.summary import format_summary, netlist_summary
 
 __all__ = [
     "BitLayer",
@@ -18,4 +20,8 @@ __all__ = [
     "Netlist",
     "OrLayer",
     "ThresholdLayer",
+    "format_summary",
+    "load_netlist",
+    "netlist_summary",
+    "save_netlist",
 ]

@@ -1,0 +1,118 @@
+"""A netlist at a glance: per-layer type, name, widths, fan-in and node count, plus totals.
+
+Example:
+    >>> import numpy as np
+    >>> from lutnn.ir import GroupSumHead, LutLayer, Netlist
+    >>> lut = LutLayer("l0", 8, np.zeros((4, 6), np.int32), np.zeros((4, 64), np.uint8))
+    >>> s = netlist_summary(Netlist(8, (lut,), head=GroupSumHead("head", 4, 2)))
+    >>> s["totals"]["lut_nodes"], s["totals"]["lut_nodes_by_k"]
+    (4, {6: 4})
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lutnn.ir.layers import (
+    GroupSumHead,
+    InputEncoder,
+    LutLayer,
+    Netlist,
+    OrLayer,
+    ThresholdLayer,
+)
+
+
+def _row(layer: Any) -> dict[str, Any]:
+    """One layer: type, name, in/out width, fan_in (inputs per node) and nodes."""
+    row: dict[str, Any] = {"type": type(layer).__name__, "name": layer.name}
+    if isinstance(layer, InputEncoder):
+        # in_width counts 8-bit pixels; each node is one pixel >= threshold comparator.
+        row.update(in_width=layer.pixels, out_width=layer.out_width, fan_in=1)
+        row.update(nodes=layer.out_width, levels=layer.levels)
+    elif isinstance(layer, LutLayer):
+        row.update(in_width=layer.in_width, out_width=layer.out_width, fan_in=layer.k)
+        row.update(nodes=layer.out_width, k=layer.k)
+    elif isinstance(layer, ThresholdLayer):
+        connected = (layer.weights != 0).sum(axis=1)
+        row.update(in_width=layer.in_width, out_width=layer.out_width, fan_in=layer.fan_in)
+        row.update(nodes=layer.out_width, connections=int(connected.sum()))
+    elif isinstance(layer, OrLayer):
+        window = int(layer.inputs.shape[1])
+        row.update(in_width=layer.in_width, out_width=layer.out_width, fan_in=window)
+        row.update(nodes=layer.out_width)
+    elif isinstance(layer, GroupSumHead):
+        row.update(in_width=layer.in_width, out_width=layer.num_classes, fan_in=layer.group_size)
+        row.update(nodes=layer.num_classes)
+    else:
+        raise ValueError(f"unsupported IR layer type {type(layer).__name__}")
+    return row
+
+
+def netlist_summary(netlist: Netlist) -> dict[str, Any]:
+    """Per-layer rows (encoder first, head last) and totals, as a JSON-ready dict.
+
+    ``totals`` holds ``lut_nodes``, ``lut_nodes_by_k`` ({k: count}), ``lut_table_bits``,
+    ``threshold_neurons``, ``threshold_connections`` (nonzero weights), ``or_gates``,
+    ``comparators`` (encoder), ``input_bits``, ``output_bits`` and ``num_classes`` (or None).
+    """
+    stages = [netlist.encoder, *netlist.layers, netlist.head]
+    rows = [_row(layer) for layer in stages if layer is not None]
+    by_k: dict[int, int] = {}
+    for layer in netlist.layers:
+        if isinstance(layer, LutLayer):
+            by_k[layer.k] = by_k.get(layer.k, 0) + layer.out_width
+    totals = {
+        "lut_nodes": sum(by_k.values()),
+        "lut_nodes_by_k": dict(sorted(by_k.items())),
+        "lut_table_bits": sum(
+            int(lay.tables.size) for lay in netlist.layers if isinstance(lay, LutLayer)
+        ),
+        "threshold_neurons": sum(r["nodes"] for r in rows if r["type"] == "ThresholdLayer"),
+        "threshold_connections": sum(
+            r["connections"] for r in rows if r["type"] == "ThresholdLayer"
+        ),
+        "or_gates": sum(r["nodes"] for r in rows if r["type"] == "OrLayer"),
+        "comparators": netlist.encoder.out_width if netlist.encoder is not None else 0,
+        "input_bits": netlist.input_bits,
+        "output_bits": netlist.output_bits,
+        "num_classes": netlist.head.num_classes if netlist.head is not None else None,
+    }
+    return {"layers": rows, "totals": totals}
+
+
+def format_summary(netlist: Netlist) -> str:
+    """The summary as a fixed-width text table followed by a totals line.
+
+    Example:
+        >>> import numpy as np
+        >>> from lutnn.ir import LutLayer, Netlist
+        >>> lut = LutLayer("l0", 8, np.zeros((4, 6), np.int32), np.zeros((4, 64), np.uint8))
+        >>> print(format_summary(Netlist(8, (lut,))))
+        type      name  in  out  fan-in  nodes
+        LutLayer  l0     8    4       6      4
+        total: 4 LUT nodes (k=6: 4), 0 threshold neurons, 0 OR gates; 8 -> 4 bits
+    """
+    s = netlist_summary(netlist)
+    header = ("type", "name", "in", "out", "fan-in", "nodes")
+    cells = [header] + [
+        (r["type"], r["name"], *(str(r[k]) for k in ("in_width", "out_width", "fan_in", "nodes")))
+        for r in s["layers"]
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = []
+    for row in cells:
+        left = [row[i].ljust(widths[i]) for i in range(2)]
+        right = [row[i].rjust(widths[i]) for i in range(2, len(header))]
+        lines.append("  ".join(left + right).rstrip())
+    t = s["totals"]
+    by_k = ", ".join(f"k={k}: {n}" for k, n in t["lut_nodes_by_k"].items())
+    total = (
+        f"total: {t['lut_nodes']} LUT nodes"
+        + (f" ({by_k})" if by_k else "")
+        + f", {t['threshold_neurons']} threshold neurons, {t['or_gates']} OR gates; "
+        f"{t['input_bits']} -> {t['output_bits']} bits"
+    )
+    if t["num_classes"] is not None:
+        total += f" -> {t['num_classes']} classes"
+    return "\n".join([*lines, total])
