@@ -12,11 +12,13 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from lutnn.errors import LutnnError
 from lutnn.nn.binary import BinaryLinear, BinaryMaxPool2d, GroupSum
 from lutnn.nn.conv import LoweredConv2d
+from lutnn.nn.lut import LUTLayer
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,66 @@ def build_mobilenet(
 
 
 @dataclass(frozen=True)
+class LUTMLPConfig:
+    """A LUT-Net MLP: encoder -> LUTLayer x len(layers) (random wiring) -> GroupSum."""
+
+    encoder: str = "thermometer"  # input encoding: "threshold" or "thermometer"
+    levels: int = 3  # thermometer levels T
+    layers: tuple[int, ...] = (2000, 1000)  # LUT nodes per layer; the last feeds the head
+    k: int = 6  # inputs per LUT
+    bn: bool = False  # BatchNorm on LUT pre-activations (folded into the tables at export)
+    tau: float = 10.0  # softmax temperature on the popcount scores (training only)
+
+
+@dataclass(frozen=True)
+class LUTCNNConfig:
+    """A LUT-Net CNN: [lowered 3x3 conv with a LUT layer inside -> pool 2x2] x n -> LUT MLP."""
+
+    encoder: str = "thermometer"  # input encoding: "threshold" or "thermometer"
+    levels: int = 2  # thermometer levels T
+    channels: tuple[int, ...] = (16, 32)  # LUT nodes (output channels) per conv position
+    layers: tuple[int, ...] = (1000,)  # dense LUT layers after the convolutions
+    group_size: int = 50  # bits per class: the last dense layer is num_classes * group_size
+    k: int = 6  # inputs per LUT
+    tau: float = 5.0  # softmax temperature on the popcount scores (training only)
+
+
+def build_lut_mlp(
+    cfg: LUTMLPConfig, input_shape: tuple[int, int, int], num_classes: int
+) -> nn.Sequential:
+    c, h, w = input_shape
+    widths = [c * _encoder_bits(cfg.encoder, cfg.levels) * h * w, *cfg.layers]
+    if widths[-1] % num_classes:
+        raise LutnnError(f"the last LUT layer ({widths[-1]}) must be a multiple of the "
+                         f"{num_classes} classes")
+    luts = [
+        LUTLayer(w_in, w_out, cfg.k, wiring="random", seed=i, bn=cfg.bn)
+        for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:], strict=True))
+    ]
+    return nn.Sequential(
+        _encoder(cfg.encoder, cfg.levels), nn.Flatten(), *luts, GroupSum(num_classes, cfg.tau)
+    )
+
+
+def build_lut_cnn(
+    cfg: LUTCNNConfig, input_shape: tuple[int, int, int], num_classes: int
+) -> nn.Sequential:
+    c, h, w = input_shape
+    c = c * _encoder_bits(cfg.encoder, cfg.levels)
+    layers: list[nn.Module] = [_encoder(cfg.encoder, cfg.levels)]
+    for i, c_out in enumerate(cfg.channels):
+        inner = LUTLayer(c * 9, c_out, cfg.k, wiring="random", seed=100 + i)
+        layers += [_conv(c, c_out, 3, inner), BinaryMaxPool2d(2)]
+        c, h, w = c_out, h // 2, w // 2
+    widths = [c * h * w, *cfg.layers, num_classes * cfg.group_size]
+    luts = [
+        LUTLayer(w_in, w_out, cfg.k, wiring="random", seed=i)
+        for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:], strict=True))
+    ]
+    return nn.Sequential(*layers, nn.Flatten(), *luts, GroupSum(num_classes, cfg.tau))
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A named model family: its config class and its builder."""
 
@@ -146,6 +208,8 @@ MODELS: dict[str, ModelSpec] = {
     "teacher-mobilenet": ModelSpec(
         MobileNetConfig, build_mobilenet, "MobileNet-like: depthwise + pointwise binary blocks"
     ),
+    "lut-mlp": ModelSpec(LUTMLPConfig, build_lut_mlp, "LUT-Net MLP trained end to end"),
+    "lut-cnn": ModelSpec(LUTCNNConfig, build_lut_cnn, "LUT-Net CNN on lowered convolutions"),
 }
 
 
@@ -220,3 +284,22 @@ def build_model(
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def count_lut_nodes(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
+    """LUT nodes in hardware: every LUTLayer output bit for one image (conv positions count)."""
+    counts: list[int] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: counts.append(out.numel()))
+        for m in model.modules()
+        if isinstance(m, LUTLayer)
+    ]
+    was_training = model.training
+    try:
+        model.eval()(torch.zeros(1, *input_shape))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return sum(counts)

@@ -29,7 +29,14 @@ from tqdm import tqdm
 
 from lutnn import io
 from lutnn.errors import LutnnError
-from lutnn.models import build_model, config_to_dict, count_params, make_config
+from lutnn.models import (
+    build_model,
+    config_to_dict,
+    count_lut_nodes,
+    count_params,
+    make_config,
+)
+from lutnn.nn.lut import LUTLayer
 
 
 @dataclass(frozen=True)
@@ -223,6 +230,8 @@ def train(
         "params": count_params(model),
         "history": state["history"],
     }
+    if any(isinstance(m, LUTLayer) for m in model.modules()):
+        metrics["luts"] = count_lut_nodes(model, dataset.input_shape)
     if extra_metrics is not None:
         metrics.update(extra_metrics(model))
     io.write_json(out / "metrics.json", metrics)
