@@ -51,6 +51,40 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from lutnn.pipeline import export_run
+
+    pipeline = int(args.pipeline) if args.pipeline.isdigit() else args.pipeline
+    info = export_run(args.run, pipeline=pipeline)
+    s = info["summary"]["totals"]
+    print(f"exported {args.run}: {s.get('lut_nodes', 0)} LUT nodes, "
+          f"{s.get('threshold_neurons', 0)} XNOR neurons, latency {info['latency']} cycles "
+          f"-> {info['verilog']}")
+
+
+def cmd_sim(args: argparse.Namespace) -> None:
+    from lutnn.pipeline import simulate_run
+
+    r = simulate_run(args.run, rtl=args.rtl, vectors=args.vectors, simulator=args.simulator)
+    line = (f"{args.run}: {r['vectors']} vectors, simulator accuracy {r['accuracy']:.4f}, "
+            f"{r['mismatches']} mismatches")
+    if args.rtl:
+        line += f", RTL accuracy {r['rtl_accuracy']:.4f} ({r['simulator']})"
+    print(line)
+    if r["mismatches"]:
+        raise LutnnError(f"{r['mismatches']} mismatching outputs: this is a lutnn bug, please "
+                         f"report it with {Path(args.run) / 'sim.json'}")
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from lutnn.pipeline import synth_run
+
+    r = synth_run(args.run, target=args.target)
+    extra = f", Fmax {r['fmax_mhz']:.0f} MHz" if r.get("fmax_mhz") else ""
+    print(f"{args.run}: {r['luts']} LUTs, {r['ffs']} FFs, {r['levels']} levels{extra} "
+          f"({r['tool']}, {r['seconds']:.0f} s)")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -81,6 +115,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="JSON file of model config fields to override")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="write the IR netlist and Verilog into RUN/hdl")
+    p.add_argument("run", help="run folder of a LUT-Net or binary-weight teacher")
+    p.add_argument("--pipeline", default="layer",
+                   help="registers: 'layer' (after every layer), 'none', or N (every N layers)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("sim", help="check PyTorch == IR simulator (== RTL) on test images")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--rtl", action="store_true", help="also simulate the exported Verilog")
+    p.add_argument("--vectors", type=_positive_int,
+                   help="test images to use (default: all; 1000 with --rtl)")
+    p.add_argument("--simulator", default="auto", choices=["auto", "verilator", "icarus"],
+                   help="RTL simulator (default: auto = verilator if installed)")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("synth", help="synthesize the exported Verilog with Yosys")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--target", default="xilinx", choices=["xilinx", "ecp5"],
+                   help="xilinx: synth_xilinx cell counts; ecp5: synth_ecp5 + nextpnr Fmax")
+    p.set_defaults(func=cmd_synth)
     return parser
 
 

@@ -1,0 +1,145 @@
+"""Run-folder steps shared by the CLI and the demo: export, simulate, synthesize.
+
+Each step reads a run folder (``run.json`` + ``model.pt``), writes its outputs atomically into
+it, and returns the JSON it wrote:
+
+* ``export_run``  -> ``RUN/hdl/`` (``netlist.json``/``.npz``, Verilog, testbench)
+* ``simulate_run`` -> ``RUN/sim.json`` (PyTorch eval vs IR simulator [vs RTL], bit-exact)
+* ``synth_run``   -> ``RUN/synth.json`` (Yosys cell counts, levels, [nextpnr Fmax])
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lutnn import io
+from lutnn.errors import LutnnError
+
+TOP = "lutnn_top"
+
+
+def _hdl_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "hdl"
+
+
+def run_netlist(run_dir: str | Path):
+    """The run's Netlist: from ``RUN/hdl`` if exported, else converted from the model."""
+    from lutnn.ir.convert import to_ir
+    from lutnn.ir.serialize import load_netlist
+    from lutnn.train import load_run
+
+    run_dir = Path(run_dir)
+    if (_hdl_dir(run_dir) / "netlist.json").is_file():
+        return load_netlist(_hdl_dir(run_dir))
+    model, record = load_run(run_dir)
+    return to_ir(model, tuple(record["input_shape"]), meta={"model": record["model"]})
+
+
+def export_run(run_dir: str | Path, *, pipeline: str | int = "layer") -> dict:
+    """Convert the run's model to the IR and Verilog under ``RUN/hdl``; returns a summary."""
+    from lutnn.hdl import export
+    from lutnn.ir.convert import to_ir
+    from lutnn.ir.serialize import save_netlist
+    from lutnn.ir.summary import netlist_summary
+    from lutnn.train import load_run
+
+    run_dir = Path(run_dir)
+    model, record = load_run(run_dir)
+    netlist = to_ir(model, tuple(record["input_shape"]), meta={"model": record["model"]})
+    out = _hdl_dir(run_dir)
+    save_netlist(netlist, out)
+    design = export(netlist, out, top=TOP, pipeline=pipeline)
+    summary = {
+        "netlist": str(out / "netlist.json"),
+        "verilog": str(design["verilog"]),
+        "testbench": str(design["testbench"]),
+        "latency": int(design["latency"]),
+        "pipeline": pipeline,
+        "summary": netlist_summary(netlist),
+    }
+    io.write_json(out / "export.json", summary)
+    return summary
+
+
+def _test_split(record: dict, vectors: int | None) -> tuple[np.ndarray, np.ndarray]:
+    from lutnn.data import load_dataset
+
+    data = record.get("data")
+    dataset = load_dataset(None if data in (None, "mnist") else data,
+                           val_size=record["train"]["val_size"], seed=record["train"]["seed"])
+    n = len(dataset.x_test) if vectors is None else min(vectors, len(dataset.x_test))
+    return dataset.x_test[:n], dataset.y_test[:n]
+
+
+def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None = None,
+                 simulator: str = "auto") -> dict:
+    """Compare PyTorch eval, the IR simulator and (with ``rtl``) the RTL on test images.
+
+    Writes ``RUN/sim.json`` with ``vectors``, ``mismatches`` (classes differing between any
+    two models), ``accuracy`` (the IR simulator's), ``torch_accuracy`` and, with ``rtl``,
+    ``rtl_accuracy`` and ``rtl_mismatches``.  Mismatches are reported, not hidden: a
+    non-zero count is a bug in lutnn.
+    """
+    from lutnn.sim import simulate
+    from lutnn.train import load_run, predict
+
+    run_dir = Path(run_dir)
+    model, record = load_run(run_dir)
+    netlist = run_netlist(run_dir)
+    if netlist.head is None:
+        raise LutnnError(f"{run_dir}: the netlist has no class head; nothing to classify")
+    if vectors is None and rtl:
+        vectors = 1000
+    x, y = _test_split(record, vectors)
+    t0 = time.perf_counter()
+    torch_classes = predict(model, x)
+    t_torch = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sim_classes = simulate(netlist, x.reshape(len(x), -1), keep_layers=False).classes
+    t_sim = time.perf_counter() - t0
+    result = {
+        "vectors": int(len(x)),
+        "mismatches": int((torch_classes != sim_classes).sum()),
+        "accuracy": float((sim_classes == y).mean()),
+        "torch_accuracy": float((torch_classes == y).mean()),
+        "torch_seconds": round(t_torch, 3),
+        "sim_seconds": round(t_sim, 3),
+    }
+    if rtl:
+        from lutnn.hdl import run_rtl
+
+        if not (_hdl_dir(run_dir) / "export.json").is_file():
+            export_run(run_dir)
+        t0 = time.perf_counter()
+        rtl_classes = run_rtl(netlist, x.reshape(len(x), -1), simulator=simulator,
+                              workdir=_hdl_dir(run_dir) / "rtl")
+        result.update({
+            "rtl_mismatches": int((rtl_classes != sim_classes).sum()),
+            "rtl_accuracy": float((rtl_classes == y).mean()),
+            "rtl_seconds": round(time.perf_counter() - t0, 2),
+            "simulator": simulator,
+        })
+        result["mismatches"] += result["rtl_mismatches"]
+    io.write_json(run_dir / "sim.json", result)
+    return result
+
+
+def synth_run(run_dir: str | Path, *, target: str = "xilinx") -> dict:
+    """Synthesize the exported Verilog (exporting first if needed); writes ``RUN/synth.json``."""
+    from lutnn.hdl import synthesize
+
+    run_dir = Path(run_dir)
+    meta_path = _hdl_dir(run_dir) / "export.json"
+    if not meta_path.is_file():
+        export_run(run_dir)
+    exported = io.read_json(meta_path, "export record")
+    result = synthesize(Path(exported["verilog"]), TOP, target=target,
+                        workdir=_hdl_dir(run_dir) / f"synth-{target}")
+    result["latency"] = exported["latency"]
+    name = "synth.json" if target == "xilinx" else f"synth-{target}.json"
+    io.write_json(run_dir / name, result)
+    return result
+
