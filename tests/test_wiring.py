@@ -124,11 +124,13 @@ def test_depthwise_and_pointwise(c: int, h: int, w: int, k: int, n: int, seed: i
         chans = d // hw
         assert (chans == chans[:, :1]).all(), "depthwise node reads two channels"
         assert torch.equal(chans[:, 0], torch.arange(n) * c // n)
+        assert torch.equal(d, depthwise_wiring(f, n, k, in_shape=(c, h, w), seed=seed))
     if c >= k:
         p = pointwise_wiring(f, n, k, in_shape=(c, h, w), seed=seed)
         check_rows(p, n, k, f)
         pix = p % hw
         assert (pix == pix[:, :1]).all(), "pointwise node reads two pixels"
+        assert torch.equal(p, pointwise_wiring(f, n, k, in_shape=(c, h, w), seed=seed))
 
 
 @FAST
