@@ -256,3 +256,8 @@ def test_format_summary():
     assert lines[-1] == (
         "total: 16 LUT nodes (k=6: 16), 12 threshold neurons, 6 OR gates; 24 -> 6 bits -> 3 classes"
     )
+
+
+def test_netlist_summary_method():
+    net = all_types_netlist()
+    assert net.summary() == format_summary(net)

@@ -253,6 +253,12 @@ class Netlist:
     def output_bits(self) -> int:
         return self.layers[-1].out_width if self.layers else self.input_bits
 
+    def summary(self) -> str:
+        """Per-layer text table and totals (see :func:`lutnn.ir.summary.format_summary`)."""
+        from lutnn.ir.summary import format_summary  # deferred: summary imports this module
+
+        return format_summary(self)
+
     def validate(self) -> None:
         """Check every layer and that widths chain; raise ValueError naming the layer."""
         if self.encoder is not None:
