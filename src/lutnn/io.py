@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from lutnn.errors import LutnnError
 
 
@@ -69,12 +67,16 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """``torch.save`` ``state`` to ``path`` atomically."""
+    import torch  # imported here: the IR and simulator use this module without torch
+
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """Load a checkpoint with ``weights_only=True``; a corrupt file gives a clear error."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise LutnnError(f"checkpoint not found: {path}")

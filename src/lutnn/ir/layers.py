@@ -14,7 +14,6 @@ ties in the argmax go to the lowest class index.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 
@@ -23,7 +22,9 @@ def _check_array(layer: str, name: str, arr: object, dtype: type, ndim: int) -> 
     if not isinstance(arr, np.ndarray):
         raise ValueError(f"layer {layer!r}: {name} must be a numpy array, got {type(arr).__name__}")
     if arr.dtype != np.dtype(dtype):
-        raise ValueError(f"layer {layer!r}: {name} must have dtype {np.dtype(dtype)}, got {arr.dtype}")
+        raise ValueError(
+            f"layer {layer!r}: {name} must have dtype {np.dtype(dtype)}, got {arr.dtype}"
+        )
     if arr.ndim != ndim:
         raise ValueError(f"layer {layer!r}: {name} must be {ndim}-D, got shape {arr.shape}")
     return arr
@@ -225,7 +226,7 @@ class GroupSumHead:
             )
 
 
-BitLayer = Union[LutLayer, ThresholdLayer, OrLayer]
+BitLayer = LutLayer | ThresholdLayer | OrLayer
 
 
 @dataclass(frozen=True, eq=False)
