@@ -108,6 +108,7 @@ def main() -> None:
         print(json.dumps(child(args)))
         return
 
+    load_before = os.getloadavg()
     rows = []
     for v in args.variants:
         row: dict = {}
@@ -158,6 +159,8 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "torch": torch.__version__,
             "python": platform.python_version(),
+            "loadavg_1_5_15_before": [round(v, 2) for v in load_before],
+            "loadavg_1_5_15_after": [round(v, 2) for v in os.getloadavg()],
         },
         "peak_memory_method": "VmHWM - VmRSS of a fresh subprocess around one fwd+bwd",
         "results": rows,

@@ -29,9 +29,9 @@ for ``x`` of shape ``[B, N, k]``, besides the tables:
 
 Measured (benchmarks/lut_layer.py, one LUT layer N=4096, k=6, batch 256, 2352 input bits,
 training step with grads to tables and inputs, 1 CPU thread of a shared, loaded 2-core machine,
-two runs): peak memory naive 1070 MB, reference 561 MB, chunked 177 MB, lookup 44 MB (1/24 of
-naive); time per step naive 4.6-5.5 s, reference 2.3-2.8 s, chunked 1.5-1.6 s, lookup 0.155 s
-(29-36x faster than naive).
+three runs): peak memory naive 1070 MB, reference 561 MB, chunked 177 MB, lookup 44 MB (1/24 of
+naive); time per step naive 4.1-5.5 s, reference 2.3-2.8 s, chunked 1.3-1.6 s,
+lookup 0.115-0.158 s (29-36x faster than naive).
 """
 
 from __future__ import annotations
