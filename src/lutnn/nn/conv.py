@@ -29,6 +29,7 @@ class LoweredConv2d(nn.Module):
     With ``inner = nn.Linear(C*kh*kw, out)`` this equals ``F.conv2d`` with that weight.
 
     Example:
+        >>> import torch
         >>> conv = LoweredConv2d(1, 4, 3, padding=1, inner=nn.Linear(9, 4))
         >>> conv(torch.zeros(2, 1, 5, 5)).shape
         torch.Size([2, 4, 5, 5])
