@@ -85,6 +85,13 @@ def cmd_synth(args: argparse.Namespace) -> None:
           f"({r['tool']}, {r['seconds']:.0f} s)")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from lutnn.report import write_report
+
+    summary = write_report(args.dir)
+    print(f"report of {len(summary['networks'])} network(s) -> {Path(args.dir) / 'report.md'}")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -136,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="xilinx", choices=["xilinx", "ecp5"],
                    help="xilinx: synth_xilinx cell counts; ecp5: synth_ecp5 + nextpnr Fmax")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("report", help="report.md, summary.json and PNG plots of run folders")
+    p.add_argument("dir", help="a run folder, or a folder of run folders (e.g. the demo's)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

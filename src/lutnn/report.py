@@ -1,0 +1,188 @@
+"""``lutnn report``: a Markdown report with PNG plots from run folders and their JSON files.
+
+The report reads only what the pipeline wrote (``metrics.json``, ``sim.json``,
+``synth.json``, ``hdl/export.json``), so every number in ``report.md`` is one that a JSON file
+beside it holds; ``summary.json`` collects them per network.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from lutnn import io
+from lutnn.errors import LutnnError
+
+LUT_COUNT_NOTE = (
+    "LUTs: Yosys `synth_xilinx` (xc7 LUT1..LUT6 cells), post-synthesis, whole design: input "
+    "encoder comparators, network, class popcounts and argmax, pipeline registers included."
+)
+
+
+def published_anchors() -> list[dict]:
+    """Peers' published MNIST points (see the file's ``source`` field)."""
+    text = resources.files("lutnn.data").joinpath("anchors.json").read_text()
+    return json.loads(text)["mnist"]
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def find_runs(folder: Path) -> list[Path]:
+    """``folder`` itself if it is a run folder, else its run-folder children, sorted."""
+    if (folder / "run.json").is_file():
+        return [folder]
+    runs = sorted(p.parent for p in folder.glob("*/run.json"))
+    if not runs:
+        raise LutnnError(f"{folder} holds no run folders (no run.json); train or run the demo "
+                         "first")
+    return runs
+
+
+def network_entry(run: Path) -> dict:
+    """One network's numbers, gathered from the run folder's JSON files."""
+    metrics = _read(run / "metrics.json")
+    sim, synth = _read(run / "sim.json"), _read(run / "synth.json")
+    record = _read(run / "run.json")
+    model = record.get("model", "?")
+    kind = "LUT-Net" if model.startswith("lut") or "luts" in metrics else "XNOR-Net"
+    return {
+        "name": run.name,
+        "model": model,
+        "kind": kind,
+        "test_accuracy": metrics.get("test_accuracy"),
+        "teacher_test_accuracy": metrics.get("teacher_test_accuracy"),
+        "lut_nodes": metrics.get("luts"),
+        "sim_accuracy": sim.get("accuracy"),
+        "rtl_accuracy": sim.get("rtl_accuracy"),
+        "rtl_vectors": sim.get("vectors"),
+        "mismatches": sim.get("mismatches"),
+        "luts": synth.get("luts"),
+        "ffs": synth.get("ffs"),
+        "levels": synth.get("levels"),
+        "latency": synth.get("latency"),
+        "synth_seconds": synth.get("seconds"),
+        "tool": synth.get("tool"),
+        "train_seconds": metrics.get("seconds"),
+        "layers": metrics.get("layers"),
+    }
+
+
+def _fmt(value, spec: str = "") -> str:
+    if value is None:
+        return "–"
+    if spec == "%":
+        return f"{100 * value:.2f}%"
+    return f"{value:{spec}}" if spec else str(value)
+
+
+def _plot_accuracy_vs_luts(entries: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    # Peers' published points; far-off ones (a short CPU run measured here) would only squash
+    # the axis, so the plot keeps points of 85% and up.
+    peers = sorted((p for p in published_anchors() if p["accuracy"] >= 0.85),
+                   key=lambda p: p["luts"])
+    ax.scatter([p["luts"] for p in peers], [100 * p["accuracy"] for p in peers], marker="s",
+               color="0.6", label="published (other tools, mostly Vivado)")
+    for i, p in enumerate(peers):  # labels alternate above/below so neighbours do not collide
+        ax.annotate(p["system"], (p["luts"], 100 * p["accuracy"]), fontsize=7, color="0.35",
+                    xytext=(-6, 7 if i % 2 == 0 else -11), textcoords="offset points")
+    colors = {"XNOR-Net": "tab:blue", "LUT-Net": "tab:red"}
+    for e in entries:
+        acc = e["rtl_accuracy"] if e["rtl_accuracy"] is not None else e["test_accuracy"]
+        if e["luts"] is None or acc is None:
+            continue
+        ax.scatter([e["luts"]], [100 * acc], s=70, color=colors[e["kind"]], zorder=3,
+                   label=f"lutnn {e['kind']} ({e['name']}, yosys)")
+        ax.annotate(e["name"], (e["luts"], 100 * acc), fontsize=8, xytext=(6, -12),
+                    textcoords="offset points", color=colors[e["kind"]])
+    ax.set_xscale("log")
+    ax.set_xlabel("LUTs (log scale)")
+    ax.set_ylabel("MNIST test accuracy (%)")
+    ax.set_title("Accuracy vs LUTs: lutnn (yosys synth_xilinx) and published peers")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def _plot_agreement(entry: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = entry["layers"]
+    names = [str(layer.get("name", i)) for i, layer in enumerate(layers)]
+    agreement = [100 * layer["agreement"] for layer in layers]
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(layers) + 2), 3.8), dpi=120)
+    bars = ax.bar(names, agreement, color="tab:red")
+    for bar, value, layer in zip(bars, agreement, layers, strict=True):
+        label = f"{value:.1f}%"
+        if layer.get("luts") is not None:
+            label += f"\n{layer['luts']} LUTs"
+        ax.annotate(label, (bar.get_x() + bar.get_width() / 2, value), ha="center",
+                    va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+    ax.set_ylim(min(agreement + [90.0]) - 5, 101)
+    ax.set_ylabel("bit agreement with teacher (%)")
+    ax.set_title(f"Distillation: per-layer agreement ({entry['name']}, validation data)")
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def write_report(folder: str | Path, *, scaling: dict | None = None) -> dict:
+    """Write ``report.md``, ``summary.json`` and PNG plots into ``folder``; returns the summary."""
+    folder = Path(folder)
+    entries = [network_entry(run) for run in find_runs(folder)]
+    summary = {"networks": entries, "lut_count": LUT_COUNT_NOTE}
+    io.write_json(folder / "summary.json", summary)
+
+    plots = []
+    _plot_accuracy_vs_luts(entries, folder / "accuracy_vs_luts.png")
+    plots.append(("Accuracy vs LUTs", "accuracy_vs_luts.png"))
+    for e in entries:
+        if e["layers"]:
+            name = f"agreement_{e['name']}.png"
+            _plot_agreement(e, folder / name)
+            plots.append((f"Distillation agreement per layer ({e['name']})", name))
+    if scaling is not None:
+        from lutnn.hdl.scaling import plot_scaling
+
+        plot_scaling(scaling, folder / "scaling.png")
+        plots.append(("XNOR vs LUT layer scaling", "scaling.png"))
+
+    lines = ["# lutnn report", "", f"{LUT_COUNT_NOTE}", "",
+             "| network | model | test acc. (PyTorch) | simulator acc. | RTL acc. (vectors) "
+             "| mismatches | LUTs | FFs | LUT levels | latency (cycles) | synthesis s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in entries:
+        lines.append(
+            f"| {e['name']} ({e['kind']}) | {e['model']} | {_fmt(e['test_accuracy'], '%')} "
+            f"| {_fmt(e['sim_accuracy'], '%')} | {_fmt(e['rtl_accuracy'], '%')} "
+            f"({_fmt(e['rtl_vectors'])}) | {_fmt(e['mismatches'])} | {_fmt(e['luts'])} "
+            f"| {_fmt(e['ffs'])} | {_fmt(e['levels'])} | {_fmt(e['latency'])} "
+            f"| {_fmt(e['synth_seconds'], '.1f')} |"
+        )
+    for e in entries:
+        if e["teacher_test_accuracy"] is not None:
+            lines += ["", f"{e['name']}: teacher test accuracy "
+                      f"{_fmt(e['teacher_test_accuracy'], '%')}, student "
+                      f"{_fmt(e['test_accuracy'], '%')} with {_fmt(e['lut_nodes'])} LUT nodes."]
+    lines += ["", "Published peers (their tools, their LUT-count conventions): "
+              "see `accuracy_vs_luts.png` and lutnn's `anchors.json`.", ""]
+    for title, name in plots:
+        lines += [f"## {title}", "", f"![{title}]({name})", ""]
+    io.write_text(folder / "report.md", "\n".join(lines))
+    return summary
