@@ -1,0 +1,28 @@
+//@ port
+  {{direction}} wire {{range}}{{name}}{{comma}}
+//@ lut_node
+  {{top}}_lut #(.K({{k}}), .INIT({{init}})) {{inst}} (.a({{addr}}), .y({{out}}));
+//@ wire
+  wire {{range}}{{name}};
+//@ assign
+  assign {{lhs}} = {{rhs}};
+//@ encoder_bit
+  assign y[{{bit}}] = (x[{{msb}}:{{lsb}}] >= 8'd{{threshold}});
+//@ threshold_cmp
+  assign y[{{bit}}] = ({{sum}} {{op}} {{width}}'d{{threshold}});
+//@ sum2
+  wire [{{msb}}:0] {{name}} = {{a}} + {{b}};
+//@ argmax_step
+  wire {{take}} = ({{score_b}} > {{score_a}});
+  wire [{{score_msb}}:0] {{score}} = {{take}} ? {{score_b}} : {{score_a}};
+  wire [{{class_msb}}:0] {{cls}} = {{take}} ? {{cls_b}} : {{cls_a}};
+//@ instance
+  {{module}} {{inst}} (.x({{x}}), .y({{y}}));
+//@ head_instance
+  {{module}} {{inst}} (.x({{x}}), .cls({{cls}}), .scores({{scores}}));
+//@ stage_reg
+  reg [{{msb}}:0] {{q}};
+  always @(posedge clk) {{q}} <= {{d}};
+//@ valid_reg
+  reg {{q}} = 1'b0;
+  always @(posedge clk) {{q}} <= {{d}};

@@ -1,0 +1,5 @@
+module {{top}} (
+{{ports}}
+);
+{{body}}
+endmodule
