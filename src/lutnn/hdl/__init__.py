@@ -15,6 +15,7 @@ Pipeline position: ``ir -> hdl``; everything here reads only a :class:`~lutnn.ir
 from lutnn.hdl.emit import Port, VerilogDesign, emit_verilog
 from lutnn.hdl.export import export
 from lutnn.hdl.rtl import RtlResult, run_rtl, simulate_design
+from lutnn.hdl.synth import synthesize
 from lutnn.hdl.testbench import emit_testbench
 from lutnn.hdl.tools import Tool, find_tool, tool_version
 
@@ -29,5 +30,6 @@ __all__ = [
     "find_tool",
     "run_rtl",
     "simulate_design",
+    "synthesize",
     "tool_version",
 ]

