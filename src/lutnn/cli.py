@@ -92,6 +92,38 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report of {len(summary['networks'])} network(s) -> {Path(args.dir) / 'report.md'}")
 
 
+def cmd_distill(args: argparse.Namespace) -> None:
+    from lutnn.distill import DistillConfig, distill
+
+    fields = {
+        "k": args.k, "tree": tuple(args.tree) if args.tree is not None else None,
+        "wiring": args.wiring, "method": args.method, "target": args.target,
+        "unseen": args.unseen, "local_epochs": args.local_epochs, "samples": args.samples,
+        "conv_positions": args.conv_positions, "finetune_epochs": args.finetune_epochs,
+        "finetune_lr": args.finetune_lr, "finetune_scope": args.finetune_scope,
+        "memory_budget_mb": args.memory_budget, "seed": args.seed,
+    }
+    cfg = DistillConfig(**{k: v for k, v in fields.items() if v is not None})
+    metrics = distill(args.teacher, args.out, cfg, data=args.data, resume=args.resume)
+    print(
+        f"distilled {metrics['teacher_model']}: test {metrics['test_accuracy']:.4f} "
+        f"(teacher {metrics['teacher_test_accuracy']:.4f}, before fine-tuning "
+        f"{metrics['test_accuracy_before_finetune']:.4f}), {metrics['luts']} LUTs, "
+        f"{metrics['seconds']:.0f} s, peak {metrics['peak_memory_mb']:.0f} MB "
+        f"-> {Path(args.out) / 'metrics.json'}"
+    )
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -122,6 +154,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="JSON file of model config fields to override")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.set_defaults(func=cmd_train)
+
+    from lutnn.distill.core import METHODS, SCOPES, TARGETS
+    from lutnn.distill.fit import UNSEEN_RULES
+    from lutnn.distill.mapping import FIRST_STAGE_WIRINGS
+
+    p = sub.add_parser("distill", help="distill a teacher run into a LUT-Net student run")
+    p.add_argument("--teacher", required=True, help="run folder of the teacher to distill")
+    p.add_argument("--out", required=True, help="run folder to write the student to")
+    p.add_argument("--wiring", choices=FIRST_STAGE_WIRINGS,
+                   help="first-stage LUT wiring (default: weight_order)")
+    p.add_argument("--method", choices=METHODS,
+                   help="fit: closed form; train: local gradient; fit+train (default: fit)")
+    p.add_argument("--target", choices=TARGETS,
+                   help="first-stage target of the fit (default: teacher)")
+    p.add_argument("--unseen", choices=UNSEEN_RULES,
+                   help="table entry of addresses no sample hits (default: majority)")
+    p.add_argument("--k", type=_positive_int, help="inputs per first-stage LUT (default: 6)")
+    p.add_argument("--tree", type=_positive_int, nargs="*",
+                   help="LUTs per neuron in each stage before the last (default: 6)")
+    p.add_argument("--local-epochs", type=_non_negative_int,
+                   help="local training epochs per block for --method train (default: 2)")
+    p.add_argument("--samples", type=_non_negative_int,
+                   help="training samples to distill on (default: 0 = all)")
+    p.add_argument("--conv-positions", type=_non_negative_int,
+                   help="positions per image to fit a convolution on (default: 16; 0 = all)")
+    p.add_argument("--memory-budget", type=_positive_int, metavar="MB",
+                   help="resident memory budget of the process in MiB (default: 2048)")
+    p.add_argument("--finetune-epochs", type=_non_negative_int,
+                   help="end-to-end fine-tuning epochs after distillation (default: 0)")
+    p.add_argument("--finetune-lr", type=float, help="fine-tuning learning rate (default: 1e-3)")
+    p.add_argument("--finetune-scope", choices=SCOPES,
+                   help="fine-tune all tables or only the last block's (default: all)")
+    p.add_argument("--data", help="dataset (default: the teacher's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("export", help="write the IR netlist and Verilog into RUN/hdl")
     p.add_argument("run", help="run folder of a LUT-Net or binary-weight teacher")

@@ -194,6 +194,35 @@ def build_lut_cnn(
 
 
 @dataclass(frozen=True)
+class StudentConfig:
+    """A LUT-Net student distilled from a teacher (:mod:`lutnn.distill`): its architecture.
+
+    Each teacher block becomes a tree of LUT stages per neuron; encoder, pooling, flatten and
+    head are the teacher's.  The first-stage wiring (weight order or random) and the tables
+    live in the state dict; built from this config alone, the first stage is wired at random
+    within each neuron's inputs (what ``lutnn train --model lut-student`` trains end to end).
+    """
+
+    teacher: str = "teacher-mlp"  # model family of the teacher whose architecture it mirrors
+    teacher_config: dict = dataclasses.field(default_factory=dict)  # that teacher's config
+    k: int = 6  # inputs per first-stage LUT
+    tree: tuple[int, ...] = (6,)  # LUTs per teacher neuron in each stage before the last one
+
+
+def build_lut_student(
+    cfg: StudentConfig, input_shape: tuple[int, int, int], num_classes: int
+) -> nn.Sequential:
+    from lutnn.distill.mapping import build_student
+
+    if cfg.teacher == "lut-student" or cfg.teacher not in MODELS:
+        teachers = ", ".join(sorted(n for n in MODELS if n.startswith("teacher")))
+        raise LutnnError(f"lut-student: teacher must be one of: {teachers}; got {cfg.teacher!r}")
+    teacher_cfg = make_config(cfg.teacher, cfg.teacher_config)
+    teacher = build_model(cfg.teacher, teacher_cfg, input_shape, num_classes)
+    return build_student(teacher, cfg.k, cfg.tree, wiring="random")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A named model family: its config class and its builder."""
 
@@ -210,6 +239,9 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "lut-mlp": ModelSpec(LUTMLPConfig, build_lut_mlp, "LUT-Net MLP trained end to end"),
     "lut-cnn": ModelSpec(LUTCNNConfig, build_lut_cnn, "LUT-Net CNN on lowered convolutions"),
+    "lut-student": ModelSpec(
+        StudentConfig, build_lut_student, "LUT-Net mirroring a teacher (lutnn distill)"
+    ),
 }
 
 
@@ -266,6 +298,8 @@ def _coerce(model: str, key: str, hint, value):
             raise bad
         value = float(value)
     elif hint is str and not isinstance(value, str):
+        raise bad
+    elif hint is dict and not isinstance(value, dict):
         raise bad
     return value
 
