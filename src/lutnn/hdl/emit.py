@@ -269,7 +269,7 @@ def class_width(num_classes: int) -> int:
     return max(1, (num_classes - 1).bit_length())
 
 
-def _head_body(head: GroupSumHead, top: str) -> tuple[list[str], int]:
+def _head_body(head: GroupSumHead, top: str, scores: bool) -> tuple[list[str], int]:
     g, cw = head.group_size, class_width(head.num_classes)
     sw = g.bit_length()
     lines: list[str] = []
@@ -282,16 +282,23 @@ def _head_body(head: GroupSumHead, top: str) -> tuple[list[str], int]:
         lines.append(render("wire", range=_range(sw), name=score))
         lines.append(render("assign", lhs=score, rhs=f"{total}[{sw - 1}:0]"))  # count <= G
         nodes.append((f"{cw}'d{c}", score))
-    lines.append(render("assign", lhs="scores", rhs=_concat([s for _, s in nodes])))
+    if scores:
+        lines.append(render("assign", lhs="scores", rhs=_concat([s for _, s in nodes])))
     level = 0
     while len(nodes) > 1:  # balanced tree; the left (lower-index) side wins ties
         nxt = []
         for i in range(0, len(nodes) - 1, 2):
             (cls_a, score_a), (cls_b, score_b) = nodes[i], nodes[i + 1]
             tag = f"m{level}_{i // 2}"
-            lines.append(render("argmax_step", take=f"{tag}_take", score_a=score_a,
-                                score_b=score_b, score_msb=sw - 1, score=f"{tag}_score",
-                                class_msb=cw - 1, cls=f"{tag}_class", cls_a=cls_a, cls_b=cls_b))
+            if len(nodes) == 2:  # the root: only its class is needed
+                lines.append(render("argmax_root", take=f"{tag}_take", score_a=score_a,
+                                    score_b=score_b, class_msb=cw - 1, cls=f"{tag}_class",
+                                    cls_a=cls_a, cls_b=cls_b))
+            else:
+                lines.append(render("argmax_step", take=f"{tag}_take", score_a=score_a,
+                                    score_b=score_b, score_msb=sw - 1, score=f"{tag}_score",
+                                    class_msb=cw - 1, cls=f"{tag}_class", cls_a=cls_a,
+                                    cls_b=cls_b))
             nxt.append((f"{tag}_class", f"{tag}_score"))
         if len(nodes) % 2:
             nxt.append(nodes[-1])
@@ -315,7 +322,7 @@ def _layer_note(layer) -> str:
     return f"window {layer.inputs.shape[1]}"
 
 
-def _blocks(netlist: Netlist, top: str) -> tuple[list[_Block], list[str]]:
+def _blocks(netlist: Netlist, top: str, scores: bool) -> tuple[list[_Block], list[str]]:
     """The combinational modules in order, and the netlist summary comment lines."""
     blocks, summary = [], []
     enc = netlist.encoder
@@ -355,10 +362,11 @@ def _blocks(netlist: Netlist, top: str) -> tuple[list[_Block], list[str]]:
                  f"{head.group_size} bits, score = popcount of the group, class = argmax "
                  "(lowest index on ties)")
         summary.append(f"//   {title}")
-        body, sw = _head_body(head, top)
+        body, sw = _head_body(head, top, scores)
+        port = render("scores_port", msb=head.num_classes * sw - 1) + "\n" if scores else ""
         text = render("head_module", title=title, module=module, in_msb=head.in_width - 1,
-                      class_msb=class_width(head.num_classes) - 1,
-                      scores_msb=head.num_classes * sw - 1, body="\n".join(body))
+                      scores_port=port, class_msb=class_width(head.num_classes) - 1,
+                      body="\n".join(body))
         blocks.append(_Block("head", module, text, class_width(head.num_classes)))
     return blocks, summary
 
@@ -449,7 +457,7 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
     netlist.validate()
     pipeline = parse_pipeline(pipeline)
     top = verilog_identifier(top, max_len=64)
-    blocks, summary = _blocks(netlist, top)
+    blocks, summary = _blocks(netlist, top, scores)
     regs = _registered(len(blocks), pipeline)
     latency = sum(regs)
     ports = _ports(netlist, scores, latency)
@@ -465,12 +473,14 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
         out = f"b{i}_out"
         body.append(render("wire", range=_range(block.out_width), name=out))
         if block.label == "head":
-            sw_total = ports[-1].width if scores else None
-            sc = f"b{i}_scores" if scores else ""
             if scores:
+                sw_total, sc = ports[-1].width, f"b{i}_scores"
                 body.append(render("wire", range=_range(sw_total), name=sc))
-            body.append(render("head_instance", module=block.module, inst=f"u_b{i}", x=data,
-                               cls=out, scores=sc))
+                body.append(render("head_instance_scores", module=block.module, inst=f"u_b{i}",
+                                   x=data, scores=sc, cls=out))
+            else:
+                body.append(render("head_instance", module=block.module, inst=f"u_b{i}",
+                                   x=data, cls=out))
         else:
             body.append(render("instance", module=block.module, inst=f"u_b{i}", x=data, y=out))
         data = out

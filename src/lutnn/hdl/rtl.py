@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -27,7 +28,7 @@ from lutnn import io
 from lutnn.errors import LutnnError, ToolNotFoundError
 from lutnn.hdl.emit import VerilogDesign, emit_verilog
 from lutnn.hdl.testbench import TB_TOP, emit_testbench, input_hex, parse_hex_lines
-from lutnn.hdl.tools import find_tool, tool_version
+from lutnn.hdl.tools import Tool, find_tool, tool_version
 from lutnn.ir.layers import Netlist
 
 SIMULATORS = ("auto", "verilator", "icarus")
@@ -110,6 +111,12 @@ int main(int argc, char** argv) {{
 }}
 """
 _RUNTIME_GLOB = "verilated*.o"  # Verilator's runtime objects: the same for every design
+# g++ on the model: the generated code is one huge expression per layer, and optimizing it costs
+# far more build time than it saves in simulation for test-sized runs (10,000 vectors).
+VERILATOR_OPT = ("OPT_FAST=-O0", "OPT_SLOW=-O0")
+VERILATOR_ARGS = ("--cc", "--exe", "--top-module", TB_TOP, "--Mdir", "obj", "-o", "sim",
+                  "+define+LUTNN_TB_EXTERNAL_CLOCK", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+                  "--x-assign", "fast", "--x-initial", "fast")
 
 
 def _runtime_cache(workdir: Path) -> Path:
@@ -118,6 +125,19 @@ def _runtime_cache(workdir: Path) -> Path:
     key = "|".join([tool_version("verilator"), *tool.argv, tool.env.get("CXXFLAGS", ""),
                     os.environ.get("CXXFLAGS", "")])
     return workdir / "verilator-runtime" / hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _make_overrides(tool: Tool) -> list[str]:
+    """Make variables fixing the PyPI wheel's build config: its ``verilated.mk`` leaves
+    ``CFG_CXXFLAGS_PCH_I`` empty, which breaks the precompiled header of split (big) models."""
+    root = tool.env.get("VERILATOR_ROOT")
+    if root is None:
+        return []
+    mk = Path(root) / "include" / "verilated.mk"
+    text = mk.read_text() if mk.is_file() else ""
+    if re.search(r"^CFG_CXXFLAGS_PCH_I\s*=\s*$", text, flags=re.MULTILINE):
+        return ["CFG_CXXFLAGS_PCH_I=-include"]
+    return []
 
 
 def _build(simulator: str, build_dir: Path) -> Path:
@@ -131,17 +151,15 @@ def _build(simulator: str, build_dir: Path) -> Path:
         return target
     tool = find_tool("verilator")
     io.write_text(build_dir / "main.cpp", VERILATOR_MAIN.format(tb=TB_TOP))
-    proc = tool.run(
-        ["--cc", "--exe", "--top-module", TB_TOP, "--Mdir", "obj", "-o", "sim",
-         "+define+LUTNN_TB_EXTERNAL_CLOCK", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-         "--x-assign", "fast", "--x-initial", "fast", "design.v", "tb.v", "main.cpp"],
-        cwd=build_dir, timeout=BUILD_TIMEOUT_S)
+    proc = tool.run([*VERILATOR_ARGS, "design.v", "tb.v", "main.cpp"], cwd=build_dir,
+                    timeout=BUILD_TIMEOUT_S)
     _check(proc, "verilator", build_dir / "verilate.log")
     cache = _runtime_cache(build_dir.parent)
     for obj in cache.glob(_RUNTIME_GLOB):  # compiled once per workdir, not once per design
         shutil.copyfile(obj, build_dir / "obj" / obj.name)  # now newer than V*.mk: make skips it
     jobs = str(max(1, min(os.cpu_count() or 1, 8)))
-    proc = subprocess.run(["make", "-C", "obj", "-f", f"V{TB_TOP}.mk", "-j", jobs],
+    proc = subprocess.run(["make", "-C", "obj", "-f", f"V{TB_TOP}.mk", "-j", jobs,
+                           *VERILATOR_OPT, *_make_overrides(tool)],
                           cwd=build_dir, env=tool.environ(), capture_output=True, text=True,
                           timeout=BUILD_TIMEOUT_S)
     _check(proc, "verilator C++ build (make)", build_dir / "build.log")
@@ -181,7 +199,8 @@ def simulate_design(design: VerilogDesign, netlist: Netlist, x: np.ndarray, *,
     vectors = input_hex(netlist, x)
     nmax = max(1024, 1 << (n - 1).bit_length())
     tb = emit_testbench(design, nmax=nmax)
-    key = hashlib.sha256((design.text + tb).encode()).hexdigest()[:16]
+    flags = repr((VERILATOR_ARGS, VERILATOR_OPT)) if simulator == "verilator" else "-g2005"
+    key = hashlib.sha256((design.text + tb + flags).encode()).hexdigest()[:16]
     build_dir = Path(workdir) / f"{simulator}-{key}"
     target = build_dir / ("sim.vvp" if simulator == "icarus" else "obj/sim")
     t0 = time.perf_counter()

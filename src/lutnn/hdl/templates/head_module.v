@@ -1,8 +1,7 @@
 // {{title}}
 module {{module}} (
   input  wire [{{in_msb}}:0] x,
-  output wire [{{class_msb}}:0] cls,
-  output wire [{{scores_msb}}:0] scores
+{{scores_port}}  output wire [{{class_msb}}:0] cls
 );
 {{body}}
 endmodule

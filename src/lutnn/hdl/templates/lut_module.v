@@ -1,7 +1,7 @@
-// One k-input lookup table: y = INIT[a], address bit j = input j (k <= 8).
+// One k-input lookup table: y = INIT[a], address bit j = input j.
 module {{top}}_lut #(
   parameter K = 1,
-  parameter [255:0] INIT = 256'd0
+  parameter [(1 << K) - 1:0] INIT = 0
 ) (
   input  wire [K-1:0] a,
   output wire         y

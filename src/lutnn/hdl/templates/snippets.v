@@ -16,13 +16,21 @@
   wire {{take}} = ({{score_b}} > {{score_a}});
   wire [{{score_msb}}:0] {{score}} = {{take}} ? {{score_b}} : {{score_a}};
   wire [{{class_msb}}:0] {{cls}} = {{take}} ? {{cls_b}} : {{cls_a}};
+//@ argmax_root
+  wire {{take}} = ({{score_b}} > {{score_a}});
+  wire [{{class_msb}}:0] {{cls}} = {{take}} ? {{cls_b}} : {{cls_a}};
 //@ instance
   {{module}} {{inst}} (.x({{x}}), .y({{y}}));
 //@ head_instance
-  {{module}} {{inst}} (.x({{x}}), .cls({{cls}}), .scores({{scores}}));
+  {{module}} {{inst}} (.x({{x}}), .cls({{cls}}));
+//@ head_instance_scores
+  {{module}} {{inst}} (.x({{x}}), .scores({{scores}}), .cls({{cls}}));
+//@ scores_port
+  output wire [{{msb}}:0] scores,
 //@ stage_reg
   reg [{{msb}}:0] {{q}};
   always @(posedge clk) {{q}} <= {{d}};
 //@ valid_reg
-  reg {{q}} = 1'b0;
+  reg {{q}};
+  initial {{q}} = 1'b0;
   always @(posedge clk) {{q}} <= {{d}};

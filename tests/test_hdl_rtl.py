@@ -1,0 +1,186 @@
+"""Emitted Verilog in Icarus and Verilator == lutnn.sim.simulate, bit for bit.
+
+Each RTL build takes a fraction of a second (Icarus) or a few seconds (Verilator, after its
+runtime is compiled once per session), so example counts are small.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_array_equal
+
+from lutnn.errors import ToolNotFoundError
+from lutnn.hdl import emit_verilog, find_tool, run_rtl, simulate_design
+from lutnn.ir import GroupSumHead, InputEncoder, LutLayer, Netlist, OrLayer, ThresholdLayer
+from lutnn.sim import simulate
+
+pytestmark = pytest.mark.tools
+
+
+def need(*tools: str) -> None:
+    """Skip the test, naming the tool and its fix, when a tool is missing."""
+    for tool in tools:
+        try:
+            find_tool(tool)
+        except ToolNotFoundError as exc:
+            pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def rtl_dir(tmp_path_factory):
+    """One work folder per session, so Verilator compiles its runtime once."""
+    return tmp_path_factory.mktemp("rtl")
+
+
+def _threshold(name, width, n, fan_in, rng) -> ThresholdLayer:
+    inputs = rng.integers(0, width, (n, fan_in)).astype(np.int32)
+    weights = rng.choice(np.array([-1, 0, 1], np.int8), (n, fan_in), p=[0.4, 0.2, 0.4])
+    weights[rng.random(n) < 0.1] = 0  # unconnected neurons
+    connected = (weights != 0).sum(axis=1)
+    # Around the connected count's middle, plus the constant cases 0 and F + 1.
+    thresholds = np.where(rng.random(n) < 0.7, connected // 2 + rng.integers(-2, 3, n),
+                          rng.choice([0, fan_in + 1, fan_in], n)).clip(0, fan_in + 1)
+    return ThresholdLayer(name, width, inputs, weights, thresholds.astype(np.int32),
+                          rng.random(n) < 0.5)
+
+
+@st.composite
+def netlists(draw):
+    """Small random netlists: LUT, threshold (fan-in up to 60: counter trees) and OR layers,
+    with or without an encoder and a head."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    encoder = None
+    if draw(st.booleans()):
+        channels, hw = draw(st.integers(1, 2)), draw(st.integers(1, 4))
+        levels = draw(st.sets(st.integers(0, 256), min_size=1, max_size=3))
+        encoder = InputEncoder("enc/in", channels, channels * hw,
+                               np.array(sorted(levels), np.int16))
+        width = encoder.out_width
+    else:
+        width = draw(st.integers(1, 24))
+    input_bits, layers = width, []
+    n_layers = draw(st.integers(1, 3))
+    head = draw(st.booleans())
+    classes, group = draw(st.integers(2, 5)), draw(st.integers(1, 9))
+    for i in range(n_layers):
+        out = classes * group if head and i == n_layers - 1 else draw(st.integers(1, 24))
+        kind = draw(st.sampled_from(["lut", "threshold", "or"]))
+        name = f"{kind} {i}"
+        if kind == "lut":
+            k = draw(st.integers(1, 6))
+            layer = LutLayer(name, width, rng.integers(0, width, (out, k)).astype(np.int32),
+                             rng.integers(0, 2, (out, 2**k)).astype(np.uint8))
+        elif kind == "threshold":
+            layer = _threshold(name, width, out, draw(st.integers(1, 60)), rng)
+        else:
+            layer = OrLayer(name, width,
+                            rng.integers(0, width, (out, draw(st.integers(1, 4)))).astype(np.int32))
+        layers.append(layer)
+        width = out
+    net = Netlist(input_bits, tuple(layers), encoder,
+                  GroupSumHead("head", width, classes) if head else None)
+    net.validate()
+    return net
+
+
+def random_inputs(net: Netlist, batch: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if net.encoder is None:
+        return rng.integers(0, 2, (batch, net.input_bits)).astype(np.uint8)
+    near = np.concatenate([net.encoder.thresholds + d for d in (-1, 0, 1)]).clip(0, 255)
+    pool = np.concatenate([near, rng.integers(0, 256, near.size)])
+    return rng.choice(pool, (batch, net.encoder.pixels)).astype(np.uint8)
+
+
+def expected(net: Netlist, x: np.ndarray) -> np.ndarray:
+    result = simulate(net, x)
+    return result.classes if net.head is not None else result.output_bits
+
+
+def check(net, x, simulator, pipeline, workdir) -> None:
+    got = run_rtl(net, x, simulator=simulator, pipeline=pipeline, workdir=workdir)
+    want = expected(net, x)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert_array_equal(got, want)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=netlists(), pipeline=st.sampled_from(["none", "layer", 2]),
+       seed=st.integers(0, 2**16))
+def test_icarus_matches_simulator(net, pipeline, seed, rtl_dir):
+    need("iverilog", "vvp")
+    check(net, random_inputs(net, 40, seed), "icarus", pipeline, rtl_dir)
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=netlists(), pipeline=st.sampled_from(["none", "layer", 2]),
+       seed=st.integers(0, 2**16))
+def test_verilator_matches_simulator(net, pipeline, seed, rtl_dir):
+    need("verilator")
+    check(net, random_inputs(net, 40, seed), "verilator", pipeline, rtl_dir)
+
+
+def _classifier(rng) -> Netlist:
+    """Encoder -> LUT6 -> XNOR threshold (fan-in 48) -> OR -> LUT -> head (10 classes)."""
+    enc = InputEncoder("thermo", 1, 16, np.array([64, 128, 192], np.int16))
+    l1 = LutLayer("lut6", 48, rng.integers(0, 48, (64, 6)).astype(np.int32),
+                  rng.integers(0, 2, (64, 64)).astype(np.uint8))
+    l2 = _threshold("xnor", 64, 40, 48, rng)
+    l3 = OrLayer("pool", 40, rng.integers(0, 40, (30, 2)).astype(np.int32))
+    l4 = LutLayer("out", 30, rng.integers(0, 30, (50, 4)).astype(np.int32),
+                  rng.integers(0, 2, (50, 16)).astype(np.uint8))
+    return Netlist(48, (l1, l2, l3, l4), enc, GroupSumHead("head", 50, 10))
+
+
+@pytest.mark.parametrize(("simulator", "pipeline"), [("verilator", 2), ("icarus", "layer")])
+def test_classifier_both_simulators(simulator, pipeline, rtl_dir):
+    need("verilator" if simulator == "verilator" else "iverilog")
+    net = _classifier(np.random.default_rng(5))
+    x = random_inputs(net, 300, 6)
+    design = emit_verilog(net, pipeline=pipeline)
+    result = simulate_design(design, net, x, simulator=simulator, workdir=rtl_dir)
+    assert_array_equal(result.outputs, expected(net, x))
+    assert result.simulator == simulator and result.version
+    again = simulate_design(design, net, x[:5], simulator=simulator, workdir=rtl_dir)
+    assert again.build_seconds < result.build_seconds + 1e-9  # the build is reused
+    assert_array_equal(again.outputs, result.outputs[:5])
+
+
+def test_one_lut_xor_in_hardware(rtl_dir):
+    need("iverilog", "vvp")
+    xor = LutLayer("xor", 2, np.array([[0, 1]], np.int32), np.array([[0, 1, 1, 0]], np.uint8))
+    x = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], np.uint8)
+    for pipeline in ("none", "layer"):
+        out = run_rtl(Netlist(2, (xor,)), x, simulator="icarus", pipeline=pipeline,
+                      workdir=rtl_dir)
+        assert_array_equal(out, np.array([[0], [1], [1], [0]], bool))
+
+
+def test_scores_port_compiles_and_classes_match(rtl_dir):
+    need("iverilog", "vvp")
+    net = _classifier(np.random.default_rng(7))
+    x = random_inputs(net, 20, 8)
+    for pipeline in ("none", 3):
+        design = emit_verilog(net, pipeline=pipeline, scores=True)
+        result = simulate_design(design, net, x, simulator="icarus", workdir=rtl_dir)
+        assert_array_equal(result.outputs, expected(net, x))
+
+
+@settings(max_examples=5, deadline=None)
+@given(net=netlists(), pipeline=st.sampled_from(["none", "layer", 2]), scores=st.booleans())
+def test_verilog_2001_and_lint_clean(net, pipeline, scores, tmp_path_factory):
+    """Icarus accepts the design as Verilog-2001; Verilator -Wall finds nothing but unused
+    input bits (inherent to sparse wiring)."""
+    need("iverilog", "verilator")
+    folder = tmp_path_factory.mktemp("lint")
+    path = folder / "design.v"
+    path.write_text(emit_verilog(net, pipeline=pipeline, scores=scores).text)
+    proc = find_tool("iverilog").run(["-g2001", "-o", str(folder / "a.out"), str(path)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = find_tool("verilator").run(["--lint-only", "-Wall", "-Wno-DECLFILENAME",
+                                       "-Wno-UNUSEDSIGNAL", "--top-module", "lutnn_top",
+                                       str(path)])
+    assert proc.returncode == 0, proc.stderr
