@@ -36,7 +36,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_cfg = TrainConfig(
         epochs=args.epochs if args.epochs is not None else defaults.epochs,
         batch_size=args.batch_size or defaults.batch_size,
-        lr=args.lr or defaults.lr,
+        lr=args.lr,
         seed=args.seed,
         val_size=args.val_size if args.val_size is not None else defaults.val_size,
     )
@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--epochs", type=_positive_int, help="training epochs (default: 10)")
     p.add_argument("--batch-size", type=_positive_int, help="batch size (default: 128)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default: 1e-3)")
+    p.add_argument("--lr", type=float,
+                   help="peak Adam learning rate (default: 1e-3 teachers, 1e-2 LUT-Nets)")
     p.add_argument("--data", help="IDX folder or .npz file (default: MNIST, found or fetched)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--val-size", type=_positive_int, help="validation samples (default: 5000)")

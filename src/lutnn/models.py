@@ -139,10 +139,10 @@ class LUTMLPConfig:
 
     encoder: str = "thermometer"  # input encoding: "threshold" or "thermometer"
     levels: int = 3  # thermometer levels T
-    layers: tuple[int, ...] = (2000, 1000)  # LUT nodes per layer; the last feeds the head
+    layers: tuple[int, ...] = (3000, 1000)  # LUT nodes per layer; the last feeds the head
     k: int = 6  # inputs per LUT
     bn: bool = False  # BatchNorm on LUT pre-activations (folded into the tables at export)
-    tau: float = 10.0  # softmax temperature on the popcount scores (training only)
+    tau: float = 3.33  # softmax temperature on the popcounts (training only): ~ group size / 30
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class LUTCNNConfig:
     layers: tuple[int, ...] = (1000,)  # dense LUT layers after the convolutions
     group_size: int = 50  # bits per class: the last dense layer is num_classes * group_size
     k: int = 6  # inputs per LUT
-    tau: float = 5.0  # softmax temperature on the popcount scores (training only)
+    tau: float = 1.67  # softmax temperature on the popcounts (training only): ~ group size / 30
 
 
 def build_lut_mlp(
@@ -229,6 +229,7 @@ class ModelSpec:
     config_class: type
     build: Callable[..., nn.Sequential]
     description: str
+    lr: float = 1e-3  # default Adam learning rate (LUT tables like a larger one)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -237,8 +238,10 @@ MODELS: dict[str, ModelSpec] = {
     "teacher-mobilenet": ModelSpec(
         MobileNetConfig, build_mobilenet, "MobileNet-like: depthwise + pointwise binary blocks"
     ),
-    "lut-mlp": ModelSpec(LUTMLPConfig, build_lut_mlp, "LUT-Net MLP trained end to end"),
-    "lut-cnn": ModelSpec(LUTCNNConfig, build_lut_cnn, "LUT-Net CNN on lowered convolutions"),
+    "lut-mlp": ModelSpec(LUTMLPConfig, build_lut_mlp, "LUT-Net MLP trained end to end", 1e-2),
+    "lut-cnn": ModelSpec(
+        LUTCNNConfig, build_lut_cnn, "LUT-Net CNN on lowered convolutions", 1e-2
+    ),
     "lut-student": ModelSpec(
         StudentConfig, build_lut_student, "LUT-Net mirroring a teacher (lutnn distill)"
     ),

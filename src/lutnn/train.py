@@ -34,6 +34,7 @@ from lutnn.models import (
     config_to_dict,
     count_lut_nodes,
     count_params,
+    get_model_spec,
     make_config,
 )
 from lutnn.nn.lut import LUTLayer
@@ -45,7 +46,7 @@ class TrainConfig:
 
     epochs: int = 10  # passes over the training split
     batch_size: int = 128  # samples per step
-    lr: float = 1e-3  # Adam learning rate at the start of the cosine schedule
+    lr: float | None = None  # peak Adam learning rate (None: the model family's default)
     weight_decay: float = 0.0  # Adam weight decay
     seed: int = 0  # seeds weight init, wiring and shuffling
     val_size: int = 5000  # samples carved from the training set for model selection
@@ -146,6 +147,8 @@ def train(
 
     out = Path(out)
     model_cfg = make_config(model_name, model_overrides)
+    if train_cfg.lr is None:
+        train_cfg = dataclasses.replace(train_cfg, lr=get_model_spec(model_name).lr)
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists() and not resume:
         raise LutnnError(
