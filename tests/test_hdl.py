@@ -26,11 +26,12 @@ IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def tiny_lut_net() -> Netlist:
-    """Three nodes over 4 input bits: XOR(x0, x1), AND(x2, x3) and MAJ(x0, x1, x3) (k = 3)."""
-    inputs = np.array([[0, 1, 1], [2, 3, 3], [0, 1, 3]], np.int32)
+    """Three nodes over 4 input bits: XOR(x0, x1, x2), AND(x1, x2, x3), MAJ(x0, x1, x3)."""
+    inputs = np.array([[0, 1, 2], [1, 2, 3], [0, 1, 3]], np.int32)
     a = np.arange(8)
     b0, b1, b2 = a & 1, (a >> 1) & 1, (a >> 2) & 1
-    tables = np.stack([b0 ^ b1, b0 & b1, (b0 + b1 + b2 >= 2).astype(int)]).astype(np.uint8)
+    tables = np.stack([b0 ^ b1 ^ b2, b0 & b1 & b2, (b0 + b1 + b2 >= 2).astype(int)])
+    tables = tables.astype(np.uint8)
     return Netlist(4, (LutLayer("tiny", 4, inputs, tables),), meta={"name": "tiny"})
 
 
@@ -55,9 +56,29 @@ def test_golden_testbench():
 
 def test_lut_node_text_is_table_indexed_by_inputs():
     text = emit_verilog(tiny_lut_net()).text
-    # XOR of x0, x1: entries 1 and 2 set; address bit j = input j, input 0 least significant.
-    assert "lutnn_top_lut #(.K(3), .INIT(8'h66)) u0 (.a({x[1], x[1], x[0]}), .y(y[0]));" in text
+    # Entry a = output for input j = bit j of a; input 0 is the least significant.
+    assert "lutnn_top_lut #(.K(3), .INIT(8'h96)) u0 (.a({x[2], x[1], x[0]}), .y(y[0]));" in text
+    assert "lutnn_top_lut #(.K(3), .INIT(8'h80)) u1 (.a({x[3], x[2], x[1]}), .y(y[1]));" in text
     assert "lutnn_top_lut #(.K(3), .INIT(8'he8)) u2 (.a({x[3], x[1], x[0]}), .y(y[2]));" in text
+
+
+def test_lut_nodes_reduced_to_their_support():
+    a = np.arange(16)
+    tables = np.stack([
+        (a >> 2) & 1,  # only input 2
+        1 - ((a >> 2) & 1),  # NOT input 2
+        np.zeros(16, int),  # constant 0
+        ((a & 1) ^ ((a >> 1) & 1)) | ((a >> 3) & 1),  # inputs 0, 1, 3
+        (a & 1) ^ ((a >> 1) & 1),  # x5 XOR x5 (repeated input) = 0
+    ]).astype(np.uint8)
+    inputs = np.array([[0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 3], [4, 5, 6, 7], [5, 5, 6, 7]],
+                      np.int32)
+    text = emit_verilog(Netlist(8, (LutLayer("s", 8, inputs, tables),))).text
+    assert "assign y[0] = x[2];" in text
+    assert "assign y[1] = ~x[2];" in text
+    assert "assign y[2] = 1'b0;" in text
+    assert "lutnn_top_lut #(.K(3), .INIT(8'hf6)) u3 (.a({x[7], x[5], x[4]}), .y(y[3]));" in text
+    assert "assign y[4] = 1'b0;" in text
 
 
 def test_header_states_ports_order_latency_and_summary():

@@ -32,8 +32,8 @@ module lutnn_top_l1_tiny (
   input  wire [3:0] x,
   output wire [2:0] y
 );
-  lutnn_top_lut #(.K(3), .INIT(8'h66)) u0 (.a({x[1], x[1], x[0]}), .y(y[0]));
-  lutnn_top_lut #(.K(3), .INIT(8'h88)) u1 (.a({x[3], x[3], x[2]}), .y(y[1]));
+  lutnn_top_lut #(.K(3), .INIT(8'h96)) u0 (.a({x[2], x[1], x[0]}), .y(y[0]));
+  lutnn_top_lut #(.K(3), .INIT(8'h80)) u1 (.a({x[3], x[2], x[1]}), .y(y[1]));
   lutnn_top_lut #(.K(3), .INIT(8'he8)) u2 (.a({x[3], x[1], x[0]}), .y(y[2]));
 endmodule
 

@@ -12,7 +12,8 @@ Structure of the emitted text (every piece from a named template in ``templates/
 Hardware per IR layer:
 
 * encoder: one comparator ``pixel >= threshold`` per output bit (constants for 0 and 256);
-* LUT layer: one ``<top>_lut`` per node;
+* LUT layer: one ``<top>_lut`` per node, on its true support (repeated inputs merged, inputs
+  the table ignores dropped; a constant or a wire where that is all a node is);
 * threshold layer: the XNOR with the weight bit is folded into the tables of a LUT6 counter
   tree (6:3, 5:3 and 3:2 counters, each output bit one ``<top>_lut``) that reduces the
   connected inputs to two rows, one adder, and a compare with the threshold (``<`` where
@@ -139,7 +140,39 @@ def _counter_table(m: int, bit: int, flip: int) -> np.ndarray:
     return ((_counts(m, flip) >> bit) & 1).astype(np.uint8)
 
 
+def minimize_lut(inputs: list[str], table: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The same function on its true support: repeated inputs merged, ignored inputs dropped.
+
+    Args:
+        inputs: the k input signals (input j = address bit j); equal strings are one signal.
+        table: uint8 [2**k] entries.
+
+    Returns:
+        (distinct inputs the function depends on, their table), order kept.
+
+    Example:
+        >>> minimize_lut(["a", "b", "c"], np.array([0, 0, 1, 1, 0, 0, 1, 1], np.uint8))
+        (['b'], array([0, 1], dtype=uint8))
+        >>> minimize_lut(["a", "a"], np.array([0, 1, 1, 0], np.uint8))  # a XOR a
+        ([], array([0], dtype=uint8))
+    """
+    distinct = list(dict.fromkeys(inputs))
+    pos = [distinct.index(s) for s in inputs]
+    b = np.arange(2 ** len(distinct))
+    t = table[sum(((b >> p) & 1) << j for j, p in enumerate(pos))] if inputs else table
+    keep = [i for i in range(len(distinct)) if np.any(t != t[b ^ (1 << i)])]
+    c = np.arange(2 ** len(keep))
+    t = t[sum(((c >> n) & 1) << i for n, i in enumerate(keep))] if keep else t[:1]
+    return [distinct[i] for i in keep], t.astype(np.uint8)
+
+
 def _lut(top: str, inst: str, inputs: list[str], table: np.ndarray, out: str) -> str:
+    """One table lookup on its true support (a constant or a wire when that is all it is)."""
+    inputs, table = minimize_lut(inputs, table)
+    if not inputs:
+        return render("assign", lhs=out, rhs=f"1'b{int(table[0])}")
+    if len(inputs) == 1 and table[0] != table[1]:
+        return render("assign", lhs=out, rhs=inputs[0] if table[1] else f"~{inputs[0]}")
     return render("lut_node", top=top, k=len(inputs), init=_table_literal(table), inst=inst,
                   addr=_concat(inputs), out=out)
 

@@ -1,7 +1,7 @@
-// Yosys techmap file used by lutnn.hdl.synthesize (not part of the design): maps each
-// {{top}}_lut instance straight to a Yosys $lut cell before synthesis.  Same function as the
-// behavioral INIT[a] body, but Yosys elaborates a $lut about 3x faster than a constant table
-// indexed by a variable; ABC still optimizes and maps everything afterwards.
+// Yosys techmap file used by lutnn.hdl.synthesize (target ecp5; not part of the design): maps
+// each {{top}}_lut instance to a Yosys $lut cell of the same function before synthesis.  Yosys
+// elaborates a $lut far faster than the behavioral INIT[a] lookup (a mux tree per node); ABC
+// then maps everything to LUT4s.
 module \{{top}}_lut (a, y);
   parameter K = 1;
   parameter INIT = 0;
