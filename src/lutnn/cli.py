@@ -124,6 +124,12 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def cmd_demo(args: argparse.Namespace) -> None:
+    from lutnn.demo import run_demo
+
+    run_demo(args.out, quick=args.quick, data=args.data)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -216,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="report.md, summary.json and PNG plots of run folders")
     p.add_argument("dir", help="a run folder, or a folder of run folders (e.g. the demo's)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="the whole pipeline on MNIST: train, distill, export, "
+                       "RTL-simulate and synthesize both nets, report")
+    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    p.add_argument("--quick", action="store_true", help="a small run (a few minutes)")
+    p.add_argument("--data", help="IDX folder or .npz file (default: MNIST)")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 
