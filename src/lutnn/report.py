@@ -8,6 +8,7 @@ beside it holds; ``summary.json`` collects them per network.
 from __future__ import annotations
 
 import json
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -91,9 +92,19 @@ def _plot_accuracy_vs_luts(entries: list[dict], path: Path) -> None:
                    key=lambda p: p["luts"])
     ax.scatter([p["luts"] for p in peers], [100 * p["accuracy"] for p in peers], marker="s",
                color="0.6", label="published (other tools, mostly Vivado)")
-    for i, p in enumerate(peers):  # labels alternate above/below so neighbours do not collide
+    def near(p: dict) -> list[dict]:
+        return [q for q in peers if q is not p and abs(math.log10(q["luts"] / p["luts"])) < 0.16]
+
+    # A label goes below its point when a close neighbour sits above it; close labels on the
+    # same side are stacked so they do not overlap.
+    below = {id(p): any(q["accuracy"] > p["accuracy"] or (q["accuracy"] == p["accuracy"]
+                                                          and q["luts"] < p["luts"])
+                        for q in near(p)) for p in peers}
+    for p in peers:
+        rank = sum(1 for q in near(p) if below[id(q)] == below[id(p)] and q["luts"] < p["luts"])
+        dy = -11 - 9 * rank if below[id(p)] else 6 + 9 * rank
         ax.annotate(p["system"], (p["luts"], 100 * p["accuracy"]), fontsize=7, color="0.35",
-                    xytext=(-6, 7 if i % 2 == 0 else -11), textcoords="offset points")
+                    xytext=(0, dy), textcoords="offset points", ha="center")
     colors = {"XNOR-Net": "tab:blue", "LUT-Net": "tab:red"}
     for e in entries:
         acc = e["rtl_accuracy"] if e["rtl_accuracy"] is not None else e["test_accuracy"]
@@ -134,7 +145,8 @@ def _plot_agreement(entry: dict, path: Path) -> None:
                     va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
     ax.set_ylim(min(agreement + [90.0]) - 5, 101)
     ax.set_ylabel("bit agreement with teacher (%)")
-    ax.set_title(f"Distillation: per-layer agreement ({entry['name']}, validation data)")
+    ax.set_title(f"Distillation ({entry['name']}):\nbit agreement with the teacher per layer "
+                 "(validation data)", fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     with io.atomic_path(path) as tmp:
@@ -142,9 +154,13 @@ def _plot_agreement(entry: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(folder: str | Path, *, scaling: dict | None = None) -> dict:
-    """Write ``report.md``, ``summary.json`` and PNG plots into ``folder``; returns the summary."""
+def write_report(folder: str | Path) -> dict:
+    """Write ``report.md``, ``summary.json`` and PNG plots into ``folder``; returns the summary.
+
+    A ``scaling.json`` in the folder (the demo's XNOR vs LUT6 sweep) adds the scaling plot.
+    """
     folder = Path(folder)
+    scaling = _read(folder / "scaling.json") or None
     entries = [network_entry(run) for run in find_runs(folder)]
     summary = {"networks": entries, "lut_count": LUT_COUNT_NOTE}
     io.write_json(folder / "summary.json", summary)

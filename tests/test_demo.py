@@ -1,0 +1,65 @@
+"""The quick demo end to end: bit-exact RTL, report files present, numbers consistent."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from lutnn.demo import run_demo
+
+pytestmark = [pytest.mark.tools, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory, mnist_dir):
+    out = tmp_path_factory.mktemp("demo")
+    os.environ["LUTNN_DATA"] = str(mnist_dir)
+    lines: list[str] = []
+    run_demo(out, quick=True, log=lines.append)
+    return out, lines
+
+
+def test_quick_demo_is_bit_exact_and_complete(demo_dir):
+    out, lines = demo_dir
+    summary = json.loads((out / "summary.json").read_text())
+    kinds = {e["kind"] for e in summary["networks"]}
+    assert kinds == {"XNOR-Net", "LUT-Net"}
+    for e in summary["networks"]:
+        assert e["mismatches"] == 0, e["name"]
+        assert e["rtl_vectors"] == 1000
+        assert e["rtl_accuracy"] == e["sim_accuracy"]
+        assert e["luts"] > 0 and e["ffs"] > 0 and e["levels"] > 0 and e["latency"] > 0
+        assert e["rtl_accuracy"] > 0.5, "the quick nets still learn MNIST"
+    for name in ("report.md", "accuracy_vs_luts.png"):
+        assert (out / name).stat().st_size > 0
+    assert any(p.name.startswith("agreement_") for p in out.glob("*.png"))
+    assert (out / "scaling.png").stat().st_size > 0
+    assert any(line.startswith("[report]") for line in lines)
+
+
+def test_report_numbers_equal_the_json(demo_dir):
+    out, _ = demo_dir
+    report = (out / "report.md").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    for e in summary["networks"]:
+        row = next(line for line in report.splitlines() if line.startswith(f"| {e['name']} "))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == f"{100 * e['test_accuracy']:.2f}%"
+        assert cells[4].startswith(f"{100 * e['rtl_accuracy']:.2f}%")
+        assert cells[6] == str(e["luts"]) and cells[7] == str(e["ffs"])
+        assert cells[8] == str(e["levels"]) and cells[9] == str(e["latency"])
+        metrics = json.loads((out / e["name"] / "metrics.json").read_text())
+        synth = json.loads((out / e["name"] / "synth.json").read_text())
+        assert e["test_accuracy"] == metrics["test_accuracy"] and e["luts"] == synth["luts"]
+    assert re.search(r"Yosys `synth_xilinx`", report)
+
+
+def test_rerun_skips_finished_stages(demo_dir):
+    out, _ = demo_dir
+    lines: list[str] = []
+    run_demo(out, quick=True, log=lines.append)
+    stages = [line for line in lines if not line.startswith("[report]")]
+    assert stages and all(line.endswith("already done, skipped") for line in stages)
