@@ -375,7 +375,8 @@ def test_student_exports_and_simulates_bit_exact(small_mnist, tmp_path, name, ov
     from lutnn.sim.packed import simulate
 
     _save_untrained_teacher(tmp_path / "t", name, overrides, small_mnist)
-    distill(tmp_path / "t", tmp_path / "s", DistillConfig(conv_positions=8), log=lambda _: None)
+    cfg = DistillConfig(conv_positions=8, finetune_epochs=0)
+    distill(tmp_path / "t", tmp_path / "s", cfg, log=lambda _: None)
     student, record = load_run(tmp_path / "s")
     x = load_dataset(str(small_mnist), val_size=200, seed=0).x_test  # uint8 [300, 1, 28, 28]
     netlist = to_ir(student, tuple(record["input_shape"]))

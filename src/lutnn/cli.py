@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", required=True, help="run folder of the teacher to distill")
     p.add_argument("--out", required=True, help="run folder to write the student to")
     p.add_argument("--wiring", choices=FIRST_STAGE_WIRINGS,
-                   help="first-stage LUT wiring (default: weight_order)")
+                   help="first-stage LUT wiring (default: weight_order_std)")
     p.add_argument("--method", choices=METHODS,
                    help="fit: closed form; train: local gradient; fit+train (default: fit)")
     p.add_argument("--target", choices=TARGETS,
@@ -187,10 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conv-positions", type=_non_negative_int,
                    help="positions per image to fit a convolution on (default: 16; 0 = all)")
     p.add_argument("--memory-budget", type=_positive_int, metavar="MB",
-                   help="resident memory budget of the process in MiB (default: 2048)")
+                   help="resident memory budget of the process in MiB (default: 1024)")
     p.add_argument("--finetune-epochs", type=_non_negative_int,
-                   help="end-to-end fine-tuning epochs after distillation (default: 0)")
-    p.add_argument("--finetune-lr", type=float, help="fine-tuning learning rate (default: 1e-3)")
+                   help="end-to-end fine-tuning epochs after distillation (default: 5)")
+    p.add_argument("--finetune-lr", type=float, help="fine-tuning learning rate (default: 1e-2)")
     p.add_argument("--finetune-scope", choices=SCOPES,
                    help="fine-tune all tables or only the last block's (default: all)")
     p.add_argument("--data", help="dataset (default: the teacher's)")

@@ -83,8 +83,8 @@ class DistillConfig:
 
     k: int = 6  # inputs per first-stage LUT
     tree: tuple[int, ...] = (6,)  # LUTs per teacher neuron in each stage before the last one
-    wiring: str = "weight_order"  # first stage: "weight_order" (|w|), "weight_order_std"
-    # (|w| * input std) or "random"
+    wiring: str = "weight_order_std"  # first stage: "weight_order_std" (|w| * input std),
+    # "weight_order" (|w|, the seed's) or "random"
     method: str = "fit"  # "fit" (closed form), "train" (local gradient), "fit+train"
     target: str = "teacher"  # first-stage target of the fit: "teacher" bit or "partial" sum
     unseen: str = "majority"  # table entry of unseen addresses: "majority" or "nearest"
@@ -94,11 +94,11 @@ class DistillConfig:
     batch_size: int = 256  # rows per step of local training
     samples: int = 0  # training samples to distill on (0: the whole training split)
     conv_positions: int = 16  # positions per image a convolution is fitted on (0: all)
-    finetune_epochs: int = 0  # end-to-end epochs on the task loss after distillation
-    finetune_lr: float = 1e-3  # Adam learning rate of fine-tuning (cosine to 0)
+    finetune_epochs: int = 5  # end-to-end epochs on the task loss after distillation
+    finetune_lr: float = 1e-2  # Adam learning rate of fine-tuning (cosine to 0)
     finetune_scope: str = "all"  # tables fine-tuning trains: "all" or only the "last" block's
     finetune_batch_size: int = 128  # samples per fine-tuning step
-    memory_budget_mb: int = 2048  # resident memory the process keeps within (MiB)
+    memory_budget_mb: int = 1024  # resident memory the process keeps within (MiB)
     seed: int = 0  # seeds random wiring, position sampling, shuffling
 
     def validate(self) -> None:

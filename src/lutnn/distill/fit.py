@@ -45,6 +45,8 @@ __all__ = [
 MIN_MAGNITUDE = 0.05
 
 UNSEEN_RULES = ("majority", "nearest")
+#: elements of one (LUTs, 2^k, 2^k) temporary of the "nearest" rule (~16 MB in int64)
+NEAREST_CHUNK = 1 << 21
 
 
 def stage_addresses(x: torch.Tensor, wiring: torch.Tensor) -> torch.Tensor:
@@ -108,11 +110,14 @@ def majority_tables(
         dist = _popcount(a[:, None] ^ a[None, :])  # (A, A) Hamming distances
         seen = total > 0  # (M, A)
         big = size.bit_length() + 1
-        d = torch.where(seen[:, None, :], dist[None].expand(len(seen), -1, -1), big)  # (M,A,A)
-        nearest = d == d.min(-1, keepdim=True).values  # (M, A, A): seen addresses at min dist
-        v1 = (nearest * n1[:, None, :]).sum(-1)
-        v0 = (nearest * n0[:, None, :]).sum(-1)
-        fill = torch.where(v1 != v0, v1 > v0, fill)
+        step = max(1, NEAREST_CHUNK // (size * size))
+        for m0 in range(0, len(seen), step):  # LUTs in chunks: (m, A, A) temporaries
+            sl = slice(m0, m0 + step)
+            d = torch.where(seen[sl, None, :], dist[None], big)  # (m, A, A)
+            nearest = d == d.min(-1, keepdim=True).values  # seen addresses at min distance
+            v1 = (nearest * n1[sl, None, :]).sum(-1)
+            v0 = (nearest * n0[sl, None, :]).sum(-1)
+            fill[sl] = torch.where(v1 != v0, v1 > v0, fill[sl])
         fill = torch.where(seen.any(1, keepdim=True), fill, overall[:, None])
     bits = torch.where(decided, n1 > n0, fill)
     p = torch.where(total > 0, n1 / total.clamp(min=1), 0.5)
