@@ -115,7 +115,7 @@ def test_icarus_matches_simulator(net, pipeline, seed, rtl_dir):
     check(net, random_inputs(net, 40, seed), "icarus", pipeline, rtl_dir)
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=netlists(), pipeline=st.sampled_from(["none", "layer", 2]),
        seed=st.integers(0, 2**16))
 def test_verilator_matches_simulator(net, pipeline, seed, rtl_dir):

@@ -181,20 +181,23 @@ def _lut(top: str, inst: str, inputs: list[str], table: np.ndarray, out: str) ->
 # popcount: counter tree to two rows, then one adder
 
 
-def _popcount(top: str, prefix: str, terms: list[tuple[str, bool]]) -> tuple[list[str], str, int]:
-    """Lines computing ``popcount(terms)`` into wire ``<prefix>_sum``.
+Column = list[tuple[str, bool]]  # (signal, inverted) bits of one weight 2**c
+
+
+def _compress(top: str, prefix: str, terms: Column) -> tuple[list[str], list[Column]]:
+    """Counter-tree lines reducing ``terms`` (all of weight 1) to columns of at most 2 bits.
 
     Args:
         terms: (signal, inverted) pairs; an inverted term counts when the signal is 0.
 
     Returns:
-        (Verilog lines, the sum wire's name, its width).
+        (Verilog lines, columns: ``cols[c]`` holds the bits of weight 2**c).
     """
     lines: list[str] = []
-    cols: list[list[tuple[str, bool]]] = [list(terms)]
+    cols: list[Column] = [list(terms)]
     made = 0
     while max(len(c) for c in cols) > 2:
-        nxt: list[list[tuple[str, bool]]] = [[] for _ in range(len(cols) + 3)]
+        nxt: list[Column] = [[] for _ in range(len(cols) + 3)]
         for c, bits in enumerate(cols):
             sizes = (6,) * (len(bits) // 6) + _REMAINDER_COUNTERS[len(bits) % 6]
             at = 0
@@ -212,7 +215,16 @@ def _popcount(top: str, prefix: str, terms: list[tuple[str, bool]]) -> tuple[lis
         while not nxt[-1]:
             nxt.pop()
         cols = nxt
-    width = max(len(terms).bit_length(), len(cols))  # the count fits; wrap-around is exact
+    return lines, cols
+
+
+def _sum_rows(prefix: str, cols: list[Column], count: int) -> tuple[list[str], str, int]:
+    """Lines adding the (at most two) rows of ``cols`` into wire ``<prefix>_sum``.
+
+    Returns:
+        (Verilog lines, the sum wire's name, its width).
+    """
+    width = max(count.bit_length(), len(cols))  # the count fits; wrap-around is exact
 
     def row(r: int) -> str:
         exprs = []
@@ -226,11 +238,23 @@ def _popcount(top: str, prefix: str, terms: list[tuple[str, bool]]) -> tuple[lis
 
     total = f"{prefix}_sum"
     if max(len(c) for c in cols) == 2:
-        lines.append(render("sum2", msb=width - 1, name=total, a=row(0), b=row(1)))
-    else:
-        lines.append(render("wire", range=_range(width), name=total))
-        lines.append(render("assign", lhs=total, rhs=row(0)))
-    return lines, total, width
+        return [render("sum2", msb=width - 1, name=total, a=row(0), b=row(1))], total, width
+    return [render("wire", range=_range(width), name=total),
+            render("assign", lhs=total, rhs=row(0))], total, width
+
+
+def _popcount(top: str, prefix: str, terms: Column) -> tuple[list[str], str, int]:
+    """Lines computing ``popcount(terms)`` into wire ``<prefix>_sum``: (lines, name, width)."""
+    lines, cols = _compress(top, prefix, terms)
+    more, total, width = _sum_rows(prefix, cols, len(terms))
+    return lines + more, total, width
+
+
+def _weighted_table(bits: list[tuple[bool, int]], threshold: int, invert: bool) -> np.ndarray:
+    """Table of ``(sum_j (a_j XOR inverted_j) << weight_j >= threshold) XOR invert``."""
+    a = np.arange(2 ** len(bits))
+    value = sum((((a >> j) & 1) ^ int(inv)) << w for j, (inv, w) in enumerate(bits))
+    return ((value >= threshold) != invert).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,9 +298,19 @@ def _threshold_neuron(top: str, n: int, terms: list[tuple[str, bool]], threshold
         flip = sum(1 << j for j, (_, inverted) in enumerate(terms) if inverted)
         table = ((_counts(m, flip) >= threshold) != invert).astype(np.uint8)
         return [_lut(top, f"u{n}", [s for s, _ in terms], table, out)]
-    lines, total, width = _popcount(top, f"n{n}", terms)
-    lines.append(render("threshold_cmp", bit=n, sum=total, op="<" if invert else ">=",
-                        width=width, threshold=threshold))
+    lines, cols = _compress(top, f"n{n}", terms)
+    final = [(sig, inv, c) for c, col in enumerate(cols) for sig, inv in col]
+    if len(final) <= SINGLE_LUT_MAX:  # the last two rows and the compare: one LUT
+        table = _weighted_table([(inv, c) for _, inv, c in final], threshold, invert)
+        return lines + [_lut(top, f"u{n}", [sig for sig, _, _ in final], table, out)]
+    more, total, width = _sum_rows(f"n{n}", cols, m)
+    lines += more
+    if width <= SINGLE_LUT_MAX:  # compare the sum with the constant in one LUT
+        table = _weighted_table([(False, c) for c in range(width)], threshold, invert)
+        lines.append(_lut(top, f"u{n}", [f"{total}[{c}]" for c in range(width)], table, out))
+    else:
+        lines.append(render("threshold_cmp", bit=n, sum=total, op="<" if invert else ">=",
+                            width=width, threshold=threshold))
     return lines
 
 
