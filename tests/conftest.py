@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,4 +29,22 @@ def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         pytest.skip(f"{name} not installed (run `make setup`, which installs it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_npz(tmp_path_factory) -> Path:
+    """A learnable 3-class set of 8x8 images (the class sets the bright quadrant), as .npz."""
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        y = rng.integers(0, 3, n)
+        x = rng.integers(0, 60, (n, 8, 8)).astype(np.uint8)
+        for i, c in enumerate(y):
+            x[i, (c // 2) * 4 : (c // 2) * 4 + 4, (c % 2) * 4 : (c % 2) * 4 + 4] += 150
+        return x, y
+
+    (x_train, y_train), (x_test, y_test) = make(400), make(100)
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return path

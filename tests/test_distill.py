@@ -213,24 +213,6 @@ def test_bit_cache_roundtrip(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory) -> Path:
-    """A learnable 3-class set of 8x8 images: the class sets the bright quadrant."""
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        y = rng.integers(0, 3, n)
-        x = rng.integers(0, 60, (n, 8, 8)).astype(np.uint8)
-        for i, c in enumerate(y):
-            x[i, (c // 2) * 4 : (c // 2) * 4 + 4, (c % 2) * 4 : (c % 2) * 4 + 4] += 150
-        return x, y
-
-    (x_train, y_train), (x_test, y_test) = make(400), make(100)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return path
-
-
-@pytest.fixture(scope="module")
 def tiny_teacher(tiny_npz, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("teacher")
     train("teacher-mlp", out, model_overrides=TINY_TEACHER, train_cfg=TINY_TRAIN,

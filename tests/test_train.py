@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,24 +15,6 @@ from lutnn.train import TrainConfig, load_run, train
 
 TINY = {"hidden": [16], "group_size": 4, "levels": 2}
 CFG = TrainConfig(epochs=2, batch_size=32, val_size=60, eval_batch_size=100)
-
-
-@pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory) -> Path:
-    """A learnable 3-class set of 8x8 images: the class sets the bright quadrant."""
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        y = rng.integers(0, 3, n)
-        x = rng.integers(0, 60, (n, 8, 8)).astype(np.uint8)
-        for i, c in enumerate(y):
-            x[i, (c // 2) * 4 : (c // 2) * 4 + 4, (c % 2) * 4 : (c % 2) * 4 + 4] += 150
-        return x, y
-
-    (x_train, y_train), (x_test, y_test) = make(300), make(100)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return path
 
 
 def test_train_writes_run_folder_and_learns(tiny_npz, tmp_path):
