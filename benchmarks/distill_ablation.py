@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--teacher", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path, help="folder for the student runs")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), help="names to run")
-    ap.add_argument("--common", default="--memory-budget 512",
+    ap.add_argument("--common", default="--memory-budget 512 --finetune-epochs 0",
                     help="arguments every variant gets")
     ap.add_argument("--tag", default="distill_ablation", help="results file name")
     args = ap.parse_args()

@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--teacher", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--budgets", type=int, nargs="*", default=[2048, 1024, 512, 400])
-    ap.add_argument("--args", default="--wiring weight_order_std", help="distill arguments")
+    ap.add_argument("--args", default="--finetune-epochs 0", help="distill arguments")
     args = ap.parse_args()
     import torch
 

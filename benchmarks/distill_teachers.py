@@ -30,7 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--teachers", required=True, type=Path, nargs="+")
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--args", default="--wiring weight_order_std --memory-budget 1024",
+    ap.add_argument("--args", default="--memory-budget 1024 --finetune-epochs 0",
                     help="distill arguments shared by all teachers")
     args = ap.parse_args()
     results = []

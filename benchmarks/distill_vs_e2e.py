@@ -7,7 +7,9 @@ Three ways to get the same student architecture (the teacher's neurons as trees 
 * ``e2e``: ``lutnn train --model lut-student`` (random first-stage wiring inside each neuron's
   inputs, tables trained from scratch on the task loss, ``--e2e-epochs``);
 * ``e2e-wired``: end-to-end training from scratch, but with the distilled student's wiring
-  (weight order), to separate what the wiring gives from what the fitted tables give.
+  (weight order), to separate what the wiring gives from what the fitted tables give;
+* ``lut-mlp``: not the same student but the usual end-to-end LUT-Net (``lutnn train --model
+  lut-mlp``: two random-wired LUT layers) with the student's LUT count and output bits.
 
 Each runs in a fresh process; accuracy, wall time and peak resident memory (getrusage) are
 measured the same way.
@@ -63,8 +65,17 @@ def _child(args: argparse.Namespace) -> None:
         models.MODELS["lut-student"] = models.ModelSpec(
             models.StudentConfig, build_wired, "lut-student with distilled wiring")
         extra = None
+    model = "lut-student"
+    if args.mode == "lut-mlp":
+        # a plain two-layer LUT-Net (random wiring) with the student's LUT count and output bits
+        tc = teacher_record["config"]
+        out_bits = tc["group_size"] * teacher_record["num_classes"]
+        luts = io.read_json(args.wired_from / "metrics.json")["luts"]
+        model = "lut-mlp"
+        overrides = {"encoder": tc["encoder"], "levels": tc["levels"], "k": args.k,
+                     "layers": [luts - out_bits, out_bits], "tau": tc["tau"]}
     t0 = time.perf_counter()
-    metrics = train("lut-student", args.run, model_overrides=overrides, train_cfg=cfg,
+    metrics = train(model, args.run, model_overrides=overrides, train_cfg=cfg,
                     extra_metrics=extra, log=lambda _: None)
     print(json.dumps({"test_accuracy": metrics["test_accuracy"], "luts": metrics["luts"],
                       "seconds": time.perf_counter() - t0,
@@ -83,7 +94,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--k", type=int, default=6)
     ap.add_argument("--tree", type=int, nargs="*", default=[6])
-    ap.add_argument("--modes", nargs="*", default=["distill", "e2e", "e2e-wired"])
+    ap.add_argument("--modes", nargs="*", default=["distill", "e2e", "e2e-wired", "lut-mlp"])
     ap.add_argument("--mode", help=argparse.SUPPRESS)
     ap.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--wired-from", type=Path, help=argparse.SUPPRESS)
@@ -92,7 +103,9 @@ def main() -> None:
         _child(args)
         return
 
-    rows = []
+    path = REPO / "benchmarks" / "results" / "distill_vs_e2e.json"
+    old = json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = [r for r in old if r["mode"] not in args.modes]
     distilled = args.out / "distill"
     for mode in args.modes:
         if mode == "distill":
@@ -125,7 +138,6 @@ def main() -> None:
         print(f"{mode:10s} test {row['test_accuracy']:.4f}  {row['luts']} LUTs  "
               f"{row['seconds']:.0f} s  peak {row['peak_memory_mb']:.0f} MB  ({row['epochs']})",
               flush=True)
-    path = REPO / "benchmarks" / "results" / "distill_vs_e2e.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"teacher": str(args.teacher), "rows": rows}, indent=2) + "\n")
     print(f"-> {path}")

@@ -15,8 +15,8 @@ def plot_distillation(metrics: dict, path: str | os.PathLike) -> None:
     """Write the report PNG of a distillation run to ``path`` (atomically).
 
     Left: per-layer bit agreement with the teacher on validation data (end to end, and
-    "local": the teacher block fed the student's own inputs), with the block's LUT count
-    above each bar.  Right: teacher and student test accuracy before and after fine-tuning.
+    "local": the teacher block fed the student's own inputs), each block labelled with its
+    fan-in and LUT count.  Right: teacher and student test accuracy before and after fine-tuning.
     The title line gives LUTs, wall time and peak memory.
     """
     import matplotlib
@@ -27,27 +27,31 @@ def plot_distillation(metrics: dict, path: str | os.PathLike) -> None:
     from lutnn import io
 
     layers = metrics.get("layers", [])
-    names = [layer["name"] for layer in layers]
     fig, (ax, bx) = plt.subplots(
-        1, 2, figsize=(max(8.0, 4.0 + 1.1 * len(layers)), 4.2),
+        1, 2, figsize=(max(8.5, 4.5 + 1.2 * len(layers)), 4.8),
         gridspec_kw={"width_ratios": [max(2, len(layers)), 2]},
     )
     xs = range(len(layers))
     width = 0.38
     agree = [100 * layer["agreement"] for layer in layers]
     local = [100 * layer.get("local_agreement", layer["agreement"]) for layer in layers]
-    ax.bar([x - width / 2 for x in xs], agree, width, label="vs teacher (end to end)",
-           color="#3b6ea8")
-    ax.bar([x + width / 2 for x in xs], local, width, label="vs teacher on student inputs",
-           color="#9cc0e6")
-    for x, layer, a in zip(xs, layers, agree, strict=True):
-        ax.text(x, a + 0.4, f"{layer['luts']:,} LUTs", ha="center", va="bottom", fontsize=8)
+    for offset, values, label, color in ((-width / 2, agree, "vs teacher (end to end)",
+                                          "#3b6ea8"),
+                                         (width / 2, local, "vs teacher fed the student's "
+                                          "inputs (local)", "#9cc0e6")):
+        bars = ax.bar([x + offset for x in xs], values, width, label=label, color=color)
+        for bar, v in zip(bars, values, strict=True):
+            ax.text(bar.get_x() + bar.get_width() / 2, v + 0.3, f"{v:.1f}", ha="center",
+                    va="bottom", fontsize=7)
     low = min([*agree, *local, 90.0])
     ax.set_ylim(max(0.0, low - 5), 101.5)
-    ax.set_xticks(list(xs), names, rotation=20, ha="right", fontsize=8)
+    ticks = [f"{layer['name']}\nfan-in {layer['fan_in']:,}\n{layer['luts']:,} LUTs"
+             for layer in layers]
+    ax.set_xticks(list(xs), ticks, fontsize=8)
     ax.set_ylabel("bit agreement with teacher, val (%)")
     ax.set_title("per-layer agreement", fontsize=10)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2,
+              frameon=False)
     ax.grid(axis="y", alpha=0.3)
 
     labels = ["teacher", "student\n(distilled)", "student\n(fine-tuned)"]
