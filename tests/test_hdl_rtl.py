@@ -184,3 +184,14 @@ def test_verilog_2001_and_lint_clean(net, pipeline, scores, tmp_path_factory):
                                        "-Wno-UNUSEDSIGNAL", "--top-module", "lutnn_top",
                                        str(path)])
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_relative_workdir(simulator, tmp_path, monkeypatch):
+    """A workdir relative to the current folder works (the CLI passes RUN/hdl/rtl as given)."""
+    need("iverilog", "vvp") if simulator == "icarus" else need("verilator")
+    monkeypatch.chdir(tmp_path)
+    xor = LutLayer("xor", 2, np.array([[0, 1]], np.int32), np.array([[0, 1, 1, 0]], np.uint8))
+    x = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], np.uint8)
+    out = run_rtl(Netlist(2, (xor,)), x, simulator=simulator, workdir="run/hdl/rtl")
+    assert_array_equal(out[:, 0], [False, True, True, False])

@@ -205,7 +205,7 @@ def simulate_design(design: VerilogDesign, netlist: Netlist, x: np.ndarray, *,
     tb = emit_testbench(design, nmax=nmax)
     flags = repr((VERILATOR_ARGS, VERILATOR_OPT)) if simulator == "verilator" else "-g2005"
     key = hashlib.sha256((design.text + tb + flags).encode()).hexdigest()[:16]
-    build_dir = Path(workdir) / f"{simulator}-{key}"
+    build_dir = Path(workdir).resolve() / f"{simulator}-{key}"  # absolute: tools run elsewhere
     target = build_dir / ("sim.vvp" if simulator == "icarus" else "obj/sim")
     t0 = time.perf_counter()
     if not target.is_file():
