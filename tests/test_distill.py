@@ -33,6 +33,17 @@ from lutnn.nn.lut import LUTLayer
 from lutnn.nn.wiring import weight_order
 from lutnn.train import TrainConfig, load_run, train
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on a shared, loaded 2-core machine a 2-thread ``unfold`` (im2col) was
+    measured ~100x slower than a 1-thread one (docs/results_distill.md)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TINY_TEACHER = {"hidden": [16], "group_size": 4, "levels": 2, "binary_weights": False}
 TINY_TRAIN = TrainConfig(epochs=2, batch_size=32, val_size=60, eval_batch_size=100)
 
@@ -368,3 +379,27 @@ def test_student_exports_and_simulates_bit_exact(small_mnist, tmp_path, name, ov
         body = student[:-1](torch.from_numpy(x).float())
     np.testing.assert_array_equal(result.output_bits, body.numpy().astype(bool))
     np.testing.assert_array_equal(result.classes, scores.argmax(1).numpy())
+
+
+def test_finetune_scope_last_keeps_earlier_blocks_locked(tiny_teacher, tmp_path, monkeypatch):
+    distill(tiny_teacher, tmp_path / "none", DistillConfig(finetune_epochs=0), log=lambda _: None)
+    saved = []
+    real_save = core.io.save_checkpoint
+
+    def keep(path, state):
+        if "finetune_epoch" in state:
+            saved.append((state["finetune_epoch"], {k: v.clone() for k, v in
+                                                    state["student"].items()}))
+        real_save(path, state)
+
+    monkeypatch.setattr(core.io, "save_checkpoint", keep)
+    cfg = DistillConfig(finetune_epochs=2, finetune_scope="last", finetune_lr=5e-2)
+    distill(tiny_teacher, tmp_path / "last", cfg, log=lambda _: None)
+    before = io.load_checkpoint(tmp_path / "none" / "checkpoint.pt")["student"]
+    after = next(sd for epoch, sd in saved if epoch == 2)  # the student after fine-tuning
+    plans = plan_student(load_run(tiny_teacher)[0], 6, (6,))
+    last = {f"{i}.tables" for i in plans[-1].student_indices}
+    for key in before:
+        if key.endswith("tables") and key not in last:
+            torch.testing.assert_close(before[key], after[key], rtol=0, atol=0)
+    assert any(not torch.equal(before[k], after[k]) for k in last)
