@@ -73,7 +73,8 @@ def _child(args: argparse.Namespace) -> None:
         luts = io.read_json(args.wired_from / "metrics.json")["luts"]
         model = "lut-mlp"
         overrides = {"encoder": tc["encoder"], "levels": tc["levels"], "k": args.k,
-                     "layers": [luts - out_bits, out_bits], "tau": tc["tau"]}
+                     "layers": [luts - out_bits, out_bits],
+                     "tau": tc["group_size"] / 30}  # docs/results_lut.md: bits per class / 30
     t0 = time.perf_counter()
     metrics = train(model, args.run, model_overrides=overrides, train_cfg=cfg,
                     extra_metrics=extra, log=lambda _: None)
