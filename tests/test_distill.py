@@ -364,7 +364,7 @@ def _save_untrained_teacher(folder: Path, name: str, overrides: dict, data: Path
 )
 def test_student_exports_and_simulates_bit_exact(small_mnist, tmp_path, name, overrides):
     from lutnn.data import load_dataset
-    from lutnn.ir.convert import to_ir
+    from lutnn.frontend import to_ir
     from lutnn.sim.packed import simulate
 
     _save_untrained_teacher(tmp_path / "t", name, overrides, small_mnist)

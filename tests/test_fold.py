@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
+from lutnn.frontend.fold import fold_batchnorm_sign, threshold_from_outputs
 from lutnn.ir import Netlist, ThresholdLayer
-from lutnn.ir.passes import fold_batchnorm_sign, threshold_from_outputs
 from lutnn.sim import simulate, simulate_reference
 
 

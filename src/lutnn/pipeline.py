@@ -27,7 +27,7 @@ def _hdl_dir(run_dir: Path) -> Path:
 
 def run_netlist(run_dir: str | Path):
     """The run's Netlist: from ``RUN/hdl`` if exported, else converted from the model."""
-    from lutnn.ir.convert import to_ir
+    from lutnn.frontend import to_ir
     from lutnn.ir.serialize import load_netlist
     from lutnn.train import load_run
 
@@ -40,8 +40,8 @@ def run_netlist(run_dir: str | Path):
 
 def export_run(run_dir: str | Path, *, pipeline: str | int = "layer") -> dict:
     """Convert the run's model to the IR and Verilog under ``RUN/hdl``; returns a summary."""
+    from lutnn.frontend import to_ir
     from lutnn.hdl import export
-    from lutnn.ir.convert import to_ir
     from lutnn.ir.serialize import save_netlist
     from lutnn.ir.summary import netlist_summary
     from lutnn.train import load_run

@@ -1,4 +1,4 @@
-"""IR rewrite passes: the exact BatchNorm + sign -> integer threshold fold.
+"""The exact BatchNorm + sign -> integer threshold fold (the front end's one torch computation).
 
 A binarized teacher neuron computes, in float32, ``s = sum_j w_j x_j`` over its ``F_n``
 connected inputs (w, x in {-1, +1}) plus a constant ``offset`` (the contribution of padding

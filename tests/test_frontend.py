@@ -9,7 +9,7 @@ from torch import nn
 
 from lutnn.data import load_mnist
 from lutnn.errors import LutnnError
-from lutnn.ir.convert import to_ir
+from lutnn.frontend import to_ir
 from lutnn.models import build_model, make_config
 from lutnn.nn.binary import BinaryLinear
 from lutnn.nn.lut import LUTLayer

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from lutnn.errors import LutnnError
+from lutnn.frontend.fold import fold_batchnorm_sign
 from lutnn.ir.layers import (
     BitLayer,
     GroupSumHead,
@@ -29,7 +30,6 @@ from lutnn.ir.layers import (
     OrLayer,
     ThresholdLayer,
 )
-from lutnn.ir.passes import fold_batchnorm_sign
 from lutnn.nn.binary import BinaryLinear, BinaryMaxPool2d, GroupSum
 from lutnn.nn.conv import LoweredConv2d
 from lutnn.nn.lut import LUTLayer
