@@ -23,7 +23,7 @@ from lutnn.distill.fit import (
     stage_addresses,
     stage_bits,
 )
-from lutnn.distill.mapping import first_stage_wiring, stage_widths
+from lutnn.student import first_stage_wiring, stage_widths
 from lutnn.distill.memory import plan_chunks
 from lutnn.errors import LutnnError
 from lutnn.models import build_model, config_to_dict, make_config
@@ -403,3 +403,15 @@ def test_finetune_scope_last_keeps_earlier_blocks_locked(tiny_teacher, tmp_path,
         if key.endswith("tables") and key not in last:
             torch.testing.assert_close(before[key], after[key], rtol=0, atol=0)
     assert any(not torch.equal(before[k], after[k]) for k in last)
+
+
+def test_models_do_not_import_distillation():
+    """No import cycle: the model families (``lut-student`` included) build students through
+    :mod:`lutnn.student`, never through :mod:`lutnn.distill`, which imports them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lutnn.models, lutnn.train; "
+            "print(sorted(m for m in sys.modules if m.startswith('lutnn.distill')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from lutnn.distill.core import METHODS, SCOPES, TARGETS
     from lutnn.distill.fit import UNSEEN_RULES
-    from lutnn.distill.mapping import FIRST_STAGE_WIRINGS
+    from lutnn.student import FIRST_STAGE_WIRINGS
 
     p = sub.add_parser("distill", help="distill a teacher run into a LUT-Net student run")
     p.add_argument("--teacher", required=True, help="run folder of the teacher to distill")

@@ -19,6 +19,7 @@ from lutnn.errors import LutnnError
 from lutnn.nn.binary import BinaryLinear, BinaryMaxPool2d, GroupSum
 from lutnn.nn.conv import LoweredConv2d
 from lutnn.nn.lut import LUTLayer
+from lutnn.student import build_student
 
 
 @dataclass(frozen=True)
@@ -212,8 +213,6 @@ class StudentConfig:
 def build_lut_student(
     cfg: StudentConfig, input_shape: tuple[int, int, int], num_classes: int
 ) -> nn.Sequential:
-    from lutnn.distill.mapping import build_student
-
     if cfg.teacher == "lut-student" or cfg.teacher not in MODELS:
         teachers = ", ".join(sorted(n for n in MODELS if n.startswith("teacher")))
         raise LutnnError(f"lut-student: teacher must be one of: {teachers}; got {cfg.teacher!r}")

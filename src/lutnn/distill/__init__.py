@@ -16,7 +16,7 @@ Example (a teacher run folder in, a student run folder out):
 """
 
 from lutnn.distill.core import METHODS, DistillConfig, distill, fit_block
-from lutnn.distill.mapping import BlockPlan, build_student, plan_student
+from lutnn.student import BlockPlan, build_student, plan_student
 
 __all__ = [
     "METHODS",

@@ -5,7 +5,7 @@ easy to train, then copy it into a LUT-Network *little by little, within what fi
 
 :func:`distill` walks the teacher's ``nn.Sequential`` from the input.  For every block (a
 ``BinaryLinear``, or a lowered convolution around one) it builds the student's tree of LUT
-stages (:mod:`lutnn.distill.mapping`) and fits it:
+stages (:mod:`lutnn.student`) and fits it:
 
 * inputs: the bits the already-distilled *student* prefix produces (so each block learns to
   correct the drift of the blocks before it);
@@ -54,7 +54,7 @@ from lutnn.distill.fit import (
     stage_bits,
     tree_preactivation,
 )
-from lutnn.distill.mapping import (
+from lutnn.student import (
     FIRST_STAGE_WIRINGS,
     BlockPlan,
     build_student,
@@ -407,15 +407,15 @@ def fit_block(
     Args:
         teacher_block: a ``BinaryLinear`` or ``LoweredConv2d`` (eval mode is used).
         student_stages: the block's student modules (``LUTLayer`` or ``LoweredConv2d``
-            around one), e.g. from :func:`~lutnn.distill.mapping.build_student`; fitted in place.
-        plan: the block's :class:`~lutnn.distill.mapping.BlockPlan`.
+            around one), e.g. from :func:`~lutnn.student.build_student`; fitted in place.
+        plan: the block's :class:`~lutnn.student.BlockPlan`.
         x_student: the student's input bits ``[n, *in_shape]``.
         x_teacher: the teacher's input bits (default: ``x_student``).
         cfg: settings (method, target, unseen rule, memory budget ...).
 
     Example:
         >>> from lutnn.nn.binary import BinaryLinear
-        >>> from lutnn.distill.mapping import build_student, plan_student
+        >>> from lutnn.student import build_student, plan_student
         >>> teacher = nn.Sequential(BinaryLinear(4, 3)).eval()
         >>> student, plan = build_student(teacher), plan_student(teacher, 6, (6,))[0]
         >>> x = torch.tensor([[(a >> j) & 1 for j in range(4)] for a in range(16)]).float()

@@ -1,4 +1,8 @@
-"""Mapping a teacher onto its LUT student: one tree of LUT stages per teacher neuron.
+"""The LUT student of a teacher: one tree of LUT stages per teacher neuron.
+
+Both the ``lut-student`` model family (:mod:`lutnn.models`, which rebuilds a distilled run from
+its run.json) and distillation (:mod:`lutnn.distill`, which fits the tables) build students
+here; this module imports only :mod:`lutnn.nn`, so neither depends on the other through it.
 
 Every teacher *block* -- a :class:`~lutnn.nn.binary.BinaryLinear` (dense, or grouped as in a
 depthwise layer) or a :class:`~lutnn.nn.conv.LoweredConv2d` around one -- becomes a student that
