@@ -1,5 +1,9 @@
 """Training loop: Adam + cosine schedule, per-epoch atomic checkpoints, resume, metrics.json.
 
+:func:`fit` is the one training loop: ``lutnn train`` (:func:`train`) and distillation's
+fine-tuning (:mod:`lutnn.distill`) both call it, with their own parameter groups, schedule,
+micro-batching, loss and checkpoint file.
+
 A run folder holds:
 
 * ``run.json``: model name, model config, training config, data source, input shape;
@@ -18,12 +22,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -38,6 +44,9 @@ from lutnn.models import (
     make_config,
 )
 from lutnn.nn.lut import LUTLayer
+
+if TYPE_CHECKING:
+    from lutnn.data import Dataset
 
 
 @dataclass(frozen=True)
@@ -85,34 +94,209 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=gen)
 
 
+#: ``loss_fn(model, x, y) -> scalar``: the mean loss of ``model`` on pixels ``x`` (float32
+#: ``[b, C, H, W]``) with labels ``y`` (int64 ``[b]``); a distillation loss can call a teacher
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The task loss: cross-entropy of the model's class scores."""
+    return F.cross_entropy(model(x), y)
+
+
+#: learning-rate schedules of :class:`FitConfig`: one step per batch
+SCHEDULES = ("one-cycle", "cosine")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Settings of :func:`fit`, the loop of ``lutnn train`` and of distillation's fine-tuning."""
+
+    epochs: int  # passes over the training split
+    batch_size: int  # samples per optimizer step
+    lr: float  # peak Adam learning rate
+    weight_decay: float = 0.0  # Adam weight decay
+    seed: int = 0  # shuffling: epoch e's order comes from seed (seed, e)
+    schedule: str = "one-cycle"  # "one-cycle" (5% warm-up, cosine to 0) or "cosine" (lr to 0)
+    micro_batch_size: int = 0  # samples per forward/backward, gradients accumulated (0: batch)
+    eval_batch_size: int = 1000  # samples per validation step
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` did (the model holds the selected weights when it returns)."""
+
+    epochs: int  # epochs done, over all sessions
+    history: list[dict]  # per epoch: epoch, loss, val_accuracy, seconds
+    seconds: float  # time spent in epochs, over all sessions
+    best_val: float  # validation accuracy of the selected weights
+
+
+def _make_schedule(optimizer: torch.optim.Optimizer, cfg: FitConfig,
+                   steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    total = max(cfg.epochs, 1) * steps
+    if cfg.schedule == "one-cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.lr, total_steps=total, pct_start=0.05, anneal_strategy="cos"
+        )
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    raise LutnnError(f"unknown schedule {cfg.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+
+
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
+    x: np.ndarray,
     y: torch.Tensor,
     order: torch.Tensor,
     batch_size: int,
     desc: str,
     schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+    *,
+    loss_fn: LossFn = cross_entropy,
+    micro_batch_size: int = 0,
 ) -> float:
-    """One pass over ``x[order]`` (one schedule step per batch); returns the mean loss."""
+    """One pass over ``x[order]`` (one optimizer and schedule step per batch); the mean loss.
+
+    Args:
+        x: uint8 images ``[n, C, H, W]``, converted batch by batch (never all at once).
+        y: int64 labels ``[n]``.
+        micro_batch_size: samples per forward/backward; a batch's micro-batch losses are
+            weighted by their share of the batch and their gradients summed, so one step is
+            the batch's step in exact arithmetic (0: the whole batch at once).
+    """
     model.train()
-    loss_fn = nn.CrossEntropyLoss()
     total, steps = 0.0, 0
     bar = tqdm(range(0, len(order), batch_size), desc=desc, leave=False, mininterval=1.0)
     for start in bar:
-        idx = order[start : start + batch_size]
-        loss = loss_fn(model(x[idx]), y[idx])
+        idx = order[start : start + batch_size].numpy()
+        micro = micro_batch_size or len(idx)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        batch_loss = 0.0
+        for m in range(0, len(idx), micro):
+            part = idx[m : m + micro]
+            loss = loss_fn(model, to_tensor(x[part]), y[part]) * (len(part) / len(idx))
+            loss.backward()
+            batch_loss += loss.item()
         optimizer.step()
         if schedule is not None:
             schedule.step()
         clip_parameters(model)
-        total += loss.item()
+        total += batch_loss
         steps += 1
         bar.set_postfix(loss=f"{total / steps:.4f}", refresh=False)
     return total / max(steps, 1)
+
+
+def fit(
+    model: nn.Module,
+    param_groups: Iterable[nn.Parameter] | list[dict],
+    data: Dataset,
+    cfg: FitConfig,
+    checkpoint: str | Path,
+    *,
+    resume: bool = False,
+    loss_fn: LossFn = cross_entropy,
+    initial_best: tuple[float, dict[str, torch.Tensor]] | None = None,
+    label: str = "epoch",
+    log: Callable[[str], None] = print,
+) -> FitResult:
+    """Train ``model`` with Adam on ``data``'s training split; keep the best validation weights.
+
+    After every epoch the model, optimizer, schedule, history and best weights are written
+    atomically to ``checkpoint``, so with ``resume`` a killed run continues after its last
+    epoch and ends with the same weights as an uninterrupted one (epoch ``e`` is shuffled by
+    ``(cfg.seed, e)`` whatever happened before).  On return the model holds the weights with
+    the best validation accuracy (ties: the earliest).
+
+    Args:
+        model: the model to train (``model(x)`` gives class scores).
+        param_groups: what Adam trains (parameters or Adam parameter groups); the caller
+            freezes the rest if it wants them untouched by backward.
+        data: the splits (``x_train``, ``y_train``, ``x_val``, ``y_val``; uint8 images).
+        cfg: epochs, batch size, learning rate and schedule.
+        checkpoint: the checkpoint file.
+        resume: continue from ``checkpoint`` if it exists.
+        loss_fn: ``loss_fn(model, x, y)``, the mean loss of a batch (default: cross-entropy).
+        initial_best: ``(val_accuracy, state_dict)`` the epochs must beat to be selected
+            (default: none; the best epoch is selected).
+        label: names the epochs in progress messages (``"epoch"``, ``"fine-tune epoch"``).
+        log: progress messages.
+
+    Raises:
+        LutnnError: a checkpoint that does not match the model or optimizer.
+    """
+    checkpoint = Path(checkpoint)
+    optimizer = torch.optim.Adam(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(data.x_train) / cfg.batch_size)
+    schedule = _make_schedule(optimizer, cfg, steps_per_epoch)
+    best_val, best_model = initial_best if initial_best is not None else (-1.0, None)
+    state = {"epoch": 0, "history": [], "seconds": 0.0, "best_val": best_val,
+             "best_model": best_model}
+    if resume and checkpoint.exists():
+        ckpt = io.load_checkpoint(checkpoint)
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            schedule.load_state_dict(ckpt["schedule"])
+            state = {k: ckpt[k] for k in state}
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise LutnnError(
+                f"checkpoint {checkpoint} does not match this model ({type(exc).__name__}); "
+                "delete the run folder or start without --resume"
+            ) from None
+        log(f"resuming {checkpoint.parent} after {label} {state['epoch']}")
+
+    y_train = torch.from_numpy(data.y_train)
+    for epoch in range(state["epoch"], cfg.epochs):
+        t0 = time.perf_counter()
+        order = _epoch_order(len(data.x_train), cfg.seed, epoch)
+        # looked up in the module at call time, so a test can interrupt a run here
+        loss = train_epoch(model, optimizer, data.x_train, y_train, order, cfg.batch_size,
+                           f"{label} {epoch + 1}/{cfg.epochs}", schedule, loss_fn=loss_fn,
+                           micro_batch_size=cfg.micro_batch_size)
+        val_acc = accuracy(model, data.x_val, data.y_val, cfg.eval_batch_size)
+        seconds = time.perf_counter() - t0
+        state["seconds"] += seconds
+        state["epoch"] = epoch + 1
+        state["history"].append({"epoch": epoch + 1, "loss": loss, "val_accuracy": val_acc,
+                                 "seconds": round(seconds, 2)})
+        if val_acc > state["best_val"]:
+            state["best_val"] = val_acc
+            state["best_model"] = {k: v.clone() for k, v in model.state_dict().items()}
+        io.save_checkpoint(
+            checkpoint,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                **state,
+            },
+        )
+        log(f"{label} {epoch + 1}/{cfg.epochs}: loss {loss:.4f}, val {val_acc:.4f} "
+            f"({state['seconds']:.0f} s)")
+
+    if state["best_model"] is not None:
+        model.load_state_dict(state["best_model"])
+    return FitResult(epochs=state["epoch"], history=state["history"],
+                     seconds=state["seconds"], best_val=state["best_val"])
+
+
+#: files that make a folder hold a run (weights or results): refused without resume
+RUN_FILES = ("checkpoint.pt", "model.pt", "metrics.json")
+
+
+def check_new_run(out: Path, resume: bool, files: tuple[str, ...] = RUN_FILES) -> None:
+    """Refuse to start a run in ``out`` over an earlier one's weights or results.
+
+    Raises:
+        LutnnError: ``out`` holds one of ``files`` and ``resume`` is off.
+    """
+    if not resume and any((out / name).exists() for name in files):
+        raise LutnnError(
+            f"{out} already holds a run; pass --resume to continue it or choose another --out"
+        )
 
 
 def _run_record(model_name: str, model_cfg, train_cfg: TrainConfig, data: str, dataset) -> dict:
@@ -149,11 +333,7 @@ def train(
     model_cfg = make_config(model_name, model_overrides)
     if train_cfg.lr is None:
         train_cfg = dataclasses.replace(train_cfg, lr=get_model_spec(model_name).lr)
-    ckpt_path = out / "checkpoint.pt"
-    if ckpt_path.exists() and not resume:
-        raise LutnnError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out"
-        )
+    check_new_run(out, resume)
     dataset = load_dataset(data, val_size=train_cfg.val_size, seed=train_cfg.seed)
     record = _run_record(model_name, model_cfg, train_cfg, data or "mnist", dataset)
     if resume and (out / "run.json").exists():
@@ -167,71 +347,21 @@ def train(
 
     torch.manual_seed(train_cfg.seed)
     model = build_model(model_name, model_cfg, dataset.input_shape, dataset.num_classes)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
-    )
-    steps_per_epoch = math.ceil(len(dataset.x_train) / train_cfg.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=train_cfg.lr,
-        total_steps=max(train_cfg.epochs, 1) * steps_per_epoch,
-        pct_start=0.05,
-        anneal_strategy="cos",
-    )
-    state = {"epoch": 0, "history": [], "seconds": 0.0, "best_val": -1.0, "best_model": None}
-    if resume and ckpt_path.exists():
-        ckpt = io.load_checkpoint(ckpt_path)
-        try:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            schedule.load_state_dict(ckpt["schedule"])
-            state = {k: ckpt[k] for k in state}
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise LutnnError(
-                f"checkpoint {ckpt_path} does not match this model ({type(exc).__name__}); "
-                "delete the run folder or start without --resume"
-            ) from None
-        log(f"resuming {out} after epoch {state['epoch']}")
+    fit_cfg = FitConfig(epochs=train_cfg.epochs, batch_size=train_cfg.batch_size,
+                        lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+                        seed=train_cfg.seed, eval_batch_size=train_cfg.eval_batch_size)
+    result = fit(model, model.parameters(), dataset, fit_cfg, out / "checkpoint.pt",
+                 resume=resume, log=log)
 
-    x_train, y_train = to_tensor(dataset.x_train), torch.from_numpy(dataset.y_train)
-    # Each epoch shuffles by its own seed, so the schedule is identical with or without resume.
-    for epoch in range(state["epoch"], train_cfg.epochs):
-        t0 = time.perf_counter()
-        order = _epoch_order(len(x_train), train_cfg.seed, epoch)
-        desc = f"epoch {epoch + 1}/{train_cfg.epochs}"
-        loss = train_epoch(
-            model, optimizer, x_train, y_train, order, train_cfg.batch_size, desc, schedule
-        )
-        val_acc = accuracy(model, dataset.x_val, dataset.y_val, train_cfg.eval_batch_size)
-        state["seconds"] += time.perf_counter() - t0
-        state["epoch"] = epoch + 1
-        state["history"].append({"epoch": epoch + 1, "loss": loss, "val_accuracy": val_acc})
-        if val_acc > state["best_val"]:
-            state["best_val"] = val_acc
-            state["best_model"] = {k: v.clone() for k, v in model.state_dict().items()}
-        io.save_checkpoint(
-            ckpt_path,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                **state,
-            },
-        )
-        log(f"epoch {epoch + 1}/{train_cfg.epochs}: loss {loss:.4f}, val {val_acc:.4f} "
-            f"({state['seconds']:.0f} s)")
-
-    if state["best_model"] is not None:
-        model.load_state_dict(state["best_model"])
     io.save_checkpoint(out / "model.pt", model.state_dict())
     metrics = {
         "model": model_name,
         "val_accuracy": accuracy(model, dataset.x_val, dataset.y_val, train_cfg.eval_batch_size),
         "test_accuracy": accuracy(model, dataset.x_test, dataset.y_test, train_cfg.eval_batch_size),
-        "epochs": state["epoch"],
-        "seconds": round(state["seconds"], 2),
+        "epochs": result.epochs,
+        "seconds": round(result.seconds, 2),
         "params": count_params(model),
-        "history": state["history"],
+        "history": result.history,
     }
     if any(isinstance(m, LUTLayer) for m in model.modules()):
         metrics["luts"] = count_lut_nodes(model, dataset.input_shape)
