@@ -144,6 +144,9 @@ class LUTMLPConfig:
     k: int = 6  # inputs per LUT
     bn: bool = False  # BatchNorm on LUT pre-activations (folded into the tables at export)
     tau: float = 3.33  # softmax temperature on the popcounts (training only): ~ group size / 30
+    learned_wiring: int = 0  # how many leading layers learn their wiring (DWN: the first only)
+    candidates: int = 0  # inputs each learned slot chooses from; 0 = all of the layer's inputs
+    input_grad: str = "exact"  # LUT input gradient: "exact" slope or "efd" (DWN's EFD)
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,11 @@ def build_lut_mlp(
         raise LutnnError(f"the last LUT layer ({widths[-1]}) must be a multiple of the "
                          f"{num_classes} classes")
     luts = [
-        LUTLayer(w_in, w_out, cfg.k, wiring="random", seed=i, bn=cfg.bn)
+        LUTLayer(
+            w_in, w_out, cfg.k, wiring="random", seed=i, bn=cfg.bn,
+            learn_wiring=i < cfg.learned_wiring, candidates=cfg.candidates or None,
+            input_grad=cfg.input_grad,
+        )
         for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:], strict=True))
     ]
     return nn.Sequential(

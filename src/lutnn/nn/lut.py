@@ -43,12 +43,15 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from lutnn.errors import LutnnError
+from lutnn.nn.learned_wiring import LearnedWiring
 from lutnn.nn.wiring import get_wiring
 
 __all__ = [
     "IMPLEMENTATIONS",
+    "INPUT_GRADIENTS",
     "LUTLayer",
     "binarize_ste",
+    "efd_slopes",
     "is_binary",
     "lut_address",
     "lut_chunked",
@@ -153,16 +156,67 @@ def _input_slopes(tables: torch.Tensor) -> torch.Tensor:
     return torch.stack(slopes, dim=-1)
 
 
+#: EFD constants (DWN, Bacellar et al. 2024): ``alpha = EFD_ALPHA * EFD_DECAY**(k-1)``,
+#: ``beta = EFD_BETA``.
+EFD_ALPHA, EFD_DECAY, EFD_BETA = 0.5, 0.75, 1.0 / 3.0
+
+
+def _efd_kernel(k: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """``M[a, x, j] = alpha * beta^H_j(a, x) * (2*bit_j(a) - 1)``, shape ``[2^k, 2^k, k]``.
+
+    ``H_j(a, x) = popcount((a ^ x) & ~(1 << j))`` is the Hamming distance between table entry
+    ``a`` and address ``x`` with bit ``j`` ignored.  See :func:`efd_slopes`.
+    """
+    size = 2**k
+    a = torch.arange(size, device=device)
+    diff = a.view(-1, 1) ^ a.view(1, -1)  # (a, x)
+    bits = (a.view(-1, 1) >> torch.arange(k, device=device)) & 1  # (a, j)
+    masked = diff.unsqueeze(-1) & ~(1 << torch.arange(k, device=device))  # (a, x, j)
+    dist = torch.zeros_like(masked)
+    for b in range(k):
+        dist += (masked >> b) & 1
+    alpha = EFD_ALPHA * EFD_DECAY ** (k - 1)
+    sign = (2 * bits - 1).unsqueeze(1)  # (a, 1, j)
+    return (alpha * EFD_BETA ** dist.to(dtype)) * sign.to(dtype)
+
+
+def efd_slopes(tables: torch.Tensor) -> torch.Tensor:
+    """Extended finite-difference input gradients (DWN's EFD), shape ``[N, 2^k, k]``.
+
+    ``G[n, x, j] = sum_a alpha * beta^H_j(a, x) * (2*bit_j(a) - 1) * T[n, a]``: every table
+    entry votes for input ``j`` at address ``x`` with the sign of its own bit ``j``, weighted by
+    how far it is from ``x`` on the *other* inputs.  The two entries at distance 0 give
+    ``alpha * (T[x | 1<<j] - T[x & ~(1<<j)])``, the exact finite difference of
+    :func:`_input_slopes`; the rest lets an input's gradient see table entries that the
+    current address does not neighbour.  It depends only on the table, so it is one
+    ``[N, 2^k] @ [2^k, 2^k * k]`` product per step, table-sized like the exact slopes.
+    """
+    n, size = tables.shape
+    k = size.bit_length() - 1
+    kernel = _efd_kernel(k, tables.device, tables.dtype).reshape(size, size * k)  # (a, x*j)
+    return (tables @ kernel).view(n, size, k)
+
+
+#: input-gradient rules of the lookup path: name -> tables [N, 2^k] -> slopes [N, 2^k, k]
+INPUT_GRADIENTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "exact": lambda t: _input_slopes(t),
+    "efd": efd_slopes,
+}
+
+
 class _Lookup(torch.autograd.Function):
-    """``y = T[n, address]`` with the multilinear gradient at the bit point ``x``."""
+    """``y = T[n, address]``; input gradient from table-sized slopes (exact or EFD)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx, x: torch.Tensor, tables: torch.Tensor, input_grad: str = "exact"
+    ) -> torch.Tensor:
         k = x.shape[-1]
         n = tables.shape[0]
         node_base = torch.arange(n, device=x.device) << k  # (N,)
         flat = lut_address(x) + node_base  # (..., N): index into tables.flatten()
         ctx.save_for_backward(flat, tables)
+        ctx.input_grad = input_grad
         return tables.flatten().take(flat)
 
     @staticmethod
@@ -173,14 +227,15 @@ class _Lookup(torch.autograd.Function):
             grad_t = torch.zeros_like(tables).flatten()
             grad_t = grad_t.index_add_(0, flat.flatten(), grad.flatten()).view_as(tables)
         if ctx.needs_input_grad[0]:
-            # d y / d x_j = T[addr | 1<<j] - T[addr & ~(1<<j)]: one row gather of [N*2^k, k]
-            slopes = _input_slopes(tables).flatten(0, 1)  # (N*2^k, k)
+            # exact: d y / d x_j = T[addr | 1<<j] - T[addr & ~(1<<j)]; one row gather of
+            # the table-sized slopes [N*2^k, k] either way
+            slopes = INPUT_GRADIENTS[ctx.input_grad](tables).flatten(0, 1)  # (N*2^k, k)
             grad_x = slopes.index_select(0, flat.flatten()).view(*flat.shape, -1)
             grad_x = grad_x.mul_(grad.unsqueeze(-1))  # (..., N, k)
-        return grad_x, grad_t
+        return grad_x, grad_t, None
 
 
-def lut_lookup(x: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+def lut_lookup(x: torch.Tensor, tables: torch.Tensor, input_grad: str = "exact") -> torch.Tensor:
     """Memory-lean LUT for bit inputs: a gather with the multilinear gradient.
 
     Forward is ``tables[n, address]``; backward gives exactly the gradients of
@@ -196,12 +251,17 @@ def lut_lookup(x: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
         x: ``[..., N, k]`` with values exactly in {0, 1} (not checked here; see
             :func:`is_binary`).  Non-bit values give wrong results.
         tables: ``[N, 2^k]``.
+        input_grad: ``"exact"`` (the multilinear gradient above) or ``"efd"``
+            (:func:`efd_slopes`, DWN's extended finite difference).
 
     Returns:
         ``[..., N]``.
     """
     _check_lut_args(x, tables)
-    return _Lookup.apply(x, tables)
+    if input_grad not in INPUT_GRADIENTS:
+        known = ", ".join(INPUT_GRADIENTS)
+        raise LutnnError(f"unknown LUT input gradient {input_grad!r}; known: {known}")
+    return _Lookup.apply(x, tables, input_grad)
 
 
 def lut_chunked(
@@ -318,6 +378,12 @@ class LUTLayer(nn.Module):
         seed: seed of the wiring and of the table init (reproducible without global RNG).
         bn: BatchNorm1d over the N pre-activations (folded into :meth:`table_bits`).
         implementation: see above.
+        learn_wiring: learn which input each slot reads (:class:`LearnedWiring`), starting
+            from ``wiring``; ``inputs`` always holds the current selection.
+        candidates: with ``learn_wiring``, inputs each slot may choose from (``None``: all).
+        input_grad: gradient of the lookup path w.r.t. the inputs: ``"exact"`` (the
+            multilinear slope) or ``"efd"`` (:func:`efd_slopes`); ``"efd"`` needs the lookup
+            path (bit inputs).
 
     Example: one LUT learns XOR, which no single binary perceptron can (tests/test_lut.py).
 
@@ -347,6 +413,9 @@ class LUTLayer(nn.Module):
         seed: int = 0,
         bn: bool = False,
         implementation: str = "auto",
+        learn_wiring: bool = False,
+        candidates: int | None = None,
+        input_grad: str = "exact",
     ) -> None:
         super().__init__()
         for arg, val in (("in_features", in_features), ("out_features", out_features)):
@@ -357,6 +426,10 @@ class LUTLayer(nn.Module):
         if implementation != "auto" and implementation not in IMPLEMENTATIONS:
             known = ", ".join(["auto", *IMPLEMENTATIONS])
             raise LutnnError(f"unknown LUT implementation {implementation!r}; known: {known}")
+        if input_grad not in INPUT_GRADIENTS:
+            known = ", ".join(INPUT_GRADIENTS)
+            raise LutnnError(f"unknown LUT input gradient {input_grad!r}; known: {known}")
+        self.input_grad = input_grad
         self.in_features = in_features
         self.out_features = out_features
         self.k = k
@@ -370,6 +443,9 @@ class LUTLayer(nn.Module):
         gen = torch.Generator().manual_seed(int(seed) + 1)
         self.tables = nn.Parameter(torch.rand(out_features, 2**k, generator=gen) * 0.2 - 0.1)
         self.bn = nn.BatchNorm1d(out_features) if bn else None
+        self.learned = (
+            LearnedWiring(in_features, self.inputs, candidates, seed=seed) if learn_wiring else None
+        )
 
     def _check_wiring(self, inputs: torch.Tensor) -> None:
         want = (self.out_features, self.k)
@@ -389,8 +465,23 @@ class LUTLayer(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, k={self.k}, "
-            f"bn={self.bn is not None}, implementation={self.implementation!r}"
+            f"bn={self.bn is not None}, implementation={self.implementation!r}, "
+            f"input_grad={self.input_grad!r}"
         )
+
+    @torch.no_grad()
+    def _sync_wiring(self) -> None:
+        """Copy the learned selection into ``inputs`` (what eval, export and the IR read)."""
+        if self.learned is not None:
+            self.inputs.copy_(self.learned.selected())
+
+    def train(self, mode: bool = True):
+        self._sync_wiring()
+        return super().train(mode)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        self._sync_wiring()  # the saved ``inputs`` match the saved wiring weights
+        super()._save_to_state_dict(destination, prefix, keep_vars)
 
     def _flatten(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 1 or x.shape[-1] != self.in_features:
@@ -402,6 +493,8 @@ class LUTLayer(nn.Module):
         return x.reshape(-1, self.in_features)
 
     def _gather(self, x2: torch.Tensor) -> torch.Tensor:
+        if self.learned is not None and self.training:
+            return self.learned(x2)  # (B, N, k), gradients reach the wiring weights
         # index_select (backward: index_add) is much faster on CPU than x2[:, self.inputs]
         return x2.index_select(1, self.inputs.flatten()).view(-1, *self.inputs.shape)  # (B,N,k)
 
@@ -411,7 +504,11 @@ class LUTLayer(nn.Module):
             impl = "lookup" if is_binary(x2) else "chunked"
         elif impl == "lookup" and not is_binary(x2):
             raise ValueError("LUTLayer(implementation='lookup') needs inputs exactly in {0, 1}")
-        return IMPLEMENTATIONS[impl](self._gather(x2), tables)  # (B, N)
+        if self.input_grad == "exact":
+            return IMPLEMENTATIONS[impl](self._gather(x2), tables)  # (B, N)
+        if impl != "lookup":
+            raise ValueError(f"LUTLayer(input_grad={self.input_grad!r}) needs bit inputs")
+        return lut_lookup(self._gather(x2), tables, self.input_grad)  # (B, N)
 
     def _bn_eval(self, y: torch.Tensor) -> torch.Tensor:
         """BatchNorm with running statistics (the eval / hardware semantics), y: (M, N)."""
