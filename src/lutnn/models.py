@@ -8,6 +8,7 @@ models flat and made of a few known blocks is what lets distillation and ``to_ir
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ from lutnn.nn.binary import BinaryLinear, BinaryMaxPool2d, GroupSum
 from lutnn.nn.conv import LoweredConv2d
 from lutnn.nn.lut import LUTLayer
 from lutnn.student import build_student
+
+
+def _count(default: int) -> int:
+    """A config int that may be 0 (other int fields must be positive)."""
+    return dataclasses.field(default=default, metadata={"min": 0})
 
 
 @dataclass(frozen=True)
@@ -144,8 +150,8 @@ class LUTMLPConfig:
     k: int = 6  # inputs per LUT
     bn: bool = False  # BatchNorm on LUT pre-activations (folded into the tables at export)
     tau: float = 3.33  # softmax temperature on the popcounts (training only): ~ group size / 30
-    learned_wiring: int = 0  # how many leading layers learn their wiring (DWN: the first only)
-    candidates: int = 0  # inputs each learned slot chooses from; 0 = all of the layer's inputs
+    learned_wiring: int = _count(0)  # how many leading layers learn their wiring (DWN: first)
+    candidates: int = _count(0)  # inputs each learned slot chooses from; 0 = all its inputs
     input_grad: str = "exact"  # LUT input gradient: "exact" slope or "efd" (DWN's EFD)
 
 
@@ -278,13 +284,18 @@ def make_config(name: str, overrides: dict | None = None):
             f"unknown config field(s) {', '.join(unknown)} for model {name!r}; "
             f"valid fields: {', '.join(sorted(fields))}"
         )
+    minimum = {f.name: f.metadata.get("min", 1) for f in dataclasses.fields(cls)}
     for key, value in overrides.items():
-        overrides[key] = _coerce(name, key, hints[key], value)
+        overrides[key] = _coerce(name, key, hints[key], value, minimum[key])
     return cls(**overrides)
 
 
-def _coerce(model: str, key: str, hint, value):
-    """Check ``value`` against the field type ``hint``; lists become tuples."""
+def _coerce(model: str, key: str, hint, value, minimum: int = 1):
+    """Check ``value`` against the field type ``hint``; lists become tuples.
+
+    Ints must be ``>= minimum`` (1 unless the field says otherwise); floats (temperatures)
+    must be finite and positive.
+    """
     origin = typing.get_origin(hint)
     bad = LutnnError(
         f"config field {key!r} of model {model!r} must be {getattr(hint, '__name__', hint)}, "
@@ -300,11 +311,19 @@ def _coerce(model: str, key: str, hint, value):
         if not isinstance(value, bool):
             raise bad
     elif hint is int:
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise bad
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise LutnnError(
+                f"config field {key!r} of model {model!r} must be an int >= {minimum}, "
+                f"got {value!r}"
+            )
     elif hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
+        if not (math.isfinite(value) and value > 0):
+            raise LutnnError(
+                f"config field {key!r} of model {model!r} must be a finite number > 0, "
+                f"got {value!r}"
+            )
         value = float(value)
     elif hint is str and not isinstance(value, str):
         raise bad
