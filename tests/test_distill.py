@@ -12,7 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-import lutnn.distill.core as core
+import lutnn.distill.memory as memory
+import lutnn.distill.run as run_mod
+import lutnn.train as train_mod
 from lutnn import io
 from lutnn.cli import main
 from lutnn.distill import DistillConfig, build_student, distill, fit_block, plan_student
@@ -23,7 +25,6 @@ from lutnn.distill.fit import (
     stage_addresses,
     stage_bits,
 )
-from lutnn.student import first_stage_wiring, stage_widths
 from lutnn.distill.memory import plan_chunks
 from lutnn.errors import LutnnError
 from lutnn.models import build_model, config_to_dict, make_config
@@ -31,6 +32,7 @@ from lutnn.nn.binary import BinaryLinear
 from lutnn.nn.conv import LoweredConv2d
 from lutnn.nn.lut import LUTLayer
 from lutnn.nn.wiring import weight_order
+from lutnn.student import first_stage_wiring, stage_widths
 from lutnn.train import TrainConfig, load_run, train
 
 
@@ -195,7 +197,7 @@ def test_budget_splits_neurons_with_the_same_result(monkeypatch):
     x = torch.randint(0, 2, (1000, 40), generator=torch.Generator().manual_seed(0)).float()
     whole = build_student(model)
     fit_block(teacher, list(whole), plan, x)
-    monkeypatch.setattr(core, "plan_chunks", lambda *a, **k: (300, 5))  # 4 chunks, 3 groups
+    monkeypatch.setattr(memory, "plan_chunks", lambda *a, **k: (300, 5))  # 4 chunks, 3 groups
     split = build_student(model)
     fit_block(teacher, list(split), plan, x)
     for a, b in zip(whole.state_dict().values(), split.state_dict().values(), strict=True):
@@ -266,7 +268,7 @@ def test_resume_after_interrupt_equals_uninterrupted(tiny_teacher, tmp_path, mon
     cfg = DistillConfig(finetune_epochs=2, method="fit+train", local_epochs=1)
     distill(tiny_teacher, tmp_path / "whole", cfg, log=lambda _: None)
 
-    real_block, calls = core.distill_block, []
+    real_block, calls = run_mod.distill_block, []
 
     def killed_in_second_block(*args, **kwargs):
         calls.append(1)
@@ -274,15 +276,15 @@ def test_resume_after_interrupt_equals_uninterrupted(tiny_teacher, tmp_path, mon
             raise KeyboardInterrupt
         return real_block(*args, **kwargs)
 
-    monkeypatch.setattr(core, "distill_block", killed_in_second_block)
+    monkeypatch.setattr(run_mod, "distill_block", killed_in_second_block)
     with pytest.raises(KeyboardInterrupt):
         distill(tiny_teacher, tmp_path / "split", cfg, log=lambda _: None)
     assert not (tmp_path / "split" / "metrics.json").exists()
     with pytest.raises(LutnnError, match="already holds a run; pass --resume"):
         distill(tiny_teacher, tmp_path / "split", cfg, log=lambda _: None)
-    monkeypatch.setattr(core, "distill_block", real_block)
+    monkeypatch.setattr(run_mod, "distill_block", real_block)
 
-    real_finetune, ft_calls = core._finetune_epoch, []
+    real_finetune, ft_calls = train_mod.train_epoch, []
 
     def killed_in_second_epoch(*args, **kwargs):
         ft_calls.append(1)
@@ -290,10 +292,10 @@ def test_resume_after_interrupt_equals_uninterrupted(tiny_teacher, tmp_path, mon
             raise KeyboardInterrupt
         return real_finetune(*args, **kwargs)
 
-    monkeypatch.setattr(core, "_finetune_epoch", killed_in_second_epoch)
+    monkeypatch.setattr(train_mod, "train_epoch", killed_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         distill(tiny_teacher, tmp_path / "split", cfg, resume=True, log=lambda _: None)
-    monkeypatch.setattr(core, "_finetune_epoch", real_finetune)
+    monkeypatch.setattr(train_mod, "train_epoch", real_finetune)
     split = distill(tiny_teacher, tmp_path / "split", cfg, resume=True, log=lambda _: None)
 
     whole_sd = io.load_checkpoint(tmp_path / "whole" / "model.pt")
@@ -381,22 +383,14 @@ def test_student_exports_and_simulates_bit_exact(small_mnist, tmp_path, name, ov
     np.testing.assert_array_equal(result.classes, scores.argmax(1).numpy())
 
 
-def test_finetune_scope_last_keeps_earlier_blocks_locked(tiny_teacher, tmp_path, monkeypatch):
+def test_finetune_scope_last_keeps_earlier_blocks_locked(tiny_teacher, tmp_path):
     distill(tiny_teacher, tmp_path / "none", DistillConfig(finetune_epochs=0), log=lambda _: None)
-    saved = []
-    real_save = core.io.save_checkpoint
-
-    def keep(path, state):
-        if "finetune_epoch" in state:
-            saved.append((state["finetune_epoch"], {k: v.clone() for k, v in
-                                                    state["student"].items()}))
-        real_save(path, state)
-
-    monkeypatch.setattr(core.io, "save_checkpoint", keep)
     cfg = DistillConfig(finetune_epochs=2, finetune_scope="last", finetune_lr=5e-2)
     distill(tiny_teacher, tmp_path / "last", cfg, log=lambda _: None)
-    before = io.load_checkpoint(tmp_path / "none" / "checkpoint.pt")["student"]
-    after = next(sd for epoch, sd in saved if epoch == 2)  # the student after fine-tuning
+    before = io.load_checkpoint(tmp_path / "none" / "model.pt")
+    fine = io.load_checkpoint(tmp_path / "last" / "finetune.pt")
+    assert fine["epoch"] == 2
+    after = fine["model"]  # the student after the last fine-tuning epoch
     plans = plan_student(load_run(tiny_teacher)[0], 6, (6,))
     last = {f"{i}.tables" for i in plans[-1].student_indices}
     for key in before:

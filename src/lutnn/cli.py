@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.set_defaults(func=cmd_train)
 
-    from lutnn.distill.core import METHODS, SCOPES, TARGETS
+    from lutnn.distill.config import METHODS, SCOPES, TARGETS
     from lutnn.distill.fit import UNSEEN_RULES
     from lutnn.student import FIRST_STAGE_WIRINGS
 
