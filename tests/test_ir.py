@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -17,6 +18,8 @@ from lutnn.ir import (
     BitLayer,
     GroupSumHead,
     InputEncoder,
+    LogicLayer,
+    LoweredHead,
     LutLayer,
     Netlist,
     OrLayer,
@@ -26,7 +29,11 @@ from lutnn.ir import (
     netlist_summary,
     save_netlist,
 )
-from lutnn.ir.serialize import ARRAY_FIELDS, JSON_NAME, NPZ_NAME
+from lutnn.ir.dispatch import MissingEntryError, NodeTable
+from lutnn.ir.layers import MAX_LUT_K, NODE_TYPES
+from lutnn.ir.passes import lower
+from lutnn.ir.serialize import JSON_NAME, LAYER_TYPES, NPZ_NAME
+from lutnn.ir.summary import rows as summary_rows
 from lutnn.sim import simulate
 
 
@@ -108,8 +115,37 @@ def test_json_is_readable(tmp_path):
     assert doc["encoder"]["channels"] == 2 and doc["head"]["num_classes"] == 3
 
 
-def test_every_ir_type_is_serializable():
-    assert set(ARRAY_FIELDS) == {*typing.get_args(BitLayer), InputEncoder, GroupSumHead}
+def test_every_unlowered_ir_type_is_serializable():
+    lowered = {LogicLayer, LoweredHead}
+    assert set(LAYER_TYPES.values()) == set(NODE_TYPES) - lowered
+    assert set(typing.get_args(BitLayer)) | {InputEncoder, GroupSumHead} == set(NODE_TYPES) - {
+        LoweredHead}
+
+
+def test_lowered_netlist_is_not_saved(tmp_path):
+    net = lower(all_types_netlist())
+    with pytest.raises(MissingEntryError, match="'ir.serialize' has no entry for IR node type"):
+        save_netlist(net, tmp_path)
+
+
+def test_array_declarations_drive_validation():
+    lut = LutLayer("l", 4, np.zeros((3, 2), np.int32), np.zeros((3, 5), np.uint8))
+    with pytest.raises(ValueError, match=r"'l': tables must have shape \(3, 4\) "
+                                         r"\(out_width, table_size\), got \(3, 5\)"):
+        lut.validate()
+    thr = ThresholdLayer("t", 4, np.zeros((2, 3), np.int32), np.zeros((2, 3), np.int16),
+                         np.zeros(2, np.int32), np.zeros(2, bool))
+    with pytest.raises(ValueError, match="'t': weights must have dtype int8, got int16"):
+        thr.validate()
+    for cls in NODE_TYPES:  # every declared array is a field of the class
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert {spec.name for spec in cls.ARRAYS} <= fields, cls
+
+
+def test_k_above_the_ir_limit_is_named():
+    lut = LutLayer("wide", 9, np.zeros((1, 9), np.int32), np.zeros((1, 512), np.uint8))
+    with pytest.raises(ValueError, match=f"k must be in 1..{MAX_LUT_K}, got 9"):
+        lut.validate()
 
 
 def test_save_rejects_bad_netlists(tmp_path):
@@ -258,6 +294,35 @@ def test_format_summary():
     )
 
 
-def test_netlist_summary_method():
-    net = all_types_netlist()
-    assert net.summary() == format_summary(net)
+def test_summary_of_a_lowered_netlist():
+    rows = netlist_summary(lower(all_types_netlist()))["layers"]
+    assert [r["type"] for r in rows] == ["InputEncoder", "LogicLayer", "LogicLayer", "OrLayer",
+                                         "LoweredHead"]
+    assert rows[1]["out_width"] == 16 and rows[-1]["out_width"] == 3
+
+
+def test_missing_backend_entry_names_backend_and_type():
+    class NewLayer:
+        name = "new"
+
+    table = NodeTable("sim.example")
+    with pytest.raises(MissingEntryError, match="'sim.example' has no entry for IR node type "
+                                                "NewLayer"):
+        table(NewLayer())
+
+
+@pytest.mark.parametrize("backend", ["summary", "serialize", "sim.packed", "sim.reference",
+                                     "hdl.emit"])
+def test_every_backend_covers_its_node_types(backend):
+    from lutnn.hdl import emit
+    from lutnn.sim import packed, reference
+
+    lowered = {InputEncoder, OrLayer, LogicLayer, LoweredHead}  # what the emitter reads
+    covered, want = {
+        "summary": (summary_rows.node_types, set(NODE_TYPES)),
+        "serialize": (set(LAYER_TYPES.values()), set(NODE_TYPES) - {LogicLayer, LoweredHead}),
+        "sim.packed": (packed.STAGES.node_types, set(NODE_TYPES)),
+        "sim.reference": (reference.STAGES.node_types, set(NODE_TYPES)),
+        "hdl.emit": (emit.BLOCKS.node_types, lowered),
+    }[backend]
+    assert covered == want

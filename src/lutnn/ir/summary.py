@@ -13,40 +13,65 @@ from __future__ import annotations
 
 from typing import Any
 
+from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
     GroupSumHead,
     InputEncoder,
+    LogicLayer,
+    LoweredHead,
     LutLayer,
+    LutOp,
     Netlist,
     OrLayer,
     ThresholdLayer,
 )
 
+# One row function per node type: (in_width, out_width, fan_in, nodes, extra fields).
+rows = NodeTable("ir.summary")
+
+
+@rows.register(InputEncoder)
+def _encoder_row(enc: InputEncoder) -> dict[str, Any]:
+    # in_width counts 8-bit pixels; each node is one pixel >= threshold comparator.
+    return dict(in_width=enc.pixels, out_width=enc.out_width, fan_in=1, nodes=enc.out_width,
+                levels=enc.levels)
+
+
+@rows.register(LutLayer)
+def _lut_row(layer: LutLayer) -> dict[str, Any]:
+    return dict(in_width=layer.in_width, out_width=layer.out_width, fan_in=layer.k,
+                nodes=layer.out_width, k=layer.k)
+
+
+@rows.register(ThresholdLayer)
+def _threshold_row(layer: ThresholdLayer) -> dict[str, Any]:
+    connected = int((layer.weights != 0).sum())
+    return dict(in_width=layer.in_width, out_width=layer.out_width, fan_in=layer.fan_in,
+                nodes=layer.out_width, connections=connected)
+
+
+@rows.register(OrLayer)
+def _or_row(layer: OrLayer) -> dict[str, Any]:
+    return dict(in_width=layer.in_width, out_width=layer.out_width, fan_in=layer.window,
+                nodes=layer.out_width)
+
+
+@rows.register(LogicLayer, LoweredHead)
+def _logic_row(layer: LogicLayer | LoweredHead) -> dict[str, Any]:
+    arity = max((len(op.inputs) for op in layer.ops if isinstance(op, LutOp)), default=0)
+    out = layer.out_width if isinstance(layer, LogicLayer) else layer.num_classes
+    return dict(in_width=layer.in_width, out_width=out, fan_in=arity, nodes=len(layer.ops))
+
+
+@rows.register(GroupSumHead)
+def _head_row(head: GroupSumHead) -> dict[str, Any]:
+    return dict(in_width=head.in_width, out_width=head.num_classes, fan_in=head.group_size,
+                nodes=head.num_classes)
+
 
 def _row(layer: Any) -> dict[str, Any]:
     """One layer: type, name, in/out width, fan_in (inputs per node) and nodes."""
-    row: dict[str, Any] = {"type": type(layer).__name__, "name": layer.name}
-    if isinstance(layer, InputEncoder):
-        # in_width counts 8-bit pixels; each node is one pixel >= threshold comparator.
-        row.update(in_width=layer.pixels, out_width=layer.out_width, fan_in=1)
-        row.update(nodes=layer.out_width, levels=layer.levels)
-    elif isinstance(layer, LutLayer):
-        row.update(in_width=layer.in_width, out_width=layer.out_width, fan_in=layer.k)
-        row.update(nodes=layer.out_width, k=layer.k)
-    elif isinstance(layer, ThresholdLayer):
-        connected = (layer.weights != 0).sum(axis=1)
-        row.update(in_width=layer.in_width, out_width=layer.out_width, fan_in=layer.fan_in)
-        row.update(nodes=layer.out_width, connections=int(connected.sum()))
-    elif isinstance(layer, OrLayer):
-        window = int(layer.inputs.shape[1])
-        row.update(in_width=layer.in_width, out_width=layer.out_width, fan_in=window)
-        row.update(nodes=layer.out_width)
-    elif isinstance(layer, GroupSumHead):
-        row.update(in_width=layer.in_width, out_width=layer.num_classes, fan_in=layer.group_size)
-        row.update(nodes=layer.num_classes)
-    else:
-        raise ValueError(f"unsupported IR layer type {type(layer).__name__}")
-    return row
+    return {"type": type(layer).__name__, "name": layer.name, **rows(layer)}
 
 
 def netlist_summary(netlist: Netlist) -> dict[str, Any]:
@@ -57,28 +82,24 @@ def netlist_summary(netlist: Netlist) -> dict[str, Any]:
     ``comparators`` (encoder), ``input_bits``, ``output_bits`` and ``num_classes`` (or None).
     """
     stages = [netlist.encoder, *netlist.layers, netlist.head]
-    rows = [_row(layer) for layer in stages if layer is not None]
+    table = [_row(layer) for layer in stages if layer is not None]
     by_k: dict[int, int] = {}
-    for layer in netlist.layers:
-        if isinstance(layer, LutLayer):
-            by_k[layer.k] = by_k.get(layer.k, 0) + layer.out_width
+    for r in table:
+        if "k" in r:  # a LUT layer's row
+            by_k[r["k"]] = by_k.get(r["k"], 0) + r["nodes"]
     totals = {
         "lut_nodes": sum(by_k.values()),
         "lut_nodes_by_k": dict(sorted(by_k.items())),
-        "lut_table_bits": sum(
-            int(lay.tables.size) for lay in netlist.layers if isinstance(lay, LutLayer)
-        ),
-        "threshold_neurons": sum(r["nodes"] for r in rows if r["type"] == "ThresholdLayer"),
-        "threshold_connections": sum(
-            r["connections"] for r in rows if r["type"] == "ThresholdLayer"
-        ),
-        "or_gates": sum(r["nodes"] for r in rows if r["type"] == "OrLayer"),
+        "lut_table_bits": sum(n * 2**k for k, n in by_k.items()),
+        "threshold_neurons": sum(r["nodes"] for r in table if "connections" in r),
+        "threshold_connections": sum(r["connections"] for r in table if "connections" in r),
+        "or_gates": sum(r["nodes"] for r in table if r["type"] == "OrLayer"),
         "comparators": netlist.encoder.out_width if netlist.encoder is not None else 0,
         "input_bits": netlist.input_bits,
         "output_bits": netlist.output_bits,
         "num_classes": netlist.head.num_classes if netlist.head is not None else None,
     }
-    return {"layers": rows, "totals": totals}
+    return {"layers": table, "totals": totals}
 
 
 def format_summary(netlist: Netlist) -> str:

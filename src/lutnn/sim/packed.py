@@ -20,7 +20,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from lutnn.ir.layers import InputEncoder, LutLayer, Netlist, OrLayer, ThresholdLayer
+from lutnn.ir.dispatch import NodeTable
+from lutnn.ir.layers import (
+    AddOp,
+    CompareOp,
+    GroupSumHead,
+    InputEncoder,
+    LogicLayer,
+    LoweredHead,
+    LutLayer,
+    LutOp,
+    Netlist,
+    OrLayer,
+    ThresholdLayer,
+)
 from lutnn.sim.reference import SimResult, check_input, head_scores
 
 WORD_BITS = 64
@@ -32,6 +45,13 @@ LUT_CHUNK_WORDS = 1 << 18
 THRESHOLD_SAMPLES = 4096
 THRESHOLD_MATRIX_ENTRIES = 1 << 22
 _ALL_ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+# One function per node type.  The encoder maps (uint8 pixels [B, P], batch) and bit layers
+# (packed uint64 [in_width, words], batch) to packed [out_width, words]; heads map unpacked
+# bool [B, in_width] to (int32 scores [B, C], int64 classes [B]).
+STAGES = NodeTable("sim.packed")
+# One function per logic op of the lowered form: (op, signals) -> the uint64 [words] it writes.
+OPS = NodeTable("sim.packed.ops")
 
 
 def num_words(batch: int) -> int:
@@ -72,6 +92,11 @@ def unpack_bits(words: np.ndarray, batch: int) -> np.ndarray:
     return bits.view(np.bool_)
 
 
+@STAGES.register(InputEncoder)
+def _encoder_stage(enc: InputEncoder, pixels: np.ndarray, batch: int) -> np.ndarray:
+    return encode_packed(enc, pixels)
+
+
 def encode_packed(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
     """Packed encoder output ``[P*T, words]`` from uint8 pixels ``[B, P]``."""
     b = pixels.shape[0]
@@ -85,6 +110,11 @@ def encode_packed(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
         if thr <= 255:  # 256: never reached by a uint8 pixel, the row stays 0
             out[:, t] = _pack_rows(px >= np.uint8(thr))
     return out.reshape(enc.out_width, nw)
+
+
+@STAGES.register(LutLayer)
+def _lut_stage(layer: LutLayer, x: np.ndarray, batch: int) -> np.ndarray:
+    return lut_packed(layer, x)
 
 
 def lut_packed(layer: LutLayer, x: np.ndarray) -> np.ndarray:
@@ -115,12 +145,22 @@ def lut_packed(layer: LutLayer, x: np.ndarray) -> np.ndarray:
     return out
 
 
+@STAGES.register(OrLayer)
+def _or_stage(layer: OrLayer, x: np.ndarray, batch: int) -> np.ndarray:
+    return or_packed(layer, x)
+
+
 def or_packed(layer: OrLayer, x: np.ndarray) -> np.ndarray:
     """Bitwise OR of each node's gathered input rows."""
     out = x[layer.inputs[:, 0]]  # (N, nw), a copy
     for j in range(1, layer.inputs.shape[1]):
         out |= x[layer.inputs[:, j]]
     return out
+
+
+@STAGES.register(ThresholdLayer)
+def _threshold_stage(layer: ThresholdLayer, x: np.ndarray, batch: int) -> np.ndarray:
+    return pack_bits(threshold_unpacked(layer, unpack_bits(x, batch)))
 
 
 def threshold_unpacked(layer: ThresholdLayer, bits: np.ndarray) -> np.ndarray:
@@ -150,6 +190,91 @@ def threshold_unpacked(layer: ThresholdLayer, bits: np.ndarray) -> np.ndarray:
     return out
 
 
+@OPS.register(LutOp)
+def _lut_op(op: LutOp, signals: list[np.ndarray]) -> list[np.ndarray]:
+    """Shannon expansion of one table, halving on the top address bit k times."""
+    nw = signals[0].shape[0]
+    val = np.broadcast_to(np.negative(op.table.astype(np.uint64))[:, None], (op.table.size, nw))
+    for j in range(len(op.inputs) - 1, -1, -1):
+        h = val.shape[0] // 2
+        lo, hi = val[:h], val[h:]  # address bit j = 0 / 1
+        val = lo ^ ((lo ^ hi) & signals[op.inputs[j]][None, :])
+    return [np.array(val[0])]
+
+
+def _term(signals: list[np.ndarray], term, nw: int) -> np.ndarray:
+    if term is None:
+        return np.zeros(nw, np.uint64)
+    signal, inverted = term
+    return signals[signal] ^ _ALL_ONES if inverted else signals[signal]
+
+
+@OPS.register(AddOp)
+def _add_op(op: AddOp, signals: list[np.ndarray]) -> list[np.ndarray]:
+    """Ripple-carry addition of the rows, bit by bit on packed words (a full adder per bit)."""
+    nw = signals[0].shape[0]
+    rows = [[_term(signals, term, nw) for term in row] for row in op.rows]
+    if len(rows) == 1:
+        return [r.copy() for r in rows[0]]
+    out, carry = [], np.zeros(nw, np.uint64)
+    for a, b in zip(*rows, strict=True):
+        half = a ^ b
+        out.append(half ^ carry)
+        carry = (a & b) | (carry & half)
+    return out
+
+
+@OPS.register(CompareOp)
+def _compare_op(op: CompareOp, signals: list[np.ndarray]) -> list[np.ndarray]:
+    """``v >= threshold`` by a most-significant-first scan: greater so far, or equal so far."""
+    nw = signals[0].shape[0]
+    if op.threshold >= 1 << op.width:
+        ge = np.zeros(nw, np.uint64)
+    else:
+        greater, equal = np.zeros(nw, np.uint64), np.full(nw, _ALL_ONES)
+        for c in range(op.width - 1, -1, -1):
+            bit = signals[op.value + c]
+            if (op.threshold >> c) & 1:
+                equal = equal & bit
+            else:
+                greater = greater | (equal & bit)
+                equal = equal & ~bit
+        ge = greater | equal
+    return [ge ^ _ALL_ONES if op.invert else ge]
+
+
+def logic_signals_packed(ops: tuple, x: np.ndarray) -> list[np.ndarray]:
+    """Every signal of a lowered layer as packed words: the input rows, then each op's outputs."""
+    signals = list(x)  # uint64 [words] per signal
+    for op in ops:
+        signals += OPS(op, signals)
+    return signals
+
+
+@STAGES.register(LogicLayer)
+def logic_packed(layer: LogicLayer, x: np.ndarray, batch: int) -> np.ndarray:
+    """Each op in order on packed signals; output bit n is signal ``outputs[n]``."""
+    signals = logic_signals_packed(layer.ops, x)
+    out = np.empty((layer.out_width, x.shape[1]), dtype=np.uint64)
+    for n, s in enumerate(layer.outputs.tolist()):
+        out[n] = signals[s]
+    return out
+
+
+@STAGES.register(LoweredHead)
+def _lowered_head(head: LoweredHead, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    signals = logic_signals_packed(head.ops, pack_bits(bits))
+    weights = 1 << np.arange(head.score_width, dtype=np.int32)  # (score_width,)
+    scores = np.stack([
+        unpack_bits(np.stack(signals[first:first + head.score_width]), bits.shape[0]) @ weights
+        for first in head.scores.tolist()
+    ], axis=1).astype(np.int32)  # (B, C)
+    return scores, np.argmax(scores, axis=1).astype(np.int64)
+
+
+STAGES.register(GroupSumHead)(head_scores)
+
+
 def simulate(netlist: Netlist, x: np.ndarray, *, keep_layers: bool = True) -> SimResult:
     """Simulate ``netlist`` bit-exactly on packed words (the golden model).
 
@@ -176,7 +301,7 @@ def simulate(netlist: Netlist, x: np.ndarray, *, keep_layers: bool = True) -> Si
     batch = x.shape[0]
     stages: list[np.ndarray] = []
     if netlist.encoder is not None:
-        packed = encode_packed(netlist.encoder, x)
+        packed = STAGES(netlist.encoder, x, batch)
         if keep_layers or not netlist.layers:
             stages.append(unpack_bits(packed, batch))
     else:
@@ -184,23 +309,12 @@ def simulate(netlist: Netlist, x: np.ndarray, *, keep_layers: bool = True) -> Si
         if not netlist.layers:
             stages.append(x)
     for i, layer in enumerate(netlist.layers):
-        last = i == len(netlist.layers) - 1
-        if isinstance(layer, LutLayer):
-            packed = lut_packed(layer, packed)
-            bits = unpack_bits(packed, batch) if keep_layers or last else None
-        elif isinstance(layer, OrLayer):
-            packed = or_packed(layer, packed)
-            bits = unpack_bits(packed, batch) if keep_layers or last else None
-        elif isinstance(layer, ThresholdLayer):
-            bits = threshold_unpacked(layer, unpack_bits(packed, batch))
-            packed = pack_bits(bits) if not last else packed
-        else:  # validate() rejects other types
-            raise AssertionError(type(layer))
-        if bits is not None:
-            stages.append(bits)
+        packed = STAGES(layer, packed, batch)
+        if keep_layers or i == len(netlist.layers) - 1:
+            stages.append(unpack_bits(packed, batch))
     if not keep_layers:
         stages = stages[-1:]
     scores = classes = None
     if netlist.head is not None:
-        scores, classes = head_scores(netlist.head, stages[-1])
+        scores, classes = STAGES(netlist.head, stages[-1])
     return SimResult(layer_bits=stages, scores=scores, classes=classes)

@@ -11,14 +11,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
+    AddOp,
+    CompareOp,
     GroupSumHead,
     InputEncoder,
+    LogicLayer,
+    LoweredHead,
     LutLayer,
+    LutOp,
     Netlist,
     OrLayer,
     ThresholdLayer,
 )
+
+# One function per node type: the encoder and bit layers map bool [B, in] -> bool [B, out];
+# heads map bool [B, in_width] -> (int32 scores [B, C], int64 classes [B]).
+STAGES = NodeTable("sim.reference")
+# One function per logic op of the lowered form: (op, signals) -> the bool [B] bits it writes.
+OPS = NodeTable("sim.reference.ops")
 
 # Samples per step in the reference LUT/threshold evaluation: bounds the [B, N] temporaries.
 _REF_SAMPLES = 1024
@@ -73,6 +85,7 @@ def check_input(netlist: Netlist, x: np.ndarray) -> np.ndarray:
     return x.astype(np.bool_, copy=False)
 
 
+@STAGES.register(GroupSumHead)
 def head_scores(head: GroupSumHead, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``score[c] = sum(bits[c*G:(c+1)*G])``; classes = argmax, lowest index on ties."""
     b = bits.shape[0]
@@ -81,6 +94,7 @@ def head_scores(head: GroupSumHead, bits: np.ndarray) -> tuple[np.ndarray, np.nd
     return scores, classes
 
 
+@STAGES.register(InputEncoder)
 def encode_reference(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
     """``bit[(c*T + t)*HW + p] = pixel[c*HW + p] >= thresholds[t]``."""
     b = pixels.shape[0]
@@ -95,6 +109,7 @@ def encode_reference(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
     return out
 
 
+@STAGES.register(LutLayer)
 def lut_reference(layer: LutLayer, bits: np.ndarray) -> np.ndarray:
     """``out[n] = tables[n, sum_j in[inputs[n, j]] << j]``."""
     b = bits.shape[0]
@@ -109,6 +124,7 @@ def lut_reference(layer: LutLayer, bits: np.ndarray) -> np.ndarray:
     return out
 
 
+@STAGES.register(ThresholdLayer)
 def threshold_reference(layer: ThresholdLayer, bits: np.ndarray) -> np.ndarray:
     """``count = #{j: w != 0 and in[inputs[j]] == (w > 0)}``; ``(count >= t) XOR invert``."""
     b = bits.shape[0]
@@ -125,9 +141,64 @@ def threshold_reference(layer: ThresholdLayer, bits: np.ndarray) -> np.ndarray:
     return out
 
 
+@STAGES.register(OrLayer)
 def or_reference(layer: OrLayer, bits: np.ndarray) -> np.ndarray:
     """``out[n] = OR_j in[inputs[n, j]]``."""
     return bits[:, layer.inputs].any(axis=2)
+
+
+def _number(signals: list[np.ndarray], first: int, width: int) -> np.ndarray:
+    """int64 [B]: the number in signals first..first+width-1 (least significant first)."""
+    return sum(signals[first + c].astype(np.int64) << c for c in range(width))
+
+
+@OPS.register(LutOp)
+def _lut_op(op: LutOp, signals: list[np.ndarray]) -> list[np.ndarray]:
+    address = sum((signals[s].astype(np.int64) << j for j, s in enumerate(op.inputs)),
+                  np.zeros(len(signals[0]), np.int64))
+    return [op.table[address] == 1]
+
+
+@OPS.register(AddOp)
+def _add_op(op: AddOp, signals: list[np.ndarray]) -> list[np.ndarray]:
+    total = np.zeros(len(signals[0]), np.int64)
+    for row in op.rows:
+        for c, term in enumerate(row):
+            if term is not None:
+                total += (signals[term[0]] != term[1]).astype(np.int64) << c
+    return [((total >> c) & 1).astype(np.bool_) for c in range(op.width)]
+
+
+@OPS.register(CompareOp)
+def _compare_op(op: CompareOp, signals: list[np.ndarray]) -> list[np.ndarray]:
+    return [(_number(signals, op.value, op.width) >= op.threshold) != op.invert]
+
+
+def logic_signals(ops: tuple, bits: np.ndarray) -> list[np.ndarray]:
+    """Every signal of a lowered layer: the input bits' columns, then each op's outputs."""
+    signals = list(bits.T)  # bool [B] per signal
+    for op in ops:
+        signals += OPS(op, signals)
+    return signals
+
+
+@STAGES.register(LogicLayer)
+def logic_reference(layer: LogicLayer, bits: np.ndarray) -> np.ndarray:
+    """Each op in order on the signal list; output bit n is signal ``outputs[n]``."""
+    signals = logic_signals(layer.ops, bits)
+    out = np.zeros((bits.shape[0], layer.out_width), dtype=np.bool_)
+    for n, s in enumerate(layer.outputs.tolist()):
+        out[:, n] = signals[s]
+    return out
+
+
+@STAGES.register(LoweredHead)
+def lowered_head_reference(head: LoweredHead, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores read from the popcount logic's signals, then argmax (lowest index on ties)."""
+    signals = logic_signals(head.ops, bits)
+    scores = np.stack([_number(signals, s, head.score_width) for s in head.scores.tolist()],
+                      axis=1).astype(np.int32)  # (B, C)
+    return scores, np.argmax(scores, axis=1).astype(np.int64)
 
 
 def simulate_reference(netlist: Netlist, x: np.ndarray) -> SimResult:
@@ -156,21 +227,14 @@ def simulate_reference(netlist: Netlist, x: np.ndarray) -> SimResult:
     stages = []
     bits = x
     if netlist.encoder is not None:
-        bits = encode_reference(netlist.encoder, x)
+        bits = STAGES(netlist.encoder, x)
         stages.append(bits)
     elif not netlist.layers:
         stages.append(bits)
     for layer in netlist.layers:
-        if isinstance(layer, LutLayer):
-            bits = lut_reference(layer, bits)
-        elif isinstance(layer, ThresholdLayer):
-            bits = threshold_reference(layer, bits)
-        elif isinstance(layer, OrLayer):
-            bits = or_reference(layer, bits)
-        else:  # validate() rejects other types
-            raise AssertionError(type(layer))
+        bits = STAGES(layer, bits)
         stages.append(bits)
     scores = classes = None
     if netlist.head is not None:
-        scores, classes = head_scores(netlist.head, bits)
+        scores, classes = STAGES(netlist.head, bits)
     return SimResult(layer_bits=stages, scores=scores, classes=classes)

@@ -1,0 +1,16 @@
+"""IR rewrite passes, each a function ``Netlist -> Netlist`` (numpy only).
+
+* :func:`lower` (:mod:`~lutnn.ir.passes.lower`): LUT layers, XNOR-popcount-threshold layers
+  and the class head become :class:`~lutnn.ir.LogicLayer` / :class:`~lutnn.ir.LoweredHead`:
+  LUTs (threshold neurons through a LUT6 counter tree), adders and comparators;
+* :func:`minimize` (:mod:`~lutnn.ir.passes.minimize`): every LUT of the lowered form on its
+  true support (repeated inputs merged, ignored inputs dropped).
+
+The emitter reads ``minimize(lower(netlist))``; both passes keep the function: the simulators
+give the same bits before and after (tested on random netlists).
+"""
+
+from lutnn.ir.passes.lower import lower
+from lutnn.ir.passes.minimize import minimize, minimize_lut
+
+__all__ = ["lower", "minimize", "minimize_lut"]
