@@ -3,8 +3,10 @@ clear errors, and the student exported to the IR and simulated bit for bit."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -409,3 +411,58 @@ def test_models_do_not_import_distillation():
             "print(sorted(m for m in sys.modules if m.startswith('lutnn.distill')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------ run-folder integrity (issue 10, item 2, 7)
+
+
+def test_distill_refuses_labels_the_teacher_has_no_class_for(tiny_npz, tiny_teacher, tmp_path):
+    d = np.load(tiny_npz)
+    y_train = d["y_train"].copy()
+    y_train[0] = 1000  # a stray label: would make a 1001-class student nothing can export
+    np.savez(tmp_path / "stray.npz", x_train=d["x_train"], y_train=y_train,
+             x_test=d["x_test"], y_test=d["y_test"])
+    with pytest.raises(LutnnError, match=r"labels up to 1000, but the teacher .* has 3 classes"):
+        distill(tiny_teacher, tmp_path / "s", DistillConfig(finetune_epochs=0),
+                data=str(tmp_path / "stray.npz"), log=lambda _: None)
+    np.savez(tmp_path / "big.npz", x_train=np.zeros((100, 10, 10), np.uint8),
+             y_train=d["y_train"][:100], x_test=np.zeros((9, 10, 10), np.uint8),
+             y_test=d["y_test"][:9])
+    with pytest.raises(LutnnError, match=r"images of .* are \[1, 10, 10\], but the teacher"):
+        distill(tiny_teacher, tmp_path / "t", DistillConfig(finetune_epochs=0),
+                data=str(tmp_path / "big.npz"), log=lambda _: None)
+
+
+def test_distill_resume_refuses_a_changed_teacher(tiny_teacher, tmp_path, monkeypatch):
+    teacher = tmp_path / "teacher"
+    shutil.copytree(tiny_teacher, teacher)
+    cfg = DistillConfig(finetune_epochs=0)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "distill_block", killed)
+    with pytest.raises(KeyboardInterrupt):
+        distill(teacher, tmp_path / "s", cfg, log=lambda _: None)
+    monkeypatch.undo()
+    state = io.load_checkpoint(tmp_path / "s" / "checkpoint.pt")["state"]
+    assert set(state) == {f.name for f in dataclasses.fields(run_mod.DistillState)}
+    sd = io.load_checkpoint(teacher / "model.pt")
+    sd = {k: (v + 1 if v.is_floating_point() else v) for k, v in sd.items()}  # retrained
+    io.save_checkpoint(teacher / "model.pt", sd)
+    with pytest.raises(LutnnError, match=r"teacher .*model.pt changed since this distillation"):
+        distill(teacher, tmp_path / "s", cfg, resume=True, log=lambda _: None)
+
+
+@pytest.mark.parametrize("deleted", [("checkpoint.pt", "finetune.pt"),
+                                     ("checkpoint.pt", "finetune.pt", "metrics.json")])
+def test_finished_distillation_is_not_overwritten(tiny_teacher, tmp_path, deleted):
+    """A finished run without its checkpoints (deleted to save space) is still a run."""
+    out = tmp_path / "s"
+    distill(tiny_teacher, out, DistillConfig(finetune_epochs=1), log=lambda _: None)
+    for name in deleted:
+        (out / name).unlink()
+    model = (out / "model.pt").read_bytes()
+    with pytest.raises(LutnnError, match="already holds a run; pass --resume"):
+        distill(tiny_teacher, out, DistillConfig(finetune_epochs=0), log=lambda _: None)
+    assert (out / "model.pt").read_bytes() == model

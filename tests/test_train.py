@@ -70,6 +70,69 @@ def test_existing_run_needs_resume(tiny_npz, tmp_path):
               data=str(tiny_npz), resume=True)
 
 
+def test_finished_run_without_checkpoint_is_not_overwritten(tiny_npz, tmp_path):
+    """Deleting checkpoint.pt (to save space) leaves a finished run that a retrain without
+    --resume must not replace (issue 10, item 2)."""
+    common = dict(model_overrides=TINY, train_cfg=CFG, data=str(tiny_npz), log=lambda _: None)
+    train("teacher-mlp", tmp_path, **common)
+    (tmp_path / "checkpoint.pt").unlink()
+    model = (tmp_path / "model.pt").read_bytes()
+    with pytest.raises(LutnnError, match="already holds a run; pass --resume"):
+        train("teacher-mlp", tmp_path, **common)
+    assert (tmp_path / "model.pt").read_bytes() == model
+
+
+def test_fit_is_the_loop_of_train(tiny_npz, tmp_path):
+    """``fit`` on a model built like ``train``'s gives the same weights (one loop for train
+    and fine-tuning); ``initial_best`` keeps the given weights unless an epoch beats them."""
+    from lutnn.data import load_dataset
+    from lutnn.models import build_model, make_config
+
+    train("teacher-mlp", tmp_path / "run", model_overrides=TINY, train_cfg=CFG,
+          data=str(tiny_npz), log=lambda _: None)
+    ds = load_dataset(str(tiny_npz), val_size=CFG.val_size, seed=CFG.seed)
+    cfg = train_mod.FitConfig(epochs=CFG.epochs, batch_size=CFG.batch_size, lr=1e-3,
+                              eval_batch_size=CFG.eval_batch_size)
+
+    def fresh():
+        torch.manual_seed(0)
+        return build_model("teacher-mlp", make_config("teacher-mlp", TINY), (1, 8, 8), 3)
+
+    model = fresh()
+    result = train_mod.fit(model, model.parameters(), ds, cfg, tmp_path / "a.pt",
+                           log=lambda _: None)
+    assert result.epochs == 2 and [h["epoch"] for h in result.history] == [1, 2]
+    want = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, want[key], rtol=0, atol=0)
+    model = fresh()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    train_mod.fit(model, model.parameters(), ds, cfg, tmp_path / "b.pt",
+                  initial_best=(1.1, start), log=lambda _: None)  # no epoch beats 1.1
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, start[key], rtol=0, atol=0)
+
+
+def test_micro_batches_take_the_same_steps(tiny_npz, tmp_path):
+    """Gradients accumulated over micro-batches give the whole batch's step (up to float
+    rounding) on a LUT-Net, which has no batch statistics."""
+    from lutnn.data import load_dataset
+    from lutnn.models import build_model, make_config
+
+    ds = load_dataset(str(tiny_npz), val_size=CFG.val_size, seed=CFG.seed)
+    states = []
+    for micro in (0, 7):
+        torch.manual_seed(0)
+        model = build_model("lut-mlp", make_config("lut-mlp", {"layers": [30, 12], "levels": 2}),
+                            (1, 8, 8), 3)
+        cfg = train_mod.FitConfig(epochs=1, batch_size=32, lr=1e-2, micro_batch_size=micro)
+        train_mod.fit(model, model.parameters(), ds, cfg, tmp_path / f"{micro}.pt",
+                      log=lambda _: None)
+        states.append(model.state_dict())
+    for key, value in states[0].items():
+        torch.testing.assert_close(value, states[1][key], rtol=0, atol=1e-5)
+
+
 def test_corrupt_checkpoint_is_a_clear_error(tiny_npz, tmp_path):
     train("teacher-mlp", tmp_path, model_overrides=TINY, train_cfg=CFG, data=str(tiny_npz),
           log=lambda _: None)

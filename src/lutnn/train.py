@@ -164,7 +164,8 @@ def train_epoch(
         y: int64 labels ``[n]``.
         micro_batch_size: samples per forward/backward; a batch's micro-batch losses are
             weighted by their share of the batch and their gradients summed, so one step is
-            the batch's step in exact arithmetic (0: the whole batch at once).
+            the batch's step in exact arithmetic, for models without batch statistics
+            (BatchNorm in training mode sees each micro-batch alone) (0: the whole batch).
     """
     model.train()
     total, steps = 0.0, 0
