@@ -23,10 +23,11 @@ import platform
 import tempfile
 from pathlib import Path
 
-from lutnn.hdl.scaling import format_table, plot_scaling, run_series
+from lutnn.hdl.scaling import format_table, run_series
 from lutnn.hdl.synth import XILINX_SYNTH
 from lutnn.hdl.tools import tool_version
 from lutnn.io import write_json
+from lutnn.report import plot_scaling
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FULL = {"xnor": [16, 32, 64, 128, 256, 512], "lut6": [64, 128, 256, 512, 1024, 2048, 4096]}

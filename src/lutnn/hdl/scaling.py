@@ -1,8 +1,9 @@
 """How synthesized LUTs grow with layer width: fully connected XNOR layers vs LUT6 layers.
 
-Used by ``benchmarks/scaling.py`` (which runs the synthesis) and by ``lutnn report`` (which
-plots a saved result with :func:`plot_scaling`).  A point is one layer of width N synthesized
-alone by :func:`lutnn.hdl.synthesize` (``synth_xilinx``), registered outputs:
+The measurement only (numpy and Yosys, no plotting): used by ``benchmarks/scaling.py`` and the
+demo, which run the sweep; :func:`lutnn.report.plot_scaling` draws a saved result.  A point is
+one layer of width N synthesized alone by :func:`lutnn.hdl.synthesize` (``synth_xilinx``),
+registered outputs:
 
 * "xnor": a ThresholdLayer with N neurons, each reading all N inputs (fan-in F = N) with random
   +-1 weights: N^2 XNOR-popcount connections;
@@ -127,55 +128,3 @@ def format_table(scaling: dict) -> str:
             text += f"; widest 3 widths: N^{tail['exponent']:.2f}"
         lines.append(f"{kind}: {text}")
     return "\n".join(lines)
-
-
-def plot_scaling(scaling: dict, path: str | os.PathLike) -> None:
-    """Log-log plot of LUTs vs N per series, fitted power laws, and N log N / N^2 guides."""
-    import matplotlib
-    import matplotlib.ticker
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from lutnn import io
-
-    colors = {"xnor": "#c0392b", "lut6": "#2471a3"}
-    fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=120)
-    all_n = [p["n"] for s in scaling["series"].values() for p in s["points"]]
-    if not all_n:
-        raise LutnnError("scaling result has no points to plot")
-    grid = np.geomspace(min(all_n), max(all_n), 50)
-    for kind, series in scaling["series"].items():
-        pts = series["points"]
-        if not pts:
-            continue
-        ns, luts = [p["n"] for p in pts], [p["luts"] for p in pts]
-        fit = series["fit"]
-        label = series["label"] + (f": fit N^{fit['exponent']:.2f}" if fit else "")
-        color = colors.get(kind)
-        ax.plot(ns, luts, "o", color=color, label=label, zorder=3)
-        if fit:
-            span = np.geomspace(min(ns), max(ns), 20)
-            ax.plot(span, fit["coefficient"] * span ** fit["exponent"], "-", color=color,
-                    alpha=0.6)
-        if kind == "xnor":  # guides through the widest XNOR point (least fixed overhead)
-            n0, l0 = ns[-1], luts[-1]
-            ax.plot(grid, l0 * (grid * np.log2(grid)) / (n0 * math.log2(n0)), ":", color="0.3",
-                    label="guide: N log N (through the widest XNOR point)")
-            ax.plot(grid, l0 * (grid / n0) ** 2, "--", color="0.55",
-                    label="guide: N^2 (through the widest XNOR point)")
-        for s in series["skipped"][:1]:
-            ax.annotate(f"{kind} N={s['n']}: skipped", (s["n"], luts[-1]), fontsize=7,
-                        color=color, xytext=(4, 4), textcoords="offset points")
-    ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_yscale("log")
-    ax.set_xlabel("layer width N (neurons = inputs)")
-    ax.set_ylabel("LUTs after synthesis (Yosys synth_xilinx, LUT1..LUT6)")
-    ax.set_title("LUT cost of one layer vs width: fully connected XNOR vs LUT6")
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
