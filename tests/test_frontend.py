@@ -86,3 +86,10 @@ def test_unsupported_block_is_named():
     model = nn.Sequential(nn.Flatten(), BinaryLinear(784, 20, binary_weights=True), nn.ReLU())
     with pytest.raises(LutnnError, match=r"block 2 \(ReLU\) is not supported"):
         to_ir(model.eval(), SHAPE)
+
+
+def test_k_above_the_ir_limit_is_a_clear_error():
+    """LUTLayer trains k up to 16; the IR holds k <= 8: to_ir names the limit, no traceback."""
+    model = nn.Sequential(LUTLayer(12, 4, k=9))
+    with pytest.raises(LutnnError, match="k=9 LUTs cannot be exported.*at most k=8"):
+        to_ir(model.eval(), input_bits=12)

@@ -38,6 +38,17 @@ def run_netlist(run_dir: str | Path):
     return to_ir(model, tuple(record["input_shape"]), meta={"model": record["model"]})
 
 
+def exported_path(run_dir: str | Path, recorded: str) -> Path:
+    """A file export.json names, inside *this* run folder.
+
+    Paths are recorded relative to the run folder; a record from an older lutnn (relative to
+    the working directory at export time) is read by its file name in ``RUN/hdl``, so a copied
+    run never reads another folder's files.
+    """
+    path = Path(run_dir) / recorded
+    return path if path.is_file() else _hdl_dir(Path(run_dir)) / Path(recorded).name
+
+
 def export_run(run_dir: str | Path, *, pipeline: str | int = "layer") -> dict:
     """Convert the run's model to the IR and Verilog under ``RUN/hdl``; returns a summary."""
     from lutnn.frontend import to_ir
@@ -52,10 +63,10 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer") -> dict:
     out = _hdl_dir(run_dir)
     save_netlist(netlist, out)
     design = export(netlist, out, top=TOP, pipeline=pipeline)
-    summary = {
-        "netlist": str(out / "netlist.json"),
-        "verilog": str(design["verilog"]),
-        "testbench": str(design["testbench"]),
+    summary = {  # paths relative to the run folder, so a copied or moved run stays whole
+        "netlist": (out / "netlist.json").relative_to(run_dir).as_posix(),
+        "verilog": Path(design["verilog"]).relative_to(run_dir).as_posix(),
+        "testbench": Path(design["testbench"]).relative_to(run_dir).as_posix(),
         "latency": int(design["latency"]),
         "pipeline": pipeline,
         "summary": netlist_summary(netlist),
@@ -137,7 +148,7 @@ def synth_run(run_dir: str | Path, *, target: str = "xilinx") -> dict:
     if not meta_path.is_file():
         export_run(run_dir)
     exported = io.read_json(meta_path, "export record")
-    result = synthesize(Path(exported["verilog"]), TOP, target=target,
+    result = synthesize(exported_path(run_dir, exported["verilog"]), TOP, target=target,
                         workdir=_hdl_dir(run_dir) / f"synth-{target}")
     result["latency"] = exported["latency"]
     name = "synth.json" if target == "xilinx" else f"synth-{target}.json"

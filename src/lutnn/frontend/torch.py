@@ -22,6 +22,7 @@ from torch import nn
 from lutnn.errors import LutnnError
 from lutnn.frontend.fold import fold_batchnorm_sign
 from lutnn.ir.layers import (
+    MAX_LUT_K,
     BitLayer,
     GroupSumHead,
     InputEncoder,
@@ -117,6 +118,11 @@ def _restrict_tables(tables: np.ndarray, padded: np.ndarray) -> np.ndarray:
 
 def _lut_rows(name: str, in_width: int, layer: LUTLayer, slot_index: np.ndarray) -> LutLayer:
     """LUT nodes of a LUTLayer applied at L positions; output bit order ``n * L + l``."""
+    if layer.k > MAX_LUT_K:
+        raise LutnnError(
+            f"layer {name!r}: k={layer.k} LUTs cannot be exported: the IR, simulators and "
+            f"Verilog hold tables of at most k={MAX_LUT_K} inputs; train with k <= {MAX_LUT_K}"
+        )
     wiring = layer.inputs.numpy()  # (N, k) indices into the patch / input vector
     tables = layer.table_bits().numpy().astype(np.uint8)  # (N, 2^k)
     inputs = slot_index[:, wiring]  # (L, N, k)
