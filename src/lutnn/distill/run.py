@@ -291,6 +291,8 @@ def distill(
         ):
             raise LutnnError(f"{out}/cache lacks the cached activations the checkpoint names; "
                              "delete the run folder and start again")
+    else:  # a new student: an earlier fine-tuning checkpoint is not its own
+        (out / FINETUNE_CHECKPOINT).unlink(missing_ok=True)
     session = time.perf_counter()
 
     def save(**changes) -> DistillState:
