@@ -7,6 +7,7 @@ place, so an interrupted run never leaves a half-written file behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -90,3 +91,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not isinstance(state, dict):
         raise LutnnError(f"checkpoint {path} does not hold a state dict; delete it and retrain")
     return state
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (fingerprints of teachers and data)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

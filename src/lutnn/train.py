@@ -60,6 +60,9 @@ class TrainConfig:
     seed: int = 0  # seeds weight init, wiring and shuffling
     val_size: int = 5000  # samples carved from the training set for model selection
     eval_batch_size: int = 1000  # samples per evaluation step
+    teacher: str | None = None  # run folder of a teacher whose class scores guide training
+    kd_alpha: float = 0.5  # with a teacher: weight of the teacher's soft targets (0..1)
+    kd_temperature: float = 2.0  # with a teacher: softmax temperature of both score vectors
 
 
 def to_tensor(x: np.ndarray) -> torch.Tensor:
@@ -102,6 +105,41 @@ LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The task loss: cross-entropy of the model's class scores."""
     return F.cross_entropy(model(x), y)
+
+
+def kd_loss(
+    student_scores: torch.Tensor,
+    teacher_scores: torch.Tensor,
+    y: torch.Tensor,
+    alpha: float,
+    temperature: float,
+) -> torch.Tensor:
+    """Knowledge distillation (Hinton et al. 2015) on class scores ``[b, classes]``.
+
+    ``(1 - alpha) * CE(s, y) + alpha * T^2 * KL(softmax(t / T) || softmax(s / T))``, with
+    ``s``, ``t`` the student's and teacher's scores (popcounts over the head's temperature)
+    and ``T = temperature``; ``T^2`` keeps the soft term's gradient scale independent of ``T``.
+    """
+    hard = F.cross_entropy(student_scores, y)
+    log_p = F.log_softmax(student_scores / temperature, dim=1)
+    q = F.softmax(teacher_scores / temperature, dim=1)
+    soft = F.kl_div(log_p, q, reduction="batchmean") * temperature**2
+    return (1.0 - alpha) * hard + alpha * soft
+
+
+def teacher_loss(teacher: nn.Module, alpha: float, temperature: float) -> LossFn:
+    """A :data:`LossFn` that mixes the labels with ``teacher``'s scores (:func:`kd_loss`).
+
+    The teacher runs in eval mode (its hardware function) without gradients, on every batch.
+    """
+    teacher.eval().requires_grad_(False)
+
+    def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            t = teacher(x)
+        return kd_loss(model(x), t, y, alpha, temperature)
+
+    return loss
 
 
 #: learning-rate schedules of :class:`FitConfig`: one step per batch
@@ -337,6 +375,9 @@ def train(
     check_new_run(out, resume)
     dataset = load_dataset(data, val_size=train_cfg.val_size, seed=train_cfg.seed)
     record = _run_record(model_name, model_cfg, train_cfg, data or "mnist", dataset)
+    loss_fn = cross_entropy
+    if train_cfg.teacher is not None:
+        loss_fn = _teacher_loss_for(train_cfg, dataset, record)
     if resume and (out / "run.json").exists():
         previous = io.read_json(out / "run.json", "run record")
         if {k: previous.get(k) for k in record} != record:
@@ -352,7 +393,7 @@ def train(
                         lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
                         seed=train_cfg.seed, eval_batch_size=train_cfg.eval_batch_size)
     result = fit(model, model.parameters(), dataset, fit_cfg, out / "checkpoint.pt",
-                 resume=resume, log=log)
+                 resume=resume, loss_fn=loss_fn, log=log)
 
     io.save_checkpoint(out / "model.pt", model.state_dict())
     metrics = {
@@ -370,6 +411,24 @@ def train(
         metrics.update(extra_metrics(model))
     io.write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _teacher_loss_for(train_cfg: TrainConfig, dataset: Dataset, record: dict) -> LossFn:
+    """Load ``train_cfg.teacher``, check it fits the data, fingerprint it into ``record``."""
+    if not 0.0 <= train_cfg.kd_alpha <= 1.0:
+        raise LutnnError(f"--kd-alpha must lie in [0, 1], got {train_cfg.kd_alpha}")
+    if not (math.isfinite(train_cfg.kd_temperature) and train_cfg.kd_temperature > 0):
+        raise LutnnError(f"--kd-temperature must be > 0, got {train_cfg.kd_temperature}")
+    teacher, teacher_record = load_run(train_cfg.teacher)
+    if (tuple(teacher_record["input_shape"]) != tuple(dataset.input_shape)
+            or int(teacher_record["num_classes"]) != int(dataset.num_classes)):
+        raise LutnnError(
+            f"teacher {train_cfg.teacher} was trained on {teacher_record['num_classes']} classes "
+            f"of shape {teacher_record['input_shape']}, this data has {dataset.num_classes} "
+            f"of shape {list(dataset.input_shape)}; use a teacher trained on the same data"
+        )
+    record["teacher_sha256"] = io.file_sha256(Path(train_cfg.teacher) / "model.pt")
+    return teacher_loss(teacher, train_cfg.kd_alpha, train_cfg.kd_temperature)
 
 
 def load_run(run_dir: str | Path) -> tuple[nn.Module, dict]:
