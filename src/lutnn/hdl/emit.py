@@ -42,7 +42,7 @@ from lutnn.ir.layers import (
     Netlist,
     OrLayer,
 )
-from lutnn.ir.passes import lower, minimize
+from lutnn.ir.passes import assign_stages, balanced_levels, lower, minimize
 
 # One function per node type of the lowered netlist: (node, _Context) -> (_Block, summary line).
 BLOCKS = NodeTable("hdl.emit")
@@ -71,7 +71,9 @@ class VerilogDesign:
         ports: the top module's ports in declaration order.
         pipeline: the pipeline option it was emitted with.
         stages: per register stage, the block names whose logic feeds it (a last stage with no
-            register follows when the output is not registered).
+            register follows when the output is not registered); stage j of a block cut into
+            stages is ``<label>.<j>`` ("head.2").
+        levels_per_stage: the LUT-level bound of ``pipeline="balanced"``, else None.
     """
 
     text: str
@@ -80,6 +82,7 @@ class VerilogDesign:
     ports: tuple[Port, ...]
     pipeline: str | int
     stages: tuple[tuple[str, ...], ...]
+    levels_per_stage: int | None = None
 
     def port(self, name: str) -> Port:
         for p in self.ports:
@@ -100,13 +103,15 @@ class VerilogDesign:
 
 @dataclass(frozen=True)
 class _Block:
-    """One combinational module of the design, before it is wired into the top."""
+    """One module of the design (combinational unless cut into stages), before it is wired
+    into the top."""
 
     kind: str  # "encoder", "layer" or "head": how the top instantiates it
     label: str  # short name in comments and stages: "enc", "L1", "head"
     module: str  # its Verilog module name
     text: str  # its Verilog module
     out_width: int
+    stages: int = 1  # pipeline stages inside (stages - 1 register ranks; a clk port if > 1)
 
 
 @dataclass(frozen=True)
@@ -159,23 +164,67 @@ class _Names:
 
     Inputs are ``x[i]``; output bit n is ``y[n]``; internal LUT bits of group g are
     ``<prefix><g>_c<j>`` (j counting that group's), a sum is ``<prefix><g>_sum``.
+
+    In a node cut into stages (``staged``), a signal read by an op of a later stage than the
+    one that wrote it is read through registers, one per stage boundary, named
+    ``<name>_p<stage>``; :meth:`take_registers` hands out the lines of those made since the
+    last call, to be written before the op that reads them.  Output bits are then internal
+    wires too, registered up to the last stage and assigned to ``y`` at the end.
     """
 
-    def __init__(self, prefix: str, in_width: int, outputs: dict[int, int]) -> None:
+    def __init__(self, prefix: str, in_width: int, outputs: dict[int, int],
+                 staged: bool = False) -> None:
         self.prefix = prefix
         self.in_width = in_width
         self.outputs = outputs  # signal -> output bit
         self.names: dict[int, str] = {}
         self.vectors: dict[int, str] = {}  # first signal of a sum -> the sum's name
         self.made: dict[int, int] = {}
+        self.staged = staged
+        self.stage = 0  # the stage of the op being written
+        self.stage_of: dict[str, int] = {}  # a name -> the stage it is computed in (inputs 0)
+        self.width_of: dict[str, int] = {}  # a vector name -> its bits
+        self.delayed: dict[tuple[str, int], str] = {}
+        self.registers: list[str] = []
 
     def of(self, signal: int) -> str:
-        return f"x[{signal}]" if signal < self.in_width else self.names[signal]
+        return self.at(f"x[{signal}]" if signal < self.in_width else self.names[signal])
+
+    def vector(self, first: int) -> str:
+        """The sum starting at signal ``first``, as read in the current stage."""
+        return self.at(self.vectors[first])
 
     def internal(self, group: int) -> str:
         j = self.made.get(group, 0)
         self.made[group] = j + 1
         return f"{self.prefix}{group}_c{j}"
+
+    def written(self, name: str, width: int = 1) -> None:
+        """``name`` is computed in the current stage."""
+        self.stage_of[name] = self.stage
+        if width > 1:
+            self.width_of[name] = width
+
+    def at(self, name: str, stage: int | None = None) -> str:
+        """``name`` as read in ``stage`` (default: the current one), through registers."""
+        stage = self.stage if stage is None else stage
+        first = self.stage_of.get(name, 0)
+        if not self.staged or stage <= first or "'" in name:  # same stage, or a constant
+            return name
+        for s in range(first + 1, stage + 1):
+            if (name, s) not in self.delayed:
+                base = name.replace("[", "_").replace("]", "")
+                q = f"{base}_p{s}"
+                width = self.width_of.get(name, 1)
+                self.registers.append(render("delay_reg", range=_range(width) if width > 1
+                                             else "", q=q, d=self.delayed.get((name, s - 1),
+                                                                              name)))
+                self.delayed[(name, s)] = q
+        return self.delayed[(name, stage)]
+
+    def take_registers(self) -> list[str]:
+        lines, self.registers = self.registers, []
+        return lines
 
 
 @OPS.register(LutOp)
@@ -187,17 +236,22 @@ def _lut_op(op: LutOp, names: _Names, top: str) -> list[str]:
         out = names.internal(op.group)
         inst, lines = f"u_{out}", [render("wire", range="", name=out)]
     names.names[op.out] = out
-    return [*lines, _lut_line(top, inst, [names.of(s) for s in op.inputs], op.table, out)]
+    line = _lut_line(top, inst, [names.of(s) for s in op.inputs], op.table, out)
+    names.written(out)
+    return [*lines, line]
 
 
 @OPS.register(AddOp)
 def _add_op(op: AddOp, names: _Names, top: str) -> list[str]:
     total = f"{names.prefix}{op.group}_sum"
-    names.vectors[op.out] = total
-    names.names.update({op.out + c: f"{total}[{c}]" for c in range(op.width)})
     rows = [_concat(["1'b0" if term is None else
                      ("~" if term[1] else "") + names.of(term[0]) for term in row])
             for row in op.rows]
+    names.vectors[op.out] = total
+    names.names.update({op.out + c: f"{total}[{c}]" for c in range(op.width)})
+    names.written(total, op.width)
+    for c in range(op.width):
+        names.written(f"{total}[{c}]")
     if len(rows) == 2:
         return [render("sum2", msb=op.width - 1, name=total, a=rows[0], b=rows[1])]
     return [render("wire", range=_range(op.width), name=total),
@@ -206,11 +260,19 @@ def _add_op(op: AddOp, names: _Names, top: str) -> list[str]:
 
 @OPS.register(CompareOp)
 def _compare_op(op: CompareOp, names: _Names, top: str) -> list[str]:
-    assert op.out in names.outputs, "a comparator drives an output bit"
-    n = names.outputs[op.out]
-    names.names[op.out] = f"y[{n}]"
-    return [render("threshold_cmp", bit=n, sum=names.vectors[op.value],
-                   op="<" if op.invert else ">=", width=op.width, threshold=op.threshold)]
+    cmp = "<" if op.invert else ">="
+    if not names.staged:
+        assert op.out in names.outputs, "a comparator drives an output bit"
+        n = names.outputs[op.out]
+        names.names[op.out] = f"y[{n}]"
+        return [render("threshold_cmp", bit=n, sum=names.vectors[op.value], op=cmp,
+                       width=op.width, threshold=op.threshold)]
+    out = names.internal(op.group)
+    line = render("compare_wire", name=out, sum=names.vector(op.value), op=cmp,
+                  width=op.width, threshold=op.threshold)
+    names.names[op.out] = out
+    names.written(out)
+    return [line]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,9 +299,30 @@ def _encoder_body(enc: InputEncoder) -> list[str]:
 
 
 def _logic_body(layer: LogicLayer, top: str) -> list[str]:
+    if layer.stages > 1:
+        return _staged_logic_body(layer, top)
     outputs = {s: n for n, s in enumerate(layer.outputs.tolist())}
     names = _Names("n", layer.in_width, outputs)
     return [line for op in layer.ops for line in OPS(op, names, top)]
+
+
+def _staged_ops(ops: tuple, names: _Names, top: str) -> list[str]:
+    """Each op's lines after the registers it reads through (a node cut into stages)."""
+    lines: list[str] = []
+    for op in ops:
+        names.stage = op.stage
+        body = OPS(op, names, top)
+        lines += names.take_registers() + body
+    return lines
+
+
+def _staged_logic_body(layer: LogicLayer, top: str) -> list[str]:
+    names = _Names("n", layer.in_width, {}, staged=True)
+    lines = _staged_ops(layer.ops, names, top)
+    names.stage = layer.stages - 1
+    outs = [render("assign", lhs=f"y[{n}]", rhs=names.of(s))
+            for n, s in enumerate(layer.outputs.tolist())]
+    return lines + names.take_registers() + outs
 
 
 def _or_body(layer: OrLayer) -> list[str]:
@@ -252,8 +335,58 @@ def class_width(num_classes: int) -> int:
     return max(1, (num_classes - 1).bit_length())
 
 
+def _staged_head_body(head: LoweredHead, top: str, scores: bool) -> list[str]:
+    """The head cut into stages: popcounts, then each argmax level's compare and select in the
+    stages ``head.argmax_stages`` names (every level in the last score's stage when empty)."""
+    cw, sw = class_width(head.num_classes), head.score_width
+    names = _Names("g", head.in_width, {}, staged=True)
+    lines = _staged_ops(head.ops, names, top)
+    nodes = []
+    for c, first in enumerate(head.scores.tolist()):
+        names.stage = max(op.stage for op in head.ops if op.out == first)
+        score = f"score{c}"
+        rhs = f"{names.vector(first)}[{sw - 1}:0]"
+        lines += names.take_registers() + [render("wire", range=_range(sw), name=score),
+                                           render("assign", lhs=score, rhs=rhs)]
+        names.written(score, sw)
+        nodes.append((f"{cw}'d{c}", score))
+    last = head.stages - 1
+    levels = head.argmax_stages or ((last, last),) * head.argmax_levels
+    if scores:
+        names.stage = last
+        rhs = _concat([names.at(score) for _, score in nodes])
+        lines += names.take_registers() + [render("assign", lhs="scores", rhs=rhs)]
+    for level, (compare, select) in enumerate(levels):
+        nxt = []
+        for i in range(0, len(nodes) - 1, 2):
+            (cls_a, score_a), (cls_b, score_b) = nodes[i], nodes[i + 1]
+            tag = f"m{level}_{i // 2}"
+            names.stage = compare
+            take = render("argmax_take", take=f"{tag}_take", score_a=names.at(score_a),
+                          score_b=names.at(score_b))
+            names.written(f"{tag}_take")
+            lines += names.take_registers() + [take]
+            names.stage = select
+            step = render("argmax_select", take=names.at(f"{tag}_take"),
+                          score_a=names.at(score_a), score_b=names.at(score_b),
+                          score_msb=sw - 1, score=f"{tag}_score", class_msb=cw - 1,
+                          cls=f"{tag}_class", cls_a=names.at(cls_a), cls_b=names.at(cls_b))
+            lines += names.take_registers() + [step]
+            names.written(f"{tag}_score", sw)
+            names.written(f"{tag}_class", cw)
+            nxt.append((f"{tag}_class", f"{tag}_score"))
+        if len(nodes) % 2:
+            nxt.append(nodes[-1])
+        nodes = nxt
+    names.stage = last
+    rhs = names.at(nodes[0][0])
+    return lines + names.take_registers() + [render("assign", lhs="cls", rhs=rhs)]
+
+
 def _head_body(head: LoweredHead, top: str, scores: bool) -> tuple[list[str], int]:
     cw, sw = class_width(head.num_classes), head.score_width
+    if head.stages > 1:
+        return _staged_head_body(head, top, scores), sw
     names = _Names("g", head.in_width, {})
     score_of = {s: c for c, s in enumerate(head.scores.tolist())}
     lines: list[str] = []
@@ -307,19 +440,24 @@ def _encoder_block(enc: InputEncoder, ctx: _Context) -> tuple[_Block, str]:
             f"//   input: {enc.pixels} 8-bit pixels; {title}")
 
 
-def _layer_block(layer, ctx: _Context, kind: str, note: str, body: list[str]
-                 ) -> tuple[_Block, str]:
+def _layer_block(layer, ctx: _Context, kind: str, note: str, body: list[str],
+                 stages: int = 1) -> tuple[_Block, str]:
     module = f"{ctx.top}_l{ctx.index}_{verilog_identifier(layer.name)}"
     title = (f"L{ctx.index}: {kind} layer {comment_text(layer.name)}, {layer.in_width} -> "
              f"{layer.out_width} bits, {note}")
-    text = render("layer_module", title=title, module=module, in_msb=layer.in_width - 1,
-                  out_msb=layer.out_width - 1, body="\n".join(body))
-    return _Block("layer", f"L{ctx.index}", module, text, layer.out_width), f"//   {title}"
+    if stages > 1:
+        title += f", {stages} pipeline stages"
+    text = render("layer_module" if stages == 1 else "layer_module_staged", title=title,
+                  module=module, in_msb=layer.in_width - 1, out_msb=layer.out_width - 1,
+                  body="\n".join(body))
+    return (_Block("layer", f"L{ctx.index}", module, text, layer.out_width, stages),
+            f"//   {title}")
 
 
 @BLOCKS.register(LogicLayer)
 def _logic_block(layer: LogicLayer, ctx: _Context) -> tuple[_Block, str]:
-    return _layer_block(layer, ctx, layer.source, layer.note, _logic_body(layer, ctx.top))
+    return _layer_block(layer, ctx, layer.source, layer.note, _logic_body(layer, ctx.top),
+                        layer.stages)
 
 
 @BLOCKS.register(OrLayer)
@@ -333,12 +471,16 @@ def _head_block(head: LoweredHead, ctx: _Context) -> tuple[_Block, str]:
     title = (f"head {comment_text(head.name)}: {head.num_classes} classes x "
              f"{head.group_size} bits, score = popcount of the group, class = argmax "
              "(lowest index on ties)")
+    if head.stages > 1:
+        title += f", {head.stages} pipeline stages"
     body, sw = _head_body(head, ctx.top, ctx.scores)
     port = render("scores_port", msb=head.num_classes * sw - 1) + "\n" if ctx.scores else ""
-    text = render("head_module", title=title, module=module, in_msb=head.in_width - 1,
-                  scores_port=port, class_msb=class_width(head.num_classes) - 1,
-                  body="\n".join(body))
-    return _Block("head", "head", module, text, class_width(head.num_classes)), f"//   {title}"
+    clk = render("clk_port") + "\n" if head.stages > 1 else ""
+    text = render("head_module", title=title, module=module, clk_port=clk,
+                  in_msb=head.in_width - 1, scores_port=port,
+                  class_msb=class_width(head.num_classes) - 1, body="\n".join(body))
+    return (_Block("head", "head", module, text, class_width(head.num_classes), head.stages),
+            f"//   {title}")
 
 
 def _blocks(netlist: Netlist, top: str, scores: bool) -> tuple[list[_Block], list[str]]:
@@ -357,14 +499,19 @@ def _blocks(netlist: Netlist, top: str, scores: bool) -> tuple[list[_Block], lis
     return blocks, summary
 
 
+PIPELINES = ("layer", "none", "balanced")
+
+
 def parse_pipeline(pipeline: str | int) -> str | int:
-    """Normalize the pipeline option: "layer", "none", or a positive int (digits allowed)."""
+    """Normalize the pipeline option: "layer", "none", "balanced", or a positive int (digits
+    allowed)."""
     if isinstance(pipeline, str) and pipeline.strip().isdigit():
         pipeline = int(pipeline)
     if isinstance(pipeline, bool) or not (
-        pipeline in ("layer", "none") or (isinstance(pipeline, int) and pipeline >= 1)
+        pipeline in PIPELINES or (isinstance(pipeline, int) and pipeline >= 1)
     ):
-        raise ValueError(f"pipeline must be 'layer', 'none' or a positive int, got {pipeline!r}")
+        raise ValueError("pipeline must be 'layer', 'none', 'balanced' or a positive int, got "
+                         f"{pipeline!r}")
     return pipeline
 
 
@@ -373,7 +520,7 @@ def _registered(n_blocks: int, pipeline: str | int) -> list[bool]:
     the last one (int n)."""
     if pipeline == "none":
         return [False] * n_blocks
-    every = 1 if pipeline == "layer" else int(pipeline)
+    every = 1 if pipeline in ("layer", "balanced") else int(pipeline)
     return [(i + 1) % every == 0 or i + 1 == n_blocks for i in range(n_blocks)]
 
 
@@ -417,7 +564,7 @@ def _ports(netlist: Netlist, scores: bool, latency: int) -> list[Port]:
 
 
 def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | int = "layer",
-                 scores: bool = False) -> VerilogDesign:
+                 scores: bool = False, levels_per_stage: int | None = None) -> VerilogDesign:
     """Emit ``netlist`` as one synthesizable Verilog-2001 design.
 
     Args:
@@ -425,8 +572,12 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
         top: top module name (sanitized into a Verilog identifier; see ``.top``).
         pipeline: "layer" = a register stage after every block (encoder, each layer, head);
             "none" = purely combinational (latency 0); an int n = a register after every n-th
-            block and after the last.
+            block and after the last; "balanced" = as "layer", and the threshold layers and
+            the head cut into stages of at most ``levels_per_stage`` LUT levels
+            (:func:`lutnn.ir.passes.assign_stages` decides where).
         scores: also output the class scores (``out_scores``) when there is a head.
+        levels_per_stage: with "balanced", the bound (None: the deepest LUT layer's levels,
+            see :func:`lutnn.ir.passes.balanced_levels`); refused with any other pipeline.
 
     Returns:
         The :class:`VerilogDesign` (text, top, latency, ports, stages).
@@ -442,11 +593,17 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
     """
     netlist.validate()
     pipeline = parse_pipeline(pipeline)
+    if levels_per_stage is not None and pipeline != "balanced":
+        raise ValueError(f"levels_per_stage needs pipeline='balanced', got {pipeline!r}")
     top = verilog_identifier(top, max_len=64)
     lowered = minimize(lower(netlist))
+    if pipeline == "balanced":
+        levels_per_stage = (balanced_levels(lowered) if levels_per_stage is None
+                            else levels_per_stage)
+        lowered = assign_stages(lowered, levels_per_stage)
     blocks, summary = _blocks(lowered, top, scores)
     regs = _registered(len(blocks), pipeline)
-    latency = sum(regs)
+    latency = sum(regs) + sum(b.stages - 1 for b in blocks)
     ports = _ports(netlist, scores, latency)
     has_head = netlist.head is not None
 
@@ -456,21 +613,29 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
     pending: list[str] = []
     stage = 0
     for i, (block, reg) in enumerate(zip(blocks, regs, strict=True), start=1):
-        pending.append(block.label)
         out = f"b{i}_out"
         body.append(render("wire", range=_range(block.out_width), name=out))
+        clk = "_clk" if block.stages > 1 else ""  # a block cut into stages takes the clock
         if block.kind == "head":
             if scores:
                 sw_total = next(p.width for p in ports if p.name == "out_scores")
                 sc = f"b{i}_scores"
                 body.append(render("wire", range=_range(sw_total), name=sc))
-                body.append(render("head_instance_scores", module=block.module, inst=f"u_b{i}",
-                                   x=data, scores=sc, cls=out))
+                body.append(render("head_instance_scores" + clk, module=block.module,
+                                   inst=f"u_b{i}", x=data, scores=sc, cls=out))
             else:
-                body.append(render("head_instance", module=block.module, inst=f"u_b{i}",
+                body.append(render("head_instance" + clk, module=block.module, inst=f"u_b{i}",
                                    x=data, cls=out))
         else:
-            body.append(render("instance", module=block.module, inst=f"u_b{i}", x=data, y=out))
+            body.append(render("instance" + clk, module=block.module, inst=f"u_b{i}", x=data,
+                               y=out))
+        for j in range(1, block.stages):  # its inner registers: the valid bit keeps pace
+            stage += 1
+            body.append(render("valid_reg", q=f"st{stage}_valid", d=valid))
+            valid = f"st{stage}_valid"
+            stages.append((*pending, f"{block.label}.{j}"))
+            pending = []
+        pending.append(block.label if block.stages == 1 else f"{block.label}.{block.stages}")
         data = out
         if block.kind == "head" and scores:
             cls_scores = sc
@@ -500,6 +665,11 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
     else:
         after = ", ".join(b.label for b, r in zip(blocks, regs, strict=True) if r)
         pipe_note = f"pipeline={pipeline!r}: registers after {after or 'nothing'}"
+        if pipeline == "balanced":
+            inner = ", ".join(f"{b.label} {b.stages - 1}" for b in blocks if b.stages > 1)
+            pipe_note = (f"pipeline='balanced', at most {levels_per_stage} LUT level(s) per "
+                         f"stage (estimated): registers after every block, and inside "
+                         f"{inner or 'none'}")
     parts = [
         render("header", top=top, summary="\n".join(summary), ports=port_doc, latency=latency,
                pipeline=pipe_note),
@@ -510,4 +680,5 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
         render("top_module", top=top, ports=port_decl, body="\n".join(body)),
         "",
     ]
-    return VerilogDesign("\n".join(parts), top, latency, tuple(ports), pipeline, tuple(stages))
+    return VerilogDesign("\n".join(parts), top, latency, tuple(ports), pipeline, tuple(stages),
+                         levels_per_stage)

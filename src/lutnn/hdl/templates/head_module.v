@@ -1,6 +1,6 @@
 // {{title}}
 module {{module}} (
-  input  wire [{{in_msb}}:0] x,
+{{clk_port}}  input  wire [{{in_msb}}:0] x,
 {{scores_port}}  output wire [{{class_msb}}:0] cls
 );
 {{body}}

@@ -10,6 +10,8 @@
   assign y[{{bit}}] = (x[{{msb}}:{{lsb}}] >= 8'd{{threshold}});
 //@ threshold_cmp
   assign y[{{bit}}] = ({{sum}} {{op}} {{width}}'d{{threshold}});
+//@ compare_wire
+  wire {{name}} = ({{sum}} {{op}} {{width}}'d{{threshold}});
 //@ sum2
   wire [{{msb}}:0] {{name}} = {{a}} + {{b}};
 //@ argmax_step
@@ -19,6 +21,22 @@
 //@ argmax_root
   wire {{take}} = ({{score_b}} > {{score_a}});
   wire [{{class_msb}}:0] {{cls}} = {{take}} ? {{cls_b}} : {{cls_a}};
+//@ argmax_take
+  wire {{take}} = ({{score_b}} > {{score_a}});
+//@ argmax_select
+  wire [{{score_msb}}:0] {{score}} = {{take}} ? {{score_b}} : {{score_a}};
+  wire [{{class_msb}}:0] {{cls}} = {{take}} ? {{cls_b}} : {{cls_a}};
+//@ clk_port
+  input  wire clk,
+//@ delay_reg
+  reg {{range}}{{q}};
+  always @(posedge clk) {{q}} <= {{d}};
+//@ instance_clk
+  {{module}} {{inst}} (.clk(clk), .x({{x}}), .y({{y}}));
+//@ head_instance_clk
+  {{module}} {{inst}} (.clk(clk), .x({{x}}), .cls({{cls}}));
+//@ head_instance_scores_clk
+  {{module}} {{inst}} (.clk(clk), .x({{x}}), .scores({{scores}}), .cls({{cls}}));
 //@ instance
   {{module}} {{inst}} (.x({{x}}), .y({{y}}));
 //@ head_instance

@@ -4,7 +4,9 @@
   and the class head become :class:`~lutnn.ir.LogicLayer` / :class:`~lutnn.ir.LoweredHead`:
   LUTs (threshold neurons through a LUT6 counter tree), adders and comparators;
 * :func:`minimize` (:mod:`~lutnn.ir.passes.minimize`): every LUT of the lowered form on its
-  true support (repeated inputs merged, ignored inputs dropped).
+  true support (repeated inputs merged, ignored inputs dropped);
+* :func:`assign_stages` (:mod:`~lutnn.ir.passes.stages`): pipeline stages inside the lowered
+  layers and the head, at most N LUT levels each (where ``pipeline="balanced"`` puts registers).
 
 The emitter reads ``minimize(lower(netlist))``; both passes keep the function: the simulators
 give the same bits before and after (tested on random netlists).
@@ -12,5 +14,6 @@ give the same bits before and after (tested on random netlists).
 
 from lutnn.ir.passes.lower import lower
 from lutnn.ir.passes.minimize import minimize, minimize_lut
+from lutnn.ir.passes.stages import assign_stages, balanced_levels
 
-__all__ = ["lower", "minimize", "minimize_lut"]
+__all__ = ["assign_stages", "balanced_levels", "lower", "minimize", "minimize_lut"]
