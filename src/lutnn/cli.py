@@ -29,23 +29,29 @@ def _load_overrides(path: str | None) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from lutnn.presets import Preset, get_preset
     from lutnn.train import TrainConfig, train
 
-    overrides = _load_overrides(args.config)
-    defaults = TrainConfig()
-    train_cfg = TrainConfig(
-        epochs=args.epochs if args.epochs is not None else defaults.epochs,
-        batch_size=args.batch_size or defaults.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        val_size=args.val_size if args.val_size is not None else defaults.val_size,
-    )
+    preset = get_preset(args.preset) if args.preset else Preset(args.model)
+    model = args.model or preset.model
+    if model is None:
+        raise LutnnError("lutnn train needs --model NAME or --preset NAME")
+    if args.preset and args.model and args.model != preset.model:
+        raise LutnnError(f"preset {args.preset!r} is a {preset.model} recipe, not {args.model}")
+    overrides = {**preset.config, **_load_overrides(args.config)}
+    given = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "val_size": args.val_size, "teacher": args.teacher, "kd_alpha": args.kd_alpha,
+        "kd_temperature": args.kd_temperature,
+    }
+    settings = {**preset.train, **{k: v for k, v in given.items() if v is not None}}
+    train_cfg = TrainConfig(seed=args.seed, **settings)
     metrics = train(
-        args.model, args.out, model_overrides=overrides, train_cfg=train_cfg,
+        model, args.out, model_overrides=overrides, train_cfg=train_cfg,
         data=args.data, resume=args.resume,
     )
     print(
-        f"{args.model}: val {metrics['val_accuracy']:.4f}, test {metrics['test_accuracy']:.4f}, "
+        f"{model}: val {metrics['val_accuracy']:.4f}, test {metrics['test_accuracy']:.4f}, "
         f"{metrics['epochs']} epochs, {metrics['seconds']:.0f} s "
         f"-> {Path(args.out) / 'metrics.json'}"
     )
@@ -142,6 +148,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from lutnn.models import MODELS
+    from lutnn.presets import PRESETS
 
     parser = argparse.ArgumentParser(
         prog="lutnn", description="FPGA-native LUT networks: train, distill, export, verify."
@@ -149,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a teacher or LUT-Net into a run folder")
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(sorted(MODELS))}")
+    p.add_argument("--model", help=f"one of: {', '.join(sorted(MODELS))}")
+    p.add_argument("--preset", help=f"a named recipe: {', '.join(PRESETS)} "
+                   "(model, config and epochs; other flags override it)")
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--epochs", type=_positive_int, help="training epochs (default: 10)")
     p.add_argument("--batch-size", type=_positive_int, help="batch size (default: 128)")
@@ -160,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-size", type=_positive_int, help="validation samples (default: 5000)")
     p.add_argument("--config", help="JSON file of model config fields to override")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    p.add_argument("--teacher", help="run folder of a trained model whose class scores guide "
+                   "training (knowledge distillation)")
+    p.add_argument("--kd-alpha", type=float,
+                   help="with --teacher: weight of the teacher's soft targets (default: 0.5)")
+    p.add_argument("--kd-temperature", type=float,
+                   help="with --teacher: softmax temperature (default: 2)")
     p.set_defaults(func=cmd_train)
 
     from lutnn.distill.config import METHODS, SCOPES, TARGETS

