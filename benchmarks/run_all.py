@@ -33,6 +33,10 @@ def quick_runs(out: Path) -> dict[str, list[str]]:
         "scaling": ["scaling.py", "--quick", "--out", str(out)],
         "lut_direct": ["lut_direct.py", "--quick", "--runs", str(out / "lut_direct"),
                        "--out", str(out / "lut_direct.json")],
+        "learned_wiring": ["learned_wiring.py", "--quick",
+                           "--out", str(out / "learned_wiring.json")],
+        "pareto": ["pareto.py", "--quick", "--runs", str(out / "pareto"),
+                   "--out", str(out / "pareto.json")],
     }
 
 
