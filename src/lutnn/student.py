@@ -28,7 +28,7 @@ A dense block of ``N`` neurons becomes ``LUTLayer(F_in, N*w_1, k)`` followed by
 ``LUTLayer(N*w_1, N*w_2, k=w_1/w_2, wiring=serial)`` ...; a convolution becomes
 ``LoweredConv2d(kxk, inner=LUTLayer(F_in, N*w_1))`` followed by 1x1 ``LoweredConv2d`` stages.
 Encoder, ``Flatten``, pooling and the ``GroupSum`` head are copied.  The student is an
-``nn.Sequential`` of existing modules, so training, :func:`lutnn.ir.convert.to_ir` and the
+``nn.Sequential`` of existing modules, so training, :func:`lutnn.frontend.to_ir` and the
 simulators take it unchanged.  Output bit ``o`` of a block is teacher neuron ``o``'s student.
 """
 
