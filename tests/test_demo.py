@@ -27,6 +27,7 @@ def test_quick_demo_is_bit_exact_and_complete(demo_dir):
     summary = json.loads((out / "summary.json").read_text())
     kinds = {e["kind"] for e in summary["networks"]}
     assert kinds == {"XNOR-Net", "LUT-Net"}
+    assert {e["name"] for e in summary["networks"]} == {"teacher", "lutnet", "lutnet-e2e"}
     for e in summary["networks"]:
         assert e["mismatches"] == 0, e["name"]
         assert e["rtl_vectors"] == 1000

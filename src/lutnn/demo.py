@@ -1,13 +1,15 @@
 """``lutnn demo``: the main job end to end on MNIST.
 
-train teacher -> distill into a LUT-Net -> export both (the teacher as an XNOR-Net) ->
-RTL simulation of both against the IR simulator -> Yosys synthesis of both -> report.
+train teacher -> distill into a LUT-Net -> train a LUT-Net end to end with the best recipe
+(a preset: learned wiring, EFD gradients) -> export all three (the teacher as an XNOR-Net) ->
+RTL simulation of each against the IR simulator -> Yosys synthesis of each -> report.
 
 Every stage skips work whose output already exists (and resumes a half-trained run from its
 checkpoint), so an interrupted demo picks up where it stopped.  Layout of ``--out DIR``::
 
     DIR/teacher/   run folder of the teacher (XNOR-Net)     metrics, hdl/, sim.json, synth.json
     DIR/lutnet/    run folder of the distilled LUT-Net      same
+    DIR/lutnet-e2e/  run folder of the LUT-Net trained end to end (``lutnn train --preset``)
     DIR/summary.json, DIR/report.md, DIR/*.png
 """
 
@@ -29,6 +31,8 @@ class DemoConfig:
         "encoder": "threshold", "hidden": [64], "group_size": 10, "tau": 1.0})
     teacher_epochs: int = 5  # teacher training epochs
     distill: dict = field(default_factory=lambda: {"finetune_epochs": 2})  # distill options
+    e2e_preset: str = "medium"  # preset of the LUT-Net trained end to end (lutnn.presets)
+    e2e_epochs: int | None = None  # its epochs (None: the preset's)
     rtl_vectors: int = 10000  # test images run through the RTL simulation of each net
     synth: bool = True  # run Yosys synthesis
     scaling_sizes: tuple[int, ...] = (32, 64, 128, 256)  # widths of the XNOR vs LUT6 sweep
@@ -38,6 +42,8 @@ QUICK = DemoConfig(
     teacher={"encoder": "threshold", "hidden": [16], "group_size": 5, "tau": 1.0},
     teacher_epochs=1,
     distill={"finetune_epochs": 0, "samples": 10000},
+    e2e_preset="small",
+    e2e_epochs=1,
     rtl_vectors=1000,
     scaling_sizes=(16, 32),
 )
@@ -57,12 +63,13 @@ def run_demo(out: str | Path, *, quick: bool = False, data: str | None = None,
     """Run the demo into ``out``; returns the report summary."""
     from lutnn.distill import DistillConfig, distill
     from lutnn.pipeline import export_run, simulate_run, synth_run
+    from lutnn.presets import get_preset
     from lutnn.report import write_report
     from lutnn.train import TrainConfig, train
 
     cfg = QUICK if quick else DemoConfig()
     out = Path(out)
-    teacher, student = out / "teacher", out / "lutnet"
+    teacher, student, e2e = out / "teacher", out / "lutnet", out / "lutnet-e2e"
 
     def train_teacher() -> str:
         m = train("teacher-mlp", teacher, model_overrides=cfg.teacher,
@@ -76,9 +83,19 @@ def run_demo(out: str | Path, *, quick: bool = False, data: str | None = None,
         return (f"LUT-Net test accuracy {m['test_accuracy']:.4f} with {m['luts']} LUT nodes "
                 f"(teacher {m['teacher_test_accuracy']:.4f})")
 
+    def train_e2e() -> str:
+        preset = get_preset(cfg.e2e_preset)
+        settings = dict(preset.train, **({"epochs": cfg.e2e_epochs} if cfg.e2e_epochs else {}))
+        m = train(preset.model, e2e, model_overrides=preset.config,
+                  train_cfg=TrainConfig(**settings), data=data,
+                  resume=(e2e / "checkpoint.pt").exists(), log=lambda _: None)
+        return (f"LUT-Net (preset {cfg.e2e_preset}) test accuracy {m['test_accuracy']:.4f} "
+                f"with {m['luts']} LUT nodes, {m['seconds']:.0f} s of training")
+
     _stage("train teacher", (teacher / "metrics.json").is_file(), train_teacher, log)
     _stage("distill", (student / "metrics.json").is_file(), distill_student, log)
-    for run in (teacher, student):
+    _stage(f"train LUT-Net ({cfg.e2e_preset})", (e2e / "metrics.json").is_file(), train_e2e, log)
+    for run in (teacher, student, e2e):
         name = run.name
 
         def export(run=run) -> str:
