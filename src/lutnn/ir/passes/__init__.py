@@ -5,15 +5,30 @@
   LUTs (threshold neurons through a LUT6 counter tree), adders and comparators;
 * :func:`minimize` (:mod:`~lutnn.ir.passes.minimize`): every LUT of the lowered form on its
   true support (repeated inputs merged, ignored inputs dropped);
+* :func:`prune` (:mod:`~lutnn.ir.passes.prune`): the *unlowered* netlist without constant,
+  duplicate and unread nodes (constants folded into their consumers, every LUT on its support,
+  equal nodes merged); :func:`prune_with_report` also says what went and why;
 * :func:`assign_stages` (:mod:`~lutnn.ir.passes.stages`): pipeline stages inside the lowered
   layers and the head, at most N LUT levels each (where ``pipeline="balanced"`` puts registers).
 
-The emitter reads ``minimize(lower(netlist))``; both passes keep the function: the simulators
-give the same bits before and after (tested on random netlists).
+The emitter reads ``minimize(lower(netlist))`` (``lutnn export`` prunes first); every pass
+keeps the function: the simulators give the same bits before and after (tested on random
+netlists).
 """
 
 from lutnn.ir.passes.lower import lower
 from lutnn.ir.passes.minimize import minimize, minimize_lut
+from lutnn.ir.passes.prune import LayerPrune, PruneReport, prune, prune_with_report
 from lutnn.ir.passes.stages import assign_stages, balanced_levels
 
-__all__ = ["assign_stages", "balanced_levels", "lower", "minimize", "minimize_lut"]
+__all__ = [
+    "LayerPrune",
+    "PruneReport",
+    "assign_stages",
+    "balanced_levels",
+    "lower",
+    "minimize",
+    "minimize_lut",
+    "prune",
+    "prune_with_report",
+]
