@@ -101,23 +101,28 @@ def expected(net: Netlist, x: np.ndarray) -> np.ndarray:
 
 
 def check(net, x, simulator, pipeline, workdir) -> None:
-    got = run_rtl(net, x, simulator=simulator, pipeline=pipeline, workdir=workdir)
+    levels = None
+    if isinstance(pipeline, tuple):  # ("balanced", N)
+        pipeline, levels = pipeline
+    got = run_rtl(net, x, simulator=simulator, pipeline=pipeline, workdir=workdir,
+                  levels_per_stage=levels)
     want = expected(net, x)
     assert got.dtype == want.dtype and got.shape == want.shape
     assert_array_equal(got, want)
 
 
+PIPELINES = ["none", "layer", 2, "balanced", ("balanced", 2), ("balanced", 3)]
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(net=netlists(), pipeline=st.sampled_from(["none", "layer", 2]),
-       seed=st.integers(0, 2**16))
+@given(net=netlists(), pipeline=st.sampled_from(PIPELINES), seed=st.integers(0, 2**16))
 def test_icarus_matches_simulator(net, pipeline, seed, rtl_dir):
     need("iverilog", "vvp")
     check(net, random_inputs(net, 40, seed), "icarus", pipeline, rtl_dir)
 
 
 @settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(net=netlists(), pipeline=st.sampled_from(["none", "layer", 2]),
-       seed=st.integers(0, 2**16))
+@given(net=netlists(), pipeline=st.sampled_from(PIPELINES), seed=st.integers(0, 2**16))
 def test_verilator_matches_simulator(net, pipeline, seed, rtl_dir):
     need("verilator")
     check(net, random_inputs(net, 40, seed), "verilator", pipeline, rtl_dir)
@@ -149,6 +154,35 @@ def test_classifier_both_simulators(simulator, pipeline, rtl_dir):
     assert_array_equal(again.outputs, result.outputs[:5])
 
 
+@pytest.mark.parametrize(("pipeline", "levels"), [
+    ("none", None), ("layer", None), (2, None), ("balanced", None), ("balanced", 2),
+    ("balanced", 3)])
+def test_every_pipeline_on_1000_vectors_and_its_latency(pipeline, levels, rtl_dir):
+    """RTL == simulator on 1,000 vectors for every pipeline option (Verilator: fast for that
+    many), and the latency the header states is the one the testbench measures."""
+    need("verilator")
+    net = _classifier(np.random.default_rng(11))
+    x = random_inputs(net, 1000, 12)
+    design = emit_verilog(net, pipeline=pipeline, levels_per_stage=levels, scores=True)
+    result = simulate_design(design, net, x, simulator="verilator", workdir=rtl_dir)
+    assert_array_equal(result.outputs, expected(net, x))
+    assert f"// Latency: {design.latency} clock cycle(s)" in design.text
+    assert result.latency_cycles == design.latency
+    if pipeline == "balanced":
+        assert design.latency > 5  # the threshold layer and the head are cut
+
+
+def test_measured_latency_icarus(rtl_dir):
+    need("iverilog", "vvp")
+    net = _classifier(np.random.default_rng(13))
+    x = random_inputs(net, 50, 14)
+    for pipeline, levels in (("none", None), ("balanced", 1), ("balanced", 4)):
+        design = emit_verilog(net, pipeline=pipeline, levels_per_stage=levels)
+        result = simulate_design(design, net, x, simulator="icarus", workdir=rtl_dir)
+        assert_array_equal(result.outputs, expected(net, x))
+        assert result.latency_cycles == design.latency
+
+
 def test_one_lut_xor_in_hardware(rtl_dir):
     need("iverilog", "vvp")
     xor = LutLayer("xor", 2, np.array([[0, 1]], np.int32), np.array([[0, 1, 1, 0]], np.uint8))
@@ -170,14 +204,18 @@ def test_scores_port_compiles_and_classes_match(rtl_dir):
 
 
 @settings(max_examples=5, deadline=None)
-@given(net=netlists(), pipeline=st.sampled_from(["none", "layer", 2]), scores=st.booleans())
+@given(net=netlists(), pipeline=st.sampled_from(PIPELINES), scores=st.booleans())
 def test_verilog_2001_and_lint_clean(net, pipeline, scores, tmp_path_factory):
     """Icarus accepts the design as Verilog-2001; Verilator -Wall finds nothing but unused
     input bits (inherent to sparse wiring)."""
     need("iverilog", "verilator")
     folder = tmp_path_factory.mktemp("lint")
     path = folder / "design.v"
-    path.write_text(emit_verilog(net, pipeline=pipeline, scores=scores).text)
+    levels = None
+    if isinstance(pipeline, tuple):
+        pipeline, levels = pipeline
+    path.write_text(emit_verilog(net, pipeline=pipeline, scores=scores,
+                                 levels_per_stage=levels).text)
     proc = find_tool("iverilog").run(["-g2001", "-o", str(folder / "a.out"), str(path)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = find_tool("verilator").run(["--lint-only", "-Wall", "-Wno-DECLFILENAME",

@@ -60,12 +60,31 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from lutnn.pipeline import export_run
 
-    pipeline = int(args.pipeline) if args.pipeline.isdigit() else args.pipeline
-    info = export_run(args.run, pipeline=pipeline)
+    pipeline = args.pipeline
+    if pipeline is None:  # --levels-per-stage alone means balanced
+        pipeline = "balanced" if args.levels_per_stage is not None else "layer"
+    pipeline = int(pipeline) if pipeline.isdigit() else pipeline
+    if args.levels_per_stage is not None and pipeline != "balanced":
+        raise LutnnError(f"--levels-per-stage needs --pipeline balanced, not {pipeline!r}")
+    try:
+        info = export_run(args.run, pipeline=pipeline, levels_per_stage=args.levels_per_stage,
+                          prune=not args.no_prune)
+    except ValueError as exc:  # a bad --pipeline value
+        raise LutnnError(str(exc)) from None
     s = info["summary"]["totals"]
+    bound = (f", at most {info['levels_per_stage']} LUT level(s) per stage"
+             if info["levels_per_stage"] else "")
     print(f"exported {args.run}: {s.get('lut_nodes', 0)} LUT nodes, "
           f"{s.get('threshold_neurons', 0)} XNOR neurons, latency {info['latency']} cycles "
-          f"-> {info['verilog']}")
+          f"(pipeline {info['pipeline']}{bound}) -> {info['verilog']}")
+    if info.get("pruned"):
+        gone = {}
+        for layer in info["prune"]["layers"]:
+            for reason, n in layer["removed"].items():
+                gone[reason] = gone.get(reason, 0) + n
+        why = ", ".join(f"{n} {reason}" for reason, n in gone.items() if n) or "nothing removed"
+        print(f"  pruned: {info['lut_nodes_before']} -> {info['lut_nodes_after']} LUT nodes "
+              f"({why}; {info['prune']['constant_head_bits']} constant head bits)")
 
 
 def cmd_sim(args: argparse.Namespace) -> None:
@@ -85,10 +104,19 @@ def cmd_sim(args: argparse.Namespace) -> None:
 def cmd_synth(args: argparse.Namespace) -> None:
     from lutnn.pipeline import synth_run
 
-    r = synth_run(args.run, target=args.target)
+    r = synth_run(args.run, target=args.target, without_encoder=not args.whole_only)
     extra = f", Fmax {r['fmax_mhz']:.0f} MHz" if r.get("fmax_mhz") else ""
+    if r.get("latency_ns") is not None:
+        extra += f", latency {r['latency']} cycles = {r['latency_ns']:.1f} ns"
+    else:
+        extra += f", latency {r['latency']} cycles"
     print(f"{args.run}: {r['luts']} LUTs, {r['ffs']} FFs, {r['levels']} levels{extra} "
           f"({r['tool']}, {r['seconds']:.0f} s)")
+    per = ", ".join(f"{k}: {v}" for k, v in r["levels_per_stage"].items())
+    unit = "LUT4" if args.target == "ecp5" else "LUT"
+    print(f"  {unit} levels per stage ({r['pipeline']}): {per}")
+    if "luts_without_encoder" in r:
+        print(f"  {r['luts']} LUTs whole design, {r['luts_without_encoder']} without the encoder")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -215,8 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write the IR netlist and Verilog into RUN/hdl")
     p.add_argument("run", help="run folder of a LUT-Net or binary-weight teacher")
-    p.add_argument("--pipeline", default="layer",
-                   help="registers: 'layer' (after every layer), 'none', or N (every N layers)")
+    p.add_argument("--pipeline",
+                   help="registers: 'layer' (after every layer; the default), 'none', N (every "
+                        "N layers), or 'balanced' (as 'layer', and the popcount trees and the "
+                        "argmax cut into stages of at most --levels-per-stage LUT levels)")
+    p.add_argument("--levels-per-stage", type=_positive_int, metavar="N",
+                   help="with --pipeline balanced (implied): the most LUT levels per stage "
+                        "(default: the deepest LUT layer's, 1 for k <= 6)")
+    p.add_argument("--no-prune", action="store_true",
+                   help="export the netlist as converted (default: prune constant, duplicate "
+                        "and unread LUTs first; RUN/hdl/unpruned keeps the converted one)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("sim", help="check PyTorch == IR simulator (== RTL) on test images")
@@ -232,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder")
     p.add_argument("--target", default="xilinx", choices=["xilinx", "ecp5"],
                    help="xilinx: synth_xilinx cell counts; ecp5: synth_ecp5 + nextpnr Fmax")
+    p.add_argument("--whole-only", action="store_true",
+                   help="only the whole design (default: with an encoder, also synthesize "
+                        "without it for luts_without_encoder)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("report", help="report.md, summary.json and PNG plots of run folders")

@@ -3,13 +3,17 @@
 Each step reads a run folder (``run.json`` + ``model.pt``), writes its outputs atomically into
 it, and returns the JSON it wrote:
 
-* ``export_run``  -> ``RUN/hdl/`` (``netlist.json``/``.npz``, Verilog, testbench)
+* ``export_run``  -> ``RUN/hdl/`` (``netlist.json``/``.npz``, Verilog, testbench), the
+  netlist pruned first (``RUN/hdl/unpruned/`` keeps it as converted)
 * ``simulate_run`` -> ``RUN/sim.json`` (PyTorch eval vs IR simulator [vs RTL], bit-exact)
-* ``synth_run``   -> ``RUN/synth.json`` (Yosys cell counts, levels, [nextpnr Fmax])
+* ``synth_run``   -> ``RUN/synth.json`` (Yosys cell counts, levels, [nextpnr Fmax]; with an
+  encoder, also ``luts_without_encoder``)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import time
 from pathlib import Path
 
@@ -49,8 +53,38 @@ def exported_path(run_dir: str | Path, recorded: str) -> Path:
     return path if path.is_file() else _hdl_dir(Path(run_dir)) / Path(recorded).name
 
 
-def export_run(run_dir: str | Path, *, pipeline: str | int = "layer") -> dict:
-    """Convert the run's model to the IR and Verilog under ``RUN/hdl``; returns a summary."""
+def _prune_for_export(netlist, out: Path, prune: bool, run_dir: Path):
+    """The netlist export writes (pruned unless ``prune`` is False) and what to record of it:
+    ``pruned``, ``lut_nodes_before`` / ``lut_nodes_after``, ``unpruned_netlist`` (the
+    converted netlist, kept in ``RUN/hdl/unpruned``) and the pass's per-layer ``prune``
+    report."""
+    from lutnn.ir.passes import prune_with_report
+    from lutnn.ir.serialize import save_netlist
+    from lutnn.ir.summary import netlist_summary
+
+    before = netlist_summary(netlist)["totals"].get("lut_nodes", 0)
+    keep = out / "unpruned"
+    if not prune:
+        if keep.is_dir():  # a stale copy from an earlier, pruned export
+            shutil.rmtree(keep)
+        return netlist, {"pruned": False, "lut_nodes_before": before, "lut_nodes_after": before}
+    save_netlist(netlist, keep)
+    netlist, report = prune_with_report(netlist)
+    return netlist, {"pruned": True, "lut_nodes_before": before,
+                     "lut_nodes_after": report.lut_nodes_after,
+                     "unpruned_netlist": (keep / "netlist.json").relative_to(run_dir).as_posix(),
+                     "prune": report.as_dict()}
+
+
+def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
+               levels_per_stage: int | None = None, prune: bool = True) -> dict:
+    """Convert the run's model to the IR and Verilog under ``RUN/hdl``; returns a summary.
+
+    ``pipeline`` and ``levels_per_stage`` are :func:`lutnn.hdl.emit_verilog`'s; both are
+    recorded in ``export.json`` (``sim --rtl`` and ``synth`` use the exported design).
+    With ``prune`` (the default) the netlist is :func:`lutnn.ir.passes.prune`-d first: the
+    pruned one is ``RUN/hdl/netlist.json`` (what ``sim`` and the Verilog use), the converted
+    one ``RUN/hdl/unpruned/``, and ``export.json`` records both LUT node counts."""
     from lutnn.frontend import to_ir
     from lutnn.hdl import export
     from lutnn.ir.serialize import save_netlist
@@ -61,15 +95,18 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer") -> dict:
     model, record = load_run(run_dir)
     netlist = to_ir(model, tuple(record["input_shape"]), meta={"model": record["model"]})
     out = _hdl_dir(run_dir)
+    netlist, pruned = _prune_for_export(netlist, out, prune, run_dir)
     save_netlist(netlist, out)
-    design = export(netlist, out, top=TOP, pipeline=pipeline)
+    design = export(netlist, out, top=TOP, pipeline=pipeline, levels_per_stage=levels_per_stage)
     summary = {  # paths relative to the run folder, so a copied or moved run stays whole
         "netlist": (out / "netlist.json").relative_to(run_dir).as_posix(),
         "verilog": Path(design["verilog"]).relative_to(run_dir).as_posix(),
         "testbench": Path(design["testbench"]).relative_to(run_dir).as_posix(),
         "latency": int(design["latency"]),
         "pipeline": pipeline,
+        "levels_per_stage": design["levels_per_stage"],
         "summary": netlist_summary(netlist),
+        **pruned,
     }
     io.write_json(out / "export.json", summary)
     return summary
@@ -125,10 +162,14 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
 
         if not (_hdl_dir(run_dir) / "export.json").is_file():
             export_run(run_dir)
+        exported = io.read_json(_hdl_dir(run_dir) / "export.json", "export record")
         t0 = time.perf_counter()
         rtl_classes = run_rtl(netlist, x.reshape(len(x), -1), simulator=simulator,
-                              workdir=_hdl_dir(run_dir) / "rtl")
+                              workdir=_hdl_dir(run_dir) / "rtl",
+                              pipeline=exported.get("pipeline", "layer"),
+                              levels_per_stage=exported.get("levels_per_stage"))
         result.update({
+            "pipeline": exported.get("pipeline", "layer"),
             "rtl_mismatches": int((rtl_classes != sim_classes).sum()),
             "rtl_accuracy": float((rtl_classes == y).mean()),
             "rtl_seconds": round(time.perf_counter() - t0, 2),
@@ -139,9 +180,34 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
     return result
 
 
-def synth_run(run_dir: str | Path, *, target: str = "xilinx") -> dict:
-    """Synthesize the exported Verilog (exporting first if needed); writes ``RUN/synth.json``."""
+def _synth_without_encoder(run_dir: Path, exported: dict, target: str) -> dict:
+    """With an encoder: the same netlist synthesized without it (its inputs are then the
+    encoder's bits), the convention of most published LUT counts: ``luts_without_encoder``,
+    ``encoder_luts`` (the difference) and ``without_encoder`` (that run's counts)."""
+    from lutnn.hdl import export, synthesize
+
+    netlist = run_netlist(run_dir)
+    if netlist.encoder is None:
+        return {}
+    out = _hdl_dir(run_dir) / "no_encoder"
+    design = export(dataclasses.replace(netlist, encoder=None), out, top=TOP,
+                    pipeline=exported.get("pipeline", "layer"))
+    bare = synthesize(design["verilog"], TOP, target=target,
+                      workdir=_hdl_dir(run_dir) / f"synth-{target}-no-encoder")
+    return {"luts_without_encoder": bare["luts"], "without_encoder": {
+        key: bare[key] for key in ("luts", "lut_counts", "ffs", "levels", "seconds")
+        if key in bare}}
+
+
+def synth_run(run_dir: str | Path, *, target: str = "xilinx",
+              without_encoder: bool = True) -> dict:
+    """Synthesize the exported Verilog (exporting first if needed); writes ``RUN/synth.json``
+    (``synth-ecp5.json`` for ECP5): the synthesis result plus the export's ``latency``
+    (cycles), ``pipeline``, ``levels_per_stage`` and, with an Fmax, ``latency_ns``.
+    With ``without_encoder`` and a netlist with an encoder, a second synthesis of the design
+    without it adds ``luts_without_encoder`` and ``encoder_luts`` (whole minus that)."""
     from lutnn.hdl import synthesize
+    from lutnn.hdl.synth import latency_ns
 
     run_dir = Path(run_dir)
     meta_path = _hdl_dir(run_dir) / "export.json"
@@ -151,6 +217,13 @@ def synth_run(run_dir: str | Path, *, target: str = "xilinx") -> dict:
     result = synthesize(exported_path(run_dir, exported["verilog"]), TOP, target=target,
                         workdir=_hdl_dir(run_dir) / f"synth-{target}")
     result["latency"] = exported["latency"]
+    result["pipeline"] = exported.get("pipeline", "layer")
+    result["pipeline_levels_per_stage"] = exported.get("levels_per_stage")
+    result["latency_ns"] = latency_ns(exported["latency"], result.get("fmax_mhz"))
+    if without_encoder:
+        result.update(_synth_without_encoder(run_dir, exported, target))
+        if "luts_without_encoder" in result:
+            result["encoder_luts"] = result["luts"] - result["luts_without_encoder"]
     name = "synth.json" if target == "xilinx" else f"synth-{target}.json"
     io.write_json(run_dir / name, result)
     return result

@@ -12,7 +12,8 @@ from lutnn.ir.layers import Netlist
 
 
 def export(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "lutnn_top",
-           pipeline: str | int = "layer", scores: bool = False) -> dict:
+           pipeline: str | int = "layer", scores: bool = False,
+           levels_per_stage: int | None = None) -> dict:
     """Write ``out_dir/<top>.v`` and ``out_dir/<top>_tb.v`` (atomically).
 
     The testbench reads vectors with ``$readmemh`` (see :mod:`lutnn.hdl.testbench` for the
@@ -21,9 +22,11 @@ def export(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "lutnn_to
 
     Returns:
         {"verilog": Path, "testbench": Path, "top": str, "testbench_top": str, "latency": int,
+        "levels_per_stage": int or None (the bound ``pipeline="balanced"`` used),
         "ports": [{"name", "direction", "width", "description"}, ...]}
     """
-    design = emit_verilog(netlist, top=top, pipeline=pipeline, scores=scores)
+    design = emit_verilog(netlist, top=top, pipeline=pipeline, scores=scores,
+                          levels_per_stage=levels_per_stage)
     out_dir = Path(out_dir)
     verilog = out_dir / f"{design.top}.v"
     testbench = out_dir / f"{design.top}_tb.v"
@@ -35,5 +38,6 @@ def export(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "lutnn_to
         "top": design.top,
         "testbench_top": TB_TOP,
         "latency": design.latency,
+        "levels_per_stage": design.levels_per_stage,
         "ports": [vars(p) for p in design.ports],
     }

@@ -47,6 +47,9 @@ class RtlResult:
         build_seconds: wall time of the build (0.0 when a cached build was reused).
         run_seconds: wall time of the simulation run (including reading and writing files).
         build_dir: where the design, testbench and build live.
+        latency_cycles: the latency the testbench measured: its cycle count at the last output
+            minus one per vector and the one cycle it takes to drive the first (equal to the
+            design's ``latency`` when ``out_valid`` keeps pace with the data).
     """
 
     outputs: np.ndarray
@@ -55,6 +58,7 @@ class RtlResult:
     build_seconds: float
     run_seconds: float
     build_dir: Path
+    latency_cycles: int | None = None
 
 
 def pick_simulator(simulator: str = "auto") -> str:
@@ -179,7 +183,11 @@ def _build(simulator: str, build_dir: Path) -> Path:
     return build_dir / "obj" / "sim"
 
 
-def _run(simulator: str, target: Path, in_path: Path, out_path: Path, n: int) -> None:
+_DONE = re.compile(r"LUTNN_TB_DONE (\d+) of (\d+) outputs in (\d+) cycles")
+
+
+def _run(simulator: str, target: Path, in_path: Path, out_path: Path, n: int) -> int:
+    """Run the built testbench; returns its cycle count at the end."""
     args = [f"+in={in_path}", f"+out={out_path}", f"+n={n}"]
     if simulator == "icarus":
         proc = find_tool("vvp").run(["-n", str(target), *args], cwd=target.parent, timeout=None)
@@ -191,6 +199,8 @@ def _run(simulator: str, target: Path, in_path: Path, out_path: Path, n: int) ->
     if "LUTNN_TB_DONE" not in proc.stdout or "LUTNN_TB_ERROR" in proc.stdout:
         raise LutnnError(f"{simulator} testbench did not finish cleanly (log {log}):\n"
                          f"{_tail(proc.stdout + proc.stderr)}")
+    done = _DONE.search(proc.stdout)
+    return int(done.group(3)) if done else -1
 
 
 def simulate_design(design: VerilogDesign, netlist: Netlist, x: np.ndarray, *,
@@ -220,7 +230,7 @@ def simulate_design(design: VerilogDesign, netlist: Netlist, x: np.ndarray, *,
     in_path, out_path = build_dir / "inputs.hex", build_dir / "outputs.hex"
     io.write_text(in_path, vectors)
     out_path.unlink(missing_ok=True)
-    _run(simulator, target, in_path, out_path, n)
+    cycles = _run(simulator, target, in_path, out_path, n)
     lines = out_path.read_text().splitlines() if out_path.is_file() else []
     if len(lines) != n:
         raise LutnnError(f"{simulator}: expected {n} outputs, got {len(lines)} "
@@ -235,12 +245,13 @@ def simulate_design(design: VerilogDesign, netlist: Netlist, x: np.ndarray, *,
     else:
         outputs = bits
     version = tool_version("verilator" if simulator == "verilator" else "iverilog")
-    return RtlResult(outputs, simulator, version, build_s, run_s, build_dir)
+    latency = cycles - n - 1 if cycles >= 0 else None  # first vector driven on cycle 1
+    return RtlResult(outputs, simulator, version, build_s, run_s, build_dir, latency)
 
 
 def run_rtl(netlist: Netlist, x: np.ndarray, *, simulator: str = "auto",
             workdir: str | os.PathLike | None = None, pipeline: str | int = "layer",
-            top: str = "lutnn_top") -> np.ndarray:
+            top: str = "lutnn_top", levels_per_stage: int | None = None) -> np.ndarray:
     """Run ``netlist``'s emitted Verilog in an RTL simulator on inputs ``x``.
 
     Args:
@@ -252,6 +263,7 @@ def run_rtl(netlist: Netlist, x: np.ndarray, *, simulator: str = "auto",
             there by design hash); None = a temporary folder, removed afterwards.
         pipeline: the emitter's pipeline option (outputs do not depend on it).
         top: the top module name.
+        levels_per_stage: the emitter's bound for ``pipeline="balanced"``.
 
     Returns:
         int64 [B] class indices with a head, else bool [B, output_bits].
@@ -260,7 +272,7 @@ def run_rtl(netlist: Netlist, x: np.ndarray, *, simulator: str = "auto",
         ToolNotFoundError: the simulator is not installed.
         LutnnError: the build or the simulation failed (the message holds the log's tail).
     """
-    design = emit_verilog(netlist, top=top, pipeline=pipeline)
+    design = emit_verilog(netlist, top=top, pipeline=pipeline, levels_per_stage=levels_per_stage)
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="lutnn-rtl-") as tmp:
             return simulate_design(design, netlist, x, simulator=simulator,

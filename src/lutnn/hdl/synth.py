@@ -168,6 +168,19 @@ def _source_rank(bit: int, driver: dict[int, str], rank: dict[str, int],
     return rank[cell] if cell in rank else src[cell]
 
 
+def latency_ns(cycles: int, fmax_mhz: float | None) -> float | None:
+    """Latency in nanoseconds of ``cycles`` clock cycles at ``fmax_mhz`` (None without an Fmax;
+    0.0 for a combinational design, whose delay the register-to-register Fmax does not give).
+
+    Example:
+        >>> latency_ns(6, 300.0)
+        20.0
+    """
+    if fmax_mhz is None or fmax_mhz <= 0:
+        return None
+    return round(1000.0 * cycles / fmax_mhz, 2)
+
+
 def _fmax(report: dict) -> float | None:
     """The lowest achieved Fmax (MHz) over the clocks of a nextpnr ``--report`` JSON."""
     values = [v.get("achieved") for v in report.get("fmax", {}).values()]

@@ -12,8 +12,14 @@ The depth model counts LUT levels as a 6-input-LUT FPGA maps the ops, with carry
   one-input wire/inverter 0;
 * an :class:`~lutnn.ir.AddOp` of two rows is 1 (a propagate LUT per bit into the carry chain),
   a one-row copy 0;
-* a :class:`~lutnn.ir.CompareOp` (sum >= constant) is 1 (carry chain);
-* each argmax level is 1 for ``score_b > score_a`` (carry chain) and 1 for the select muxes.
+* a :class:`~lutnn.ir.CompareOp` (sum >= constant) is 1 up to 6 bits, else 2;
+* each argmax level is 1 for the select muxes and, for ``score_b > score_a``, 1 when both
+  scores fit one LUT6 (``2 * score_width <= 6``), else 2: measured with Yosys 0.70,
+  ``synth_ecp5`` puts the comparison on a carry chain (1 LUT4 level) but ``synth_xilinx``
+  maps a 4-bit one to two LUT6 levels, and the model takes the deeper of the two.
+
+A single op deeper than N (a 2-level comparison with N = 1) gets a stage of its own, deeper
+than N: :func:`stage_depths` says where.
 
 Ops are placed as soon as possible (in the order the lowering wrote them): an op goes into the
 latest stage among its inputs, one stage later when its depth there would exceed N.  Every
@@ -36,8 +42,12 @@ from lutnn.ir.layers import (
     OrLayer,
 )
 
-ARGMAX_COMPARE_LEVELS = 1  # score_b > score_a on a carry chain
 ARGMAX_SELECT_LEVELS = 1  # take ? b : a, one LUT per bit
+
+
+def compare_levels(bits: int) -> int:
+    """LUT levels of a comparison reading ``bits`` bits (1 LUT6 up to 6, else 2)."""
+    return 1 if bits <= 6 else 2
 
 
 def op_levels(op) -> int:
@@ -48,7 +58,7 @@ def op_levels(op) -> int:
     if isinstance(op, AddOp):
         return 1 if len(op.rows) == 2 else 0
     assert isinstance(op, CompareOp)
-    return 1
+    return compare_levels(op.width)
 
 
 def _reads(op) -> list[int]:
@@ -84,6 +94,29 @@ def _stage_ops(ops: tuple, in_width: int, placer: _Placer) -> tuple[tuple, list[
     return tuple(out), at
 
 
+def stage_depths(node: LogicLayer | LoweredHead) -> list[int]:
+    """The estimated LUT levels of each stage of a lowered node, as its stages stand."""
+    depth: list[int] = [0] * node.stages
+    at: list[tuple[int, int]] = [(0, 0)] * node.in_width
+
+    def arrive(inputs: list[tuple[int, int]], stage: int, levels: int) -> tuple[int, int]:
+        d = max((d for s, d in inputs if s == stage), default=0) + levels
+        depth[stage] = max(depth[stage], d)
+        return stage, d
+
+    for op in node.ops:
+        at += [arrive([at[s] for s in _reads(op)], op.stage, op_levels(op))] * (
+            op.width if isinstance(op, AddOp) else 1)
+    if isinstance(node, LoweredHead) and node.num_classes > 1:
+        nodes = [max(at[s + c] for c in range(node.score_width)) for s in node.scores.tolist()]
+        last = node.stages - 1
+        for compare, select in node.argmax_stages or ((last, last),) * node.argmax_levels:
+            cmp = arrive(nodes, compare, compare_levels(2 * node.score_width))
+            sel = arrive([cmp, *nodes], select, ARGMAX_SELECT_LEVELS)
+            nodes = [sel] * (len(nodes) // 2) + nodes[len(nodes) - len(nodes) % 2:]
+    return depth
+
+
 def stage_layer(layer: LogicLayer, levels_per_stage: int) -> LogicLayer:
     """``layer`` with its ops in stages of at most ``levels_per_stage`` LUT levels."""
     ops, _ = _stage_ops(layer.ops, layer.in_width, _Placer(levels_per_stage))
@@ -97,7 +130,7 @@ def stage_head(head: LoweredHead, levels_per_stage: int) -> LoweredHead:
     nodes = [max(at[s + c] for c in range(head.score_width)) for s in head.scores.tolist()]
     argmax = []
     while len(nodes) > 1:  # the same pairing as the emitter's tree; an odd node passes on
-        compare = placer.place(nodes, ARGMAX_COMPARE_LEVELS)
+        compare = placer.place(nodes, compare_levels(2 * head.score_width))
         select = placer.place([compare, *nodes], ARGMAX_SELECT_LEVELS)
         argmax.append((compare[0], select[0]))
         nodes = [select] * (len(nodes) // 2) + nodes[len(nodes) - len(nodes) % 2:]

@@ -1,0 +1,123 @@
+"""Pipeline stages (ir.passes.assign_stages) and pipeline="balanced" Verilog, no EDA tool.
+
+Stages change where registers go, never the function: both simulators give the same bits on
+the staged netlist; every stage stays within the LUT-level bound of the depth model (an op
+deeper than the bound alone in its stage); the Verilog states the latency it has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_array_equal
+
+from lutnn.hdl import emit_verilog
+from lutnn.ir import GroupSumHead, LogicLayer, LoweredHead, LutOp, Netlist
+from lutnn.ir.passes import assign_stages, balanced_levels, lower, minimize
+from lutnn.ir.passes.stages import compare_levels, op_levels, stage_depths
+from lutnn.sim import simulate, simulate_reference
+from test_hdl import _mixed_net, tiny_lut_net
+from test_passes import netlists
+
+
+def _inputs(net: Netlist, batch: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if net.encoder is not None:
+        return rng.integers(0, 256, (batch, net.encoder.pixels)).astype(np.uint8)
+    return rng.integers(0, 2, (batch, net.input_bits)).astype(np.uint8)
+
+
+def _lowered_nodes(net: Netlist) -> list:
+    nodes = [layer for layer in net.layers if isinstance(layer, LogicLayer)]
+    return nodes + ([net.head] if isinstance(net.head, LoweredHead) else [])
+
+
+def _deepest_op(node) -> int:
+    levels = [op_levels(op) for op in node.ops]
+    if isinstance(node, LoweredHead):
+        levels.append(compare_levels(2 * node.score_width))
+    return max(levels, default=0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=netlists(), levels=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_stages_keep_the_function_and_the_bound(net, levels, seed):
+    lowered = minimize(lower(net))
+    staged = assign_stages(lowered, levels)
+    x = _inputs(net, 70, seed)
+    want = simulate(net, x)
+    for got in (simulate(staged, x), simulate_reference(staged, x)):
+        for a, b in zip(got.layer_bits, want.layer_bits, strict=True):
+            assert_array_equal(a, b)
+        if net.head is not None:
+            assert_array_equal(got.scores, want.scores)
+            assert_array_equal(got.classes, want.classes)
+    for node in _lowered_nodes(staged):
+        bound = max(levels, _deepest_op(node))
+        assert all(d <= bound for d in stage_depths(node)), (node.name, stage_depths(node))
+
+
+def test_head_stages_by_hand():
+    """40 bits in 2 classes of 20: three counter levels + the adder, then one argmax level."""
+    net = minimize(lower(Netlist(40, (), head=GroupSumHead("head", 40, 2))))
+    assert net.head.stages == 1 and net.head.argmax_stages == ()
+    one = assign_stages(net, 1).head
+    assert one.stages == 6 and one.argmax_stages == ((4, 5),)
+    # the 5-bit scores' comparison reads 10 bits: 2 levels, alone in its stage
+    assert stage_depths(one) == [1, 1, 1, 1, 2, 1]
+    assert assign_stages(net, 100).head.stages == 1
+    assert assign_stages(net, None).head.stages == 6  # a netlist without LUT layers: N = 1
+
+
+def test_validation_refuses_reading_a_later_stage():
+    ops = (LutOp(2, 0, (0, 1), np.array([0, 1, 1, 0], np.uint8), stage=1),
+           LutOp(3, 0, (2,), np.array([1, 0], np.uint8), stage=0))
+    layer = LogicLayer("l", 2, ops, np.array([3], np.int32), "test", "")
+    with pytest.raises(ValueError, match="later stage"):
+        layer.validate()
+    with pytest.raises(ValueError, match="stage"):
+        dataclasses.replace(layer, ops=(dataclasses.replace(ops[0], stage=-1),)).validate()
+    head = assign_stages(minimize(lower(Netlist(40, (), head=GroupSumHead("h", 40, 2)))), 1).head
+    with pytest.raises(ValueError, match="argmax level 0"):
+        dataclasses.replace(head, argmax_stages=((0, 5),)).validate()  # before its scores
+    with pytest.raises(ValueError, match="pairs"):
+        dataclasses.replace(head, argmax_stages=((5, 5), (5, 5))).validate()
+
+
+def test_balanced_levels_is_the_deepest_lut_layer():
+    net = _mixed_net(np.random.default_rng(0))
+    assert balanced_levels(minimize(lower(net))) == 1
+    with pytest.raises(ValueError, match="levels_per_stage"):
+        assign_stages(minimize(lower(net)), 0)
+
+
+@pytest.mark.parametrize("levels", [None, 1, 2, 3])
+def test_balanced_verilog_latency_and_registers(levels):
+    net = _mixed_net(np.random.default_rng(0))
+    design = emit_verilog(net, pipeline="balanced", levels_per_stage=levels)
+    staged = assign_stages(minimize(lower(net)), levels)
+    inner = sum(node.stages - 1 for node in _lowered_nodes(staged))
+    assert design.latency == 5 + inner  # a register after each of the 5 blocks, plus inside
+    assert f"// Latency: {design.latency} clock cycle(s)" in design.text
+    assert design.levels_per_stage == (levels or 1)
+    assert len(design.stages) == design.latency
+    assert sum(len(s) for s in design.stages) == 5 + inner
+    assert design.text.count("initial st") == design.latency  # one valid bit per stage
+
+
+def test_layer_and_none_text_do_not_change_with_balanced_available():
+    """The golden files are the check (tests/test_hdl.py); here: no stage leaks into them."""
+    for pipeline in ("layer", "none", 2):
+        text = emit_verilog(_mixed_net(np.random.default_rng(0)), pipeline=pipeline).text
+        assert "_p1" not in text and ".clk(clk), .x(" not in text
+    assert not re.search(r"_p\d", emit_verilog(tiny_lut_net(), pipeline="balanced").text)
+
+
+def test_levels_per_stage_needs_balanced():
+    with pytest.raises(ValueError, match="balanced"):
+        emit_verilog(tiny_lut_net(), pipeline="layer", levels_per_stage=2)
