@@ -1,11 +1,18 @@
-"""Run-folder steps: export records paths inside the run folder, so a copied run stays whole."""
+"""Run-folder steps: export records paths inside the run folder, so a copied run stays whole;
+export prunes (and records both node counts), sim checks the pruned form, synth counts the
+design without its encoder too."""
 
 from __future__ import annotations
 
 import json
 import shutil
 
-from lutnn.pipeline import TOP, export_run, exported_path
+import pytest
+
+from lutnn.errors import ToolNotFoundError
+from lutnn.hdl import find_tool
+from lutnn.ir.serialize import load_netlist
+from lutnn.pipeline import TOP, export_run, exported_path, simulate_run, synth_run
 from lutnn.train import TrainConfig, train
 
 TINY = {"hidden": [16], "group_size": 4, "levels": 1, "binary_weights": True}
@@ -31,3 +38,57 @@ def test_an_old_cwd_relative_record_is_read_inside_the_run(tmp_path):
     (tmp_path / "run" / "hdl" / f"{TOP}.v").write_text("module m; endmodule\n")
     got = exported_path(tmp_path / "run", f"runs/other/hdl/{TOP}.v")
     assert got == tmp_path / "run" / "hdl" / f"{TOP}.v"
+
+
+@pytest.fixture(scope="module")
+def lut_run(tiny_npz, tmp_path_factory):
+    """A lut-mlp run with an encoder whose 6 last LUTs read at most 36 of the 60 first ones."""
+    run = tmp_path_factory.mktemp("runs") / "lut"
+    cfg = TrainConfig(epochs=1, batch_size=32, val_size=60, eval_batch_size=100)
+    train("lut-mlp", run, model_overrides={"layers": [60, 6], "levels": 2}, train_cfg=cfg,
+          data=str(tiny_npz), log=lambda _: None)
+    return run
+
+
+def test_export_prunes_and_sim_checks_the_pruned_form(lut_run):
+    record = export_run(lut_run)
+    saved = json.loads((lut_run / "hdl" / "export.json").read_text())
+    assert saved["pruned"] and saved["lut_nodes_before"] == 66
+    assert saved["lut_nodes_after"] == record["summary"]["totals"]["lut_nodes"]
+    assert saved["lut_nodes_after"] <= 6 + 36
+    assert saved["prune"]["layers"][0]["removed"]["dead"] >= 24
+    assert saved["prune"]["lut_nodes_after"] == saved["lut_nodes_after"]
+    unpruned = load_netlist((lut_run / saved["unpruned_netlist"]).parent).layers
+    pruned = load_netlist(lut_run / "hdl").layers
+    assert sum(layer.out_width for layer in unpruned) == saved["lut_nodes_before"]
+    assert sum(layer.out_width for layer in pruned) == saved["lut_nodes_after"]
+    try:
+        find_tool("iverilog")
+        rtl = True
+    except ToolNotFoundError:
+        rtl = False
+    result = simulate_run(lut_run, rtl=rtl, vectors=60, simulator="icarus")
+    assert result["mismatches"] == 0  # PyTorch == simulator (== RTL) on the pruned netlist
+
+
+def test_export_no_prune_keeps_the_converted_netlist(lut_run):
+    export_run(lut_run)
+    record = export_run(lut_run, prune=False)
+    assert not record["pruned"] and record["lut_nodes_before"] == record["lut_nodes_after"] == 66
+    assert not (lut_run / "hdl" / "unpruned").exists()  # no stale copy of a pruned export
+    assert sum(layer.out_width for layer in load_netlist(lut_run / "hdl").layers) == 66
+
+
+@pytest.mark.tools
+def test_synth_counts_the_design_without_its_encoder(lut_run):
+    try:
+        find_tool("yosys")
+    except ToolNotFoundError as exc:
+        pytest.skip(str(exc))
+    export_run(lut_run)
+    result = synth_run(lut_run)
+    assert 0 < result["luts_without_encoder"] <= result["luts"]
+    assert result["encoder_luts"] == result["luts"] - result["luts_without_encoder"]
+    assert json.loads((lut_run / "synth.json").read_text())["luts_without_encoder"] == (
+        result["luts_without_encoder"])
+    assert "luts_without_encoder" not in synth_run(lut_run, without_encoder=False)
