@@ -191,7 +191,8 @@ def _synth_without_encoder(run_dir: Path, exported: dict, target: str) -> dict:
         return {}
     out = _hdl_dir(run_dir) / "no_encoder"
     design = export(dataclasses.replace(netlist, encoder=None), out, top=TOP,
-                    pipeline=exported.get("pipeline", "layer"))
+                    pipeline=exported.get("pipeline", "layer"),
+                    levels_per_stage=exported.get("levels_per_stage"))
     bare = synthesize(design["verilog"], TOP, target=target,
                       workdir=_hdl_dir(run_dir) / f"synth-{target}-no-encoder")
     return {"luts_without_encoder": bare["luts"], "without_encoder": {
