@@ -112,3 +112,39 @@ def test_abc_lut_mapping_counts_the_same_lut_net(tmp_path):
     assert result["lut_mapping"] == "abc" and 15 <= result["luts"] <= 16
     with pytest.raises(ValueError, match="lut_mapping"):
         synthesize(path, "lutnn_top", workdir=tmp_path / "b", lut_mapping="vivado")
+
+
+def _xnor_classifier(seed: int = 0) -> Netlist:
+    """LUT6 layer -> XNOR threshold layer (fan-in 30: a counter tree) -> 4-class head of 6 bits
+    (3-bit scores: every comparison fits one LUT6)."""
+    from lutnn.ir import GroupSumHead, ThresholdLayer
+
+    rng = np.random.default_rng(seed)
+    lut = lut6_net(32, seed).layers[0]
+    inputs = rng.integers(0, 32, (24, 30)).astype(np.int32)
+    weights = rng.choice(np.array([-1, 1], np.int8), (24, 30))
+    thr = ThresholdLayer("xnor", 32, inputs, weights, rng.integers(10, 20, 24).astype(np.int32),
+                         rng.random(24) < 0.5)
+    return Netlist(64, (lut, thr), head=GroupSumHead("head", 24, 4))
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_balanced_levels_per_stage_within_the_bound(levels, tmp_path):
+    """Every stage of the synthesized netlist within the bound (LUT levels counted on Yosys's
+    netlist: LUT6 for Xilinx, LUT4 for ECP5); 'layer' has a deep head stage."""
+    need("yosys", "nextpnr-ecp5")
+    net = _xnor_classifier()
+    layer = synthesize(export(net, tmp_path / "l", pipeline="layer")["verilog"], "lutnn_top",
+                       workdir=tmp_path / "lx")
+    assert max(layer["levels_per_stage"].values()) > 2  # the popcounts + argmax in one stage
+    design = export(net, tmp_path / "b", pipeline="balanced", levels_per_stage=levels)
+    for target in ("xilinx", "ecp5"):
+        result = synthesize(design["verilog"], "lutnn_top", target=target,
+                            workdir=tmp_path / f"b{target}")
+        stages = result["levels_per_stage"]
+        assert len(stages) == design["latency"], stages  # one entry per register rank
+        # The bound counts LUT6 levels; ECP5 has LUT4s, and ABC maps a LUT6 to 1 or 2 levels.
+        bound = levels if target == "xilinx" else 2 * levels
+        assert max(stages.values()) <= bound, (target, stages)
+        if target == "ecp5":
+            assert result["fmax_mhz"] is not None and result["fmax_mhz"] > 100
