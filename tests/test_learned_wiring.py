@@ -86,7 +86,7 @@ def test_learned_wiring_gradients_equal_their_definition(candidates) -> None:
     """dL/dw[s, c] = sum_b (2 x[b, cand[s, c]] - 1) g[b, s]; dL/dx = the hard gather's gradient."""
     gen = torch.Generator().manual_seed(3)
     f, initial = 6, torch.tensor([[0, 1, 2], [3, 4, 5]])
-    w = LearnedWiring(f, initial, candidates, seed=1)
+    w = LearnedWiring(f, initial, candidates, seed=1, matmul_dtype=torch.float32)
     x = torch.randint(0, 2, (8, f), generator=gen).float().requires_grad_()
     g = torch.randn(8, 2, 3, generator=gen)
     (w(x) * g).sum().backward()
@@ -167,3 +167,18 @@ def test_trained_learned_wiring_exports_bit_exact(tiny_npz) -> None:
     for got, want in zip(result.layer_bits, bits, strict=True):
         np.testing.assert_array_equal(got, want.numpy().astype(bool))
     np.testing.assert_array_equal(result.classes, scores.argmax(1).numpy())
+
+
+def test_bfloat16_weight_gradient_is_close_to_the_float32_one() -> None:
+    """The fast all-inputs product in bfloat16 keeps the float32 gradient's values closely."""
+    gen = torch.Generator().manual_seed(5)
+    initial = torch.randint(0, 300, (40, 6), generator=gen)
+    x = torch.randint(0, 2, (64, 300), generator=gen).float()
+    g = torch.randn(64, 40, 6, generator=gen)
+    grads = []
+    for dtype in (torch.float32, torch.bfloat16):
+        w = LearnedWiring(300, initial, None, seed=0, matmul_dtype=dtype)
+        (w(x) * g).sum().backward()
+        grads.append(w.weights.grad)
+    scale = grads[0].abs().max()
+    assert (grads[1] - grads[0]).abs().max() <= 0.02 * scale
