@@ -7,7 +7,9 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -174,11 +176,41 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+MAX_SEED = 2**32 - 1
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed must lie in 0..{MAX_SEED}, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors on one line, like every other user error (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lutnn.models import MODELS
     from lutnn.presets import PRESETS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lutnn", description="FPGA-native LUT networks: train, distill, export, verify."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,10 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--epochs", type=_positive_int, help="training epochs (default: 10)")
     p.add_argument("--batch-size", type=_positive_int, help="batch size (default: 128)")
-    p.add_argument("--lr", type=float,
+    p.add_argument("--lr", type=_positive_float,
                    help="peak Adam learning rate (default: 1e-3 teachers, 1e-2 LUT-Nets)")
     p.add_argument("--data", help="IDX folder or .npz file (default: MNIST, found or fetched)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     p.add_argument("--val-size", type=_positive_int, help="validation samples (default: 5000)")
     p.add_argument("--config", help="JSON file of model config fields to override")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
@@ -233,11 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resident memory budget of the process in MiB (default: 1024)")
     p.add_argument("--finetune-epochs", type=_non_negative_int,
                    help="end-to-end fine-tuning epochs after distillation (default: 5)")
-    p.add_argument("--finetune-lr", type=float, help="fine-tuning learning rate (default: 1e-2)")
+    p.add_argument("--finetune-lr", type=_positive_float,
+                   help="fine-tuning learning rate (default: 1e-2)")
     p.add_argument("--finetune-scope", choices=SCOPES,
                    help="fine-tune all tables or only the last block's (default: all)")
     p.add_argument("--data", help="dataset (default: the teacher's)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.set_defaults(func=cmd_distill)
 
@@ -290,16 +323,42 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], None] = args.func
+    from lutnn.runfolder import USER_ERRNOS
+
     try:
-        func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            func(args)
     except LutnnError as exc:
         print(f"lutnn {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as exc:  # the file system refuses (read-only, full): not a lutnn bug
+        if exc.errno not in USER_ERRNOS:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"lutnn {args.command}: error: {exc.strerror}{where}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        msg = f"lutnn {args.command}: interrupted (rerun with --resume to continue)"
-        print(msg, file=sys.stderr)
+        again = ("rerun with --resume to continue" if args.command in ("train", "distill")
+                 else "nothing half-written was left; run the command again")
+        print(f"lutnn {args.command}: interrupted ({again})", file=sys.stderr)
         return 130
     return 0
+
+
+def _one_line_warning(command: str):
+    """``warnings.showwarning`` for lutnn's own warnings: one line, no source line."""
+    from lutnn.data.datasets import DataWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DataWarning):
+            print(f"lutnn {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 if __name__ == "__main__":

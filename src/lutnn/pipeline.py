@@ -12,15 +12,20 @@ it, and returns the JSON it wrote:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import re
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from lutnn import io
 from lutnn.errors import LutnnError
+from lutnn.runfolder import check_export_current, model_fingerprint
 
 TOP = "lutnn_top"
 
@@ -37,7 +42,9 @@ def run_netlist(run_dir: str | Path):
 
     run_dir = Path(run_dir)
     if (_hdl_dir(run_dir) / "netlist.json").is_file():
-        return load_netlist(_hdl_dir(run_dir))
+        netlist = load_netlist(_hdl_dir(run_dir))
+        check_export_current(run_dir, netlist.meta)  # not a netlist of older weights
+        return netlist
     model, record = load_run(run_dir)
     return to_ir(model, tuple(record["input_shape"]), meta={"model": record["model"]})
 
@@ -87,13 +94,20 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
     one ``RUN/hdl/unpruned/``, and ``export.json`` records both LUT node counts."""
     from lutnn.frontend import to_ir
     from lutnn.hdl import export
+    from lutnn.hdl.emit import parse_pipeline
     from lutnn.ir.serialize import save_netlist
     from lutnn.ir.summary import netlist_summary
     from lutnn.train import load_run
 
+    try:  # before anything is written
+        parse_pipeline(pipeline)
+    except ValueError as exc:
+        raise LutnnError(str(exc)) from None
     run_dir = Path(run_dir)
     model, record = load_run(run_dir)
-    netlist = to_ir(model, tuple(record["input_shape"]), meta={"model": record["model"]})
+    fingerprint = model_fingerprint(run_dir)  # every derived file names the weights it is of
+    netlist = to_ir(model, tuple(record["input_shape"]),
+                    meta={"model": record["model"], "model_sha256": fingerprint})
     out = _hdl_dir(run_dir)
     netlist, pruned = _prune_for_export(netlist, out, prune, run_dir)
     save_netlist(netlist, out)
@@ -107,20 +121,42 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
         "levels_per_stage": design["levels_per_stage"],
         "summary": netlist_summary(netlist),
         **pruned,
+        "model_sha256": fingerprint,
     }
+    verilog = Path(design["verilog"])
+    io.write_text(verilog, verilog.read_text() + f"// made from model.pt sha256 {fingerprint}\n")
     io.write_json(out / "export.json", summary)
     return summary
 
 
 def _test_split(record: dict, vectors: int | None) -> tuple[np.ndarray, np.ndarray]:
     from lutnn.data import load_dataset
+    from lutnn.data.datasets import recorded_data
 
-    data = record.get("data")
+    data = recorded_data(record)  # the data set trained on, wherever the command runs
     # The test split does not depend on the validation carve-out; any val_size will do.
     val_size = record.get("train", {}).get("val_size", 1)
-    dataset = load_dataset(None if data in (None, "mnist") else data, val_size=val_size)
+    dataset = load_dataset(data, val_size=val_size)
+    if list(dataset.input_shape) != list(record["input_shape"]):
+        raise LutnnError(f"run.json's input_shape {record['input_shape']} is not the data's "
+                         f"{list(dataset.input_shape)}; was run.json edited? retrain the run")
     n = len(dataset.x_test) if vectors is None else min(vectors, len(dataset.x_test))
     return dataset.x_test[:n], dataset.y_test[:n]
+
+
+@contextlib.contextmanager
+def _tool_safe_dir(workdir: Path) -> Iterator[Path]:
+    """``workdir``, or a temporary folder when its absolute path holds a space or a non-ASCII
+    character (GNU make, which Verilator uses, cannot build there; Icarus' ``$readmemh``
+    garbles such names); the temporary folder is removed afterwards."""
+    if _SAFE_PATH.fullmatch(str(workdir.resolve())):
+        yield workdir
+        return
+    with tempfile.TemporaryDirectory(prefix="lutnn-rtl-") as tmp:
+        yield Path(tmp)
+
+
+_SAFE_PATH = re.compile(r"[A-Za-z0-9_./+=:,@%-]+")
 
 
 def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None = None,
@@ -156,6 +192,7 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
         "torch_accuracy": float((torch_classes == y).mean()),
         "torch_seconds": round(t_torch, 3),
         "sim_seconds": round(t_sim, 3),
+        "model_sha256": model_fingerprint(run_dir),
     }
     if rtl:
         from lutnn.hdl import run_rtl
@@ -163,11 +200,12 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
         if not (_hdl_dir(run_dir) / "export.json").is_file():
             export_run(run_dir)
         exported = io.read_json(_hdl_dir(run_dir) / "export.json", "export record")
+        check_export_current(run_dir, exported)
         t0 = time.perf_counter()
-        rtl_classes = run_rtl(netlist, x.reshape(len(x), -1), simulator=simulator,
-                              workdir=_hdl_dir(run_dir) / "rtl",
-                              pipeline=exported.get("pipeline", "layer"),
-                              levels_per_stage=exported.get("levels_per_stage"))
+        with _tool_safe_dir(_hdl_dir(run_dir) / "rtl") as workdir:
+            rtl_classes = run_rtl(netlist, x.reshape(len(x), -1), simulator=simulator,
+                                  workdir=workdir, pipeline=exported.get("pipeline", "layer"),
+                                  levels_per_stage=exported.get("levels_per_stage"))
         result.update({
             "pipeline": exported.get("pipeline", "layer"),
             "rtl_mismatches": int((rtl_classes != sim_classes).sum()),
@@ -215,9 +253,11 @@ def synth_run(run_dir: str | Path, *, target: str = "xilinx",
     if not meta_path.is_file():
         export_run(run_dir)
     exported = io.read_json(meta_path, "export record")
+    check_export_current(run_dir, exported)
     result = synthesize(exported_path(run_dir, exported["verilog"]), TOP, target=target,
                         workdir=_hdl_dir(run_dir) / f"synth-{target}")
     result["latency"] = exported["latency"]
+    result["model_sha256"] = exported.get("model_sha256")
     result["pipeline"] = exported.get("pipeline", "layer")
     result["pipeline_levels_per_stage"] = exported.get("levels_per_stage")
     result["latency_ns"] = latency_ns(exported["latency"], result.get("fmax_mhz"))

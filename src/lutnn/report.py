@@ -28,14 +28,24 @@ def published_anchors() -> list[dict]:
 
 
 def _read(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A run's JSON file as a dict ({} when absent); malformed or not an object: LutnnError."""
+    if not path.is_file():
+        return {}
+    obj = io.read_json(path, path.name)
+    if not isinstance(obj, dict):
+        raise LutnnError(f"{path} must hold a JSON object, not a {type(obj).__name__}; "
+                         "fix or delete it (rerun the step that writes it)")
+    return obj
 
 
 def find_runs(folder: Path) -> list[Path]:
     """``folder`` itself if it is a run folder, else its run-folder children, sorted."""
+    if not folder.is_dir():
+        raise LutnnError(f"{folder} is not a folder (a run folder or a folder of run folders)")
     if (folder / "run.json").is_file():
         return [folder]
-    runs = sorted(p.parent for p in folder.glob("*/run.json"))
+    # a folder without weights is an unfinished or failed run, not a network to list
+    runs = sorted(p.parent for p in folder.glob("*/run.json") if (p.parent / "model.pt").is_file())
     if not runs:
         raise LutnnError(f"{folder} holds no run folders (no run.json); train or run the demo "
                          "first")

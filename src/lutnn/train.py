@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from lutnn import io
 from lutnn.errors import LutnnError
+from lutnn.footprint import check_model_fits
 from lutnn.models import (
     build_model,
     config_to_dict,
@@ -44,6 +45,7 @@ from lutnn.models import (
     make_config,
 )
 from lutnn.nn.lut import LUTLayer
+from lutnn.runfolder import guarded
 
 if TYPE_CHECKING:
     from lutnn.data import Dataset
@@ -218,6 +220,8 @@ def train_epoch(
             loss = loss_fn(model, to_tensor(x[part]), y[part]) * (len(part) / len(idx))
             loss.backward()
             batch_loss += loss.item()
+        if not math.isfinite(batch_loss):  # before the step: the weights stay finite
+            raise NonFiniteError(f"the loss became {batch_loss} at step {steps + 1}")
         optimizer.step()
         if schedule is not None:
             schedule.step()
@@ -226,6 +230,16 @@ def train_epoch(
         steps += 1
         bar.set_postfix(loss=f"{total / steps:.4f}", refresh=False)
     return total / max(steps, 1)
+
+
+class NonFiniteError(LutnnError):
+    """Training produced a NaN or infinite loss or parameter (:func:`fit` stops)."""
+
+
+def _check_finite(model: nn.Module) -> None:
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise NonFiniteError(f"parameter {name} became non-finite")
 
 
 def fit(
@@ -265,6 +279,8 @@ def fit(
 
     Raises:
         LutnnError: a checkpoint that does not match the model or optimizer.
+        NonFiniteError: a NaN or infinite loss or parameter; the checkpoint keeps the last
+            good epoch.
     """
     checkpoint = Path(checkpoint)
     # fused: one kernel per step; 10x faster than the default on learned-wiring weights
@@ -295,9 +311,18 @@ def fit(
         t0 = time.perf_counter()
         order = _epoch_order(len(data.x_train), cfg.seed, epoch)
         # looked up in the module at call time, so a test can interrupt a run here
-        loss = train_epoch(model, optimizer, data.x_train, y_train, order, cfg.batch_size,
-                           f"{label} {epoch + 1}/{cfg.epochs}", schedule, loss_fn=loss_fn,
-                           micro_batch_size=cfg.micro_batch_size)
+        try:
+            loss = train_epoch(model, optimizer, data.x_train, y_train, order, cfg.batch_size,
+                               f"{label} {epoch + 1}/{cfg.epochs}", schedule, loss_fn=loss_fn,
+                               micro_batch_size=cfg.micro_batch_size)
+            _check_finite(model)
+        except NonFiniteError as exc:
+            kept = (f"{checkpoint} keeps {label} {state['epoch']}, the last good one"
+                    if state["epoch"] else "no epoch finished, so nothing was saved")
+            raise NonFiniteError(
+                f"{label} {epoch + 1}: {exc} (learning rate {cfg.lr:g}); training stopped and "
+                f"{kept}; lower the learning rate or check the config"
+            ) from None
         val_acc = accuracy(model, data.x_val, data.y_val, cfg.eval_batch_size)
         seconds = time.perf_counter() - t0
         state["seconds"] += seconds
@@ -342,16 +367,27 @@ def check_new_run(out: Path, resume: bool, files: tuple[str, ...] = RUN_FILES) -
 
 
 def _run_record(model_name: str, model_cfg, train_cfg: TrainConfig, data: str, dataset) -> dict:
+    from lutnn.data.datasets import data_source
+
     return {
         "model": model_name,
         "config": config_to_dict(model_cfg),
         "train": dataclasses.asdict(train_cfg),
         "data": data,
+        "data_source": data_source(data),  # absolute path + sha256: sim finds the same data
         "input_shape": list(dataset.input_shape),
         "num_classes": int(dataset.num_classes),
     }
 
 
+def same_record(previous: dict, record: dict) -> bool:
+    """Whether ``--resume`` may continue the run of ``previous`` with ``record``'s settings
+    (a record from before ``data_source`` was recorded is compared without it)."""
+    keys = [k for k in record if k != "data_source" or "data_source" in previous]
+    return all(previous.get(k) == record[k] for k in keys)
+
+
+@guarded("out")  # --out is locked while it runs; a failed new run leaves nothing
 def train(
     model_name: str,
     out: str | Path,
@@ -377,13 +413,15 @@ def train(
         train_cfg = dataclasses.replace(train_cfg, lr=get_model_spec(model_name).lr)
     check_new_run(out, resume)
     dataset = load_dataset(data, val_size=train_cfg.val_size, seed=train_cfg.seed)
+    check_model_fits(model_name, model_cfg, dataset.input_shape, dataset.num_classes,
+                     train_cfg.batch_size)
     record = _run_record(model_name, model_cfg, train_cfg, data or "mnist", dataset)
     loss_fn = cross_entropy
     if train_cfg.teacher is not None:
         loss_fn = _teacher_loss_for(train_cfg, dataset, record)
     if resume and (out / "run.json").exists():
         previous = io.read_json(out / "run.json", "run record")
-        if {k: previous.get(k) for k in record} != record:
+        if not isinstance(previous, dict) or not same_record(previous, record):
             raise LutnnError(
                 f"--resume: {out}/run.json was written for another model, config or data; "
                 "resume with the same arguments or choose another --out"
@@ -443,10 +481,13 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, dict]:
         cfg = make_config(name, record["config"])
         shape = tuple(record["input_shape"])
         num_classes = int(record["num_classes"])
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise LutnnError(
-            f"{run_dir}/run.json is malformed (missing {exc}); retrain the run"
+            f"{run_dir}/run.json is malformed ({type(exc).__name__}: {exc}); retrain the run"
         ) from None
+    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+        raise LutnnError(f"{run_dir}/run.json: input_shape must be [C, H, W] positive ints, "
+                         f"got {list(shape)}; was it edited? retrain the run")
     model = build_model(name, cfg, shape, num_classes)
     state = io.load_checkpoint(run_dir / "model.pt")
     try:
@@ -454,5 +495,13 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, dict]:
     except RuntimeError as exc:
         raise LutnnError(
             f"{run_dir}/model.pt does not match the model in run.json ({str(exc).splitlines()[0]})"
+        ) from None
+    try:  # one image through: weights that do not fit input_shape (an edited run.json)
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *shape))
+    except (RuntimeError, IndexError, ValueError) as exc:
+        raise LutnnError(
+            f"{run_dir}/model.pt does not fit run.json's input_shape {list(shape)} "
+            f"({type(exc).__name__}); was run.json edited? retrain the run"
         ) from None
     return model.eval(), record

@@ -8,7 +8,9 @@ at the test set.  :func:`batches` iterates mini-batches as torch tensors.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +134,95 @@ def _load_npz(path: Path) -> tuple[np.ndarray, ...]:
         ) from None
 
 
+class DataWarning(UserWarning):
+    """Data lutnn can train on, but that is probably not what the user meant."""
+
+
+def check_label_set(y_train: np.ndarray, y_test: np.ndarray, name: str) -> None:
+    """Refuse label sets no classifier can be meant for; warn about odd but usable ones.
+
+    Classes are ``0..max(label)``.  Refused: a single class in the training split, or
+    labels that leave at least as many classes without a training example as have one (a
+    stray label 1000 among 0..9).  Warned (:class:`DataWarning`): a few classes without a
+    training example, among them classes only the test split holds.
+
+    Raises:
+        LutnnError: naming the labels and what to do.
+    """
+    present = np.unique(y_train)
+    k = int(max(y_train.max(), y_test.max(initial=0))) + 1
+    if len(present) < 2:
+        raise LutnnError(
+            f"{name}: the training labels hold a single class ({int(present[0])}); a classifier "
+            "needs at least two classes"
+        )
+    empty = np.setdiff1d(np.arange(k), present)
+    if len(empty) >= len(present):
+        raise LutnnError(
+            f"{name}: labels run to {k - 1}, but only {len(present)} classes have training "
+            f"examples, so {len(empty)} classes would be empty (e.g. {int(empty[0])}); "
+            "relabel the classes as 0..K-1"
+        )
+    test_only = np.setdiff1d(np.unique(y_test), present)
+    if len(test_only):
+        warnings.warn(DataWarning(
+            f"{name}: class(es) {', '.join(map(str, test_only.tolist()))} occur only in the "
+            "test split; the model never sees an example of them"), stacklevel=3)
+    elif len(empty):
+        warnings.warn(DataWarning(
+            f"{name}: class(es) {', '.join(map(str, empty.tolist()))} have no example in any "
+            "split (labels should be 0..K-1)"), stacklevel=3)
+
+
+def data_source(path: str | os.PathLike | None) -> dict | None:
+    """What a run records of its data set: ``{"path": absolute, "sha256": ...}``.
+
+    The SHA-256 is the ``.npz`` file's, or for an IDX folder that of the four files'
+    SHA-256s in order; ``None`` for MNIST (found by name and verified on its own).
+    """
+    if path is None or str(path) == "mnist":
+        return None
+    p = Path(path).resolve()
+    if p.is_dir():
+        found, _ = find_idx_files(p)
+        digest = hashlib.sha256()
+        for role in STANDARD_FILES:
+            digest.update(_file_sha256(found[role]).encode())
+        return {"path": str(p), "sha256": digest.hexdigest()}
+    return {"path": str(p), "sha256": _file_sha256(p)}
+
+
+def _file_sha256(path: Path) -> str:
+    from lutnn.io import file_sha256
+
+    return file_sha256(path)
+
+
+def recorded_data(record: dict) -> str | None:
+    """The data set a run was trained on, for ``load_dataset`` (None: MNIST), checked.
+
+    A run records ``data`` as given and, since it records one, ``data_source`` (absolute
+    path and checksum): a relative path is never resolved against another working directory.
+
+    Raises:
+        LutnnError: the recorded data set is gone or its contents changed since training.
+    """
+    data = record.get("data")
+    source = record.get("data_source")
+    if data in (None, "mnist"):
+        return None
+    if not isinstance(source, dict):  # a run from before data_source: as given
+        return data
+    path = Path(source["path"])
+    if not path.exists():
+        raise LutnnError(f"the run's data set {path} (given as {data!r}) is gone; put it back "
+                         "or retrain the run on the data at hand")
+    if data_source(path)["sha256"] != source.get("sha256"):
+        raise LutnnError(f"the run's data set {path} changed since training (its sha256 "
+                         f"differs from the one in run.json); retrain, or restore the data")
+    return str(path)
+
+
 def split_indices(n: int, val_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Split ``range(n)`` into sorted ``(train_idx, val_idx)`` by a seeded permutation.
 
@@ -197,6 +288,7 @@ def load_dataset(
     y_tr = _labels(y_tr, len(x_tr), f"{name}: training labels (y_train)")
     y_te = _labels(y_te, len(x_te), f"{name}: test labels (y_test)")
     num_classes = int(max(y_tr.max(), y_te.max(initial=0))) + 1
+    check_label_set(y_tr, y_te, name)
 
     train_idx, val_idx = split_indices(len(x_tr), val_size, seed)
     return Dataset(

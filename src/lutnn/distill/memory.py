@@ -88,8 +88,9 @@ def plan_chunks(
         )
         raise LutnnError(
             f"memory budget {budget_mb:.0f} MB is too small for {what}: the process already "
-            f"holds {current_rss_mb():.0f} MB and one chunk needs more; use "
-            f"--memory-budget {int(need) + 1} or more"
+            f"holds {current_rss_mb():.0f} MB and one chunk needs more, so this step needs "
+            f"--memory-budget {int(need) + 1} at least; later steps may need more (the budget "
+            "is checked step by step), so give it room, e.g. twice that"
         )
     return min_rows, group
 

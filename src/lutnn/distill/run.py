@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from lutnn import io
+from lutnn.data.datasets import data_source
 from lutnn.distill.blocks import distill_block, stage_luts
 from lutnn.distill.config import DistillConfig
 from lutnn.distill.memory import (
@@ -55,8 +56,18 @@ from lutnn.errors import LutnnError
 from lutnn.models import StudentConfig, config_to_dict, count_lut_nodes
 from lutnn.nn.binary import GroupSum
 from lutnn.nn.lut import LUTLayer
+from lutnn.runfolder import guarded
 from lutnn.student import BlockPlan, build_student, plan_student
-from lutnn.train import RUN_FILES, FitConfig, FitResult, accuracy, check_new_run, fit, load_run
+from lutnn.train import (
+    RUN_FILES,
+    FitConfig,
+    FitResult,
+    accuracy,
+    check_new_run,
+    fit,
+    load_run,
+    same_record,
+)
 
 __all__ = ["DistillState", "distill"]
 
@@ -176,6 +187,7 @@ class _Run:
             "distill": dataclasses.asdict(cfg),
             "teacher": str(teacher_dir),
             "data": self.data_name,
+            "data_source": data_source(source),  # absolute path + sha256, for sim
             "input_shape": list(self.input_shape),
             "num_classes": num_classes,
         }
@@ -234,6 +246,7 @@ def _remove_stale(folder: Path, keep: set[str]) -> None:
                 path.unlink()
 
 
+@guarded("out")  # --out is locked while it runs; a failed new run leaves nothing
 def distill(
     teacher_dir: str | Path,
     out: str | Path,
@@ -269,7 +282,7 @@ def distill(
     run = _Run(teacher_dir, out, cfg, data, log)
     if resume and (out / "run.json").exists():
         previous = io.read_json(out / "run.json", "run record")
-        if {k: previous.get(k) for k in run.record} != run.record:
+        if not isinstance(previous, dict) or not same_record(previous, run.record):
             raise LutnnError(
                 f"--resume: {out}/run.json was written for another teacher, config or data; "
                 "resume with the same arguments or choose another --out"
