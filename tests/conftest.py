@@ -48,3 +48,28 @@ def tiny_npz(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "tiny.npz"
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return path
+
+
+#: tiny nets for tests that need trained run folders (seconds to train on ``tiny_npz``)
+TINY_TEACHER = {"hidden": [16], "group_size": 4, "levels": 2}
+TINY_LUT = {"layers": [30, 30], "levels": 2, "k": 4}
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tiny_npz, tmp_path_factory) -> dict[str, Path]:
+    """A tiny teacher-mlp and a tiny, exported lut-mlp trained once on ``tiny_npz``.
+
+    Shared by the session: copy a run before changing it (``shutil.copytree``).
+    """
+    from lutnn.pipeline import export_run
+    from lutnn.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("runs")
+    cfg = TrainConfig(epochs=1, batch_size=32, val_size=60)  # what T in test_bad_inputs gives
+    runs = {"teacher": root / "teacher", "lut": root / "lut"}
+    train("teacher-mlp", runs["teacher"], model_overrides=TINY_TEACHER, train_cfg=cfg,
+          data=str(tiny_npz), log=lambda _: None)
+    train("lut-mlp", runs["lut"], model_overrides=TINY_LUT, train_cfg=cfg, data=str(tiny_npz),
+          log=lambda _: None)
+    export_run(runs["lut"])
+    return runs

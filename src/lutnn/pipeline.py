@@ -129,6 +129,18 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
     return summary
 
 
+def _export_record(run_dir: Path) -> dict:
+    """``RUN/hdl/export.json``, checked: an object naming the Verilog, of the current weights."""
+    path = _hdl_dir(run_dir) / "export.json"
+    exported = io.read_json(path, "export record")
+    if not isinstance(exported, dict) or not isinstance(exported.get("verilog"), str) \
+            or not isinstance(exported.get("latency"), int):
+        raise LutnnError(f"{path} is not an export record (an object with 'verilog' and "
+                         f"'latency'); run `lutnn export {run_dir}` again")
+    check_export_current(run_dir, exported)
+    return exported
+
+
 def _test_split(record: dict, vectors: int | None) -> tuple[np.ndarray, np.ndarray]:
     from lutnn.data import load_dataset
     from lutnn.data.datasets import recorded_data
@@ -199,8 +211,7 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
 
         if not (_hdl_dir(run_dir) / "export.json").is_file():
             export_run(run_dir)
-        exported = io.read_json(_hdl_dir(run_dir) / "export.json", "export record")
-        check_export_current(run_dir, exported)
+        exported = _export_record(run_dir)
         t0 = time.perf_counter()
         with _tool_safe_dir(_hdl_dir(run_dir) / "rtl") as workdir:
             rtl_classes = run_rtl(netlist, x.reshape(len(x), -1), simulator=simulator,
@@ -252,8 +263,7 @@ def synth_run(run_dir: str | Path, *, target: str = "xilinx",
     meta_path = _hdl_dir(run_dir) / "export.json"
     if not meta_path.is_file():
         export_run(run_dir)
-    exported = io.read_json(meta_path, "export record")
-    check_export_current(run_dir, exported)
+    exported = _export_record(run_dir)
     result = synthesize(exported_path(run_dir, exported["verilog"]), TOP, target=target,
                         workdir=_hdl_dir(run_dir) / f"synth-{target}")
     result["latency"] = exported["latency"]

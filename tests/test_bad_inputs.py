@@ -1,0 +1,486 @@
+"""A corpus of bad inputs across every command, through the real command line (issue 10).
+
+Each case runs ``lutnn.cli.main([...])`` in-process (a handful also as real subprocesses,
+``python -m lutnn``) and asserts: exit status 2, exactly one line on stderr that names the
+problem, no traceback, and no file that existed before (the shared good runs, the data, what
+the case set up) changed, appeared or vanished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lutnn.distill.blocks
+import lutnn.distill.rows
+import lutnn.train
+from lutnn.cli import main
+
+TINY_LUT = {"layers": [30, 30], "levels": 2, "k": 4}  # conftest's: the shared lut run's config
+
+# ----------------------------------------------------------------- set-up helpers (per case)
+
+
+def cfg(obj):
+    """A ``--config`` file holding ``obj`` (JSON, NaN allowed)."""
+    def make(ctx):
+        path = ctx["tmp"] / "cfg.json"
+        path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+        return {"cfg": path}
+    return make
+
+
+def text(name, content: str | bytes):
+    """A file ``name`` in the case's folder: ``{file}``."""
+    def make(ctx):
+        path = ctx["tmp"] / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return {"file": path}
+    return make
+
+
+def npz(change):
+    """``{npz}``: tiny_npz with ``change(arrays)`` applied (a dict of the four arrays)."""
+    def make(ctx):
+        with np.load(ctx["data"]) as d:
+            arrays = {k: d[k].copy() for k in d.files}
+        change(arrays)
+        path = ctx["tmp"] / "bad.npz"
+        np.savez(path, **arrays)
+        return {"npz": path}
+    return make
+
+
+def run_copy(which: str, change=None):
+    """``{run}``: a copy of the shared ``which`` run with ``change(run_folder)`` applied."""
+    def make(ctx):
+        run = ctx["tmp"] / "run"
+        shutil.copytree(ctx[which], run)
+        if change is not None:
+            change(run)
+        return {"run": run}
+    return make
+
+
+def edit_json(name: str, fn):
+    def change(run):
+        path = run / name
+        path.write_text(json.dumps(fn(json.loads(path.read_text()))))
+    return change
+
+
+def write(name: str, content: str | bytes):
+    def change(run):
+        path = run / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return change
+
+
+def delete(name: str):
+    return lambda run: (run / name).unlink()
+
+
+def retrained(run):
+    """model.pt changed after export (a retrain): other weights, the same architecture."""
+    state = torch.load(run / "model.pt", weights_only=True)
+    key = next(k for k in state if k.endswith("tables"))
+    state[key] = -state[key]
+    torch.save(state, run / "model.pt")
+
+
+def key_set(**keys):
+    def change(a):
+        a.update(keys)
+    return change
+
+
+def labels(split: str, fn):
+    def change(a):
+        a[split] = fn(a[split].copy())
+    return change
+
+
+def _set0(y, value):
+    y[0] = value
+    return y
+
+
+def both(*setups):
+    def make(ctx):
+        extra = {}
+        for s in setups:
+            extra.update(s({**ctx, **extra}))
+        return extra
+    return make
+
+
+# ----------------------------------------------------------------------------- the corpus
+
+T = ["train", "--model", "lut-mlp", "--data", "{data}", "--epochs", "1", "--val-size", "60",
+     "--batch-size", "32"]  # with TINY_LUT: the settings of the shared lut run
+TT = ["train", "--model", "teacher-mlp", "--data", "{data}", "--epochs", "1", "--val-size", "60"]
+NEW = ["--out", "{tmp}/new"]
+
+
+def M(model: str) -> list[str]:
+    return ["train", "--model", model, "--data", "{data}", "--val-size", "60", *NEW]
+
+
+D = ["distill", "--teacher", "{teacher}", "--finetune-epochs", "0", "--memory-budget", "4096"]
+
+C = pytest.param
+CASES = [
+    # --- train: arguments
+    C([*T, *NEW, "--epochs", "0"], None, "--epochs: expected a positive integer", id="epochs-0"),
+    C([*T, *NEW, "--epochs", "-3"], None, "--epochs: expected a positive", id="epochs-neg"),
+    C([*T, *NEW, "--epochs", "ten"], None, "--epochs: expected a positive", id="epochs-text"),
+    C([*T, *NEW, "--batch-size", "0"], None, "--batch-size", id="batch-0"),
+    C([*T, *NEW, "--lr", "-1"], None, "--lr: expected a finite number > 0", id="lr-neg"),
+    C([*T, *NEW, "--lr", "nan"], None, "--lr: expected a finite number > 0", id="lr-nan"),
+    C([*T, *NEW, "--lr", "inf"], None, "--lr: expected a finite number > 0", id="lr-inf"),
+    C([*T, *NEW, "--lr", "0"], None, "--lr: expected a finite number > 0", id="lr-0"),
+    C([*T, *NEW, "--lr", "fast"], None, "--lr: expected a number", id="lr-text"),
+    C([*T, *NEW, "--seed", "-1"], None, "--seed: a seed must lie in 0..", id="seed-neg"),
+    C([*T, *NEW, "--seed", str(2**70)], None, "--seed: a seed must lie in", id="seed-huge"),
+    C([*T, *NEW, "--seed", "1.5"], None, "--seed: expected an integer", id="seed-float"),
+    C([*T, *NEW, "--val-size", "0"], None, "--val-size", id="val-0"),
+    C([*T, *NEW, "--val-size", "400"], None, "val_size must be an integer in 0..399",
+      id="val-all"),
+    C([*T, *NEW, "--model", "teacher-xyz"], None, "unknown model 'teacher-xyz'", id="model"),
+    C(["train", *NEW, "--data", "{data}"], None, "needs --model NAME or --preset", id="no-model"),
+    C([*T, *NEW, "--preset", "huge"], None, "huge", id="preset-unknown"),
+    C([*TT, *NEW, "--preset", "small"], None, "is a lut-mlp recipe", id="preset-vs-model"),
+    C([*T], None, "--out", id="no-out"),
+    C(["train", "--model", "lut-mlp", *NEW, "--frobnicate"], None, "unrecognized arguments",
+      id="unknown-flag"),
+    # --- train: config files
+    C([*T, *NEW, "--config", "{tmp}/none.json"], None, "config file not found", id="cfg-missing"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg("{not json"), "is not valid JSON", id="cfg-json"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg([1, 2]), "must hold a JSON object", id="cfg-list"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"depth": 3}), "unknown config field(s) depth",
+      id="cfg-unknown"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"tau": 0}), "'tau'", id="cfg-tau-0"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg('{"tau": NaN}'), "'tau'", id="cfg-tau-nan"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"tau": -1}), "'tau'", id="cfg-tau-neg"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"k": 0}), "'k'", id="cfg-k-0"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"k": 1.5}), "'k'", id="cfg-k-float"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"layers": [0]}), "'layers'", id="cfg-layers-0"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"layers": "wide"}), "'layers'", id="cfg-layers-str"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"layers": [True, 30]}), "'layers'",
+      id="cfg-layers-bool"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"levels": 0}), "'levels'", id="cfg-levels-0"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"learned_wiring": -1}), "'learned_wiring'",
+      id="cfg-wiring-neg"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"encoder": "fourier", "layers": [30]}), "fourier",
+      id="cfg-encoder"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"layers": [30, 31]}), "multiple of the 3 classes",
+      id="cfg-last-layer"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"layers": [2_000_000_000, 99]}),
+      "GB available", id="cfg-2e9-nodes"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"layers": [30_000_000, 99]}),
+      "GB available", id="cfg-3e7-nodes"),
+    C([*TT, *NEW, "--config", "{cfg}"], cfg({"hidden": [3_000_000, 3_000_000]}),
+      "GB available", id="cfg-teacher-huge"),
+    C([*M("teacher-cnn"), "--config", "{cfg}"],
+      cfg({"channels": [2, 2, 2, 2], "hidden": [8], "group_size": 4}),
+      "too small for its pools", id="cnn-pools"),
+    C([*M("lut-cnn"), "--config", "{cfg}"],
+      cfg({"channels": [2, 2, 2, 2], "layers": [30]}), "too small for its pools",
+      id="lutcnn-pools"),
+    C([*M("teacher-mobilenet"), "--config", "{cfg}"],
+      cfg({"channels": [2, 2, 2], "stem_channels": 2, "hidden": [8]}), "too small for its pools",
+      id="mobilenet-pools"),
+    # --- train: the run folder
+    C([*T, "--out", "{data}"], None, "is a file, not a folder", id="out-is-file"),
+    C([*T, "--out", "{data}/run"], None, "cannot create the run folder", id="out-under-file"),
+    C([*T, "--out", "{lut}"], None, "already holds a run; pass --resume", id="out-holds-run"),
+    C([*TT, "--out", "{lut}"], None, "already holds a run", id="out-holds-other-run"),
+    C([*T, "--out", "{run}", "--resume", "--config", "{cfg}"],
+      both(run_copy("lut"), cfg({"layers": [60, 30], "levels": 2, "k": 4})),
+      "written for another model, config or data", id="resume-other-config"),
+    C([*T, "--out", "{run}"], run_copy("lut", delete("checkpoint.pt")), "already holds a run",
+      id="finished-no-checkpoint"),
+    C([*T, "--out", "{run}", "--resume", "--config", "{cfg}"],
+      both(run_copy("lut", write("checkpoint.pt", b"\x80junk")), cfg(TINY_LUT)),
+      "is corrupt or not a lutnn checkpoint", id="resume-corrupt-checkpoint"),
+    C([*T, "--out", "{run}", "--resume", "--config", "{cfg}"],
+      both(run_copy("lut", edit_json("run.json", lambda r: {**r, "config": {}})), cfg(TINY_LUT)),
+      "written for another model", id="resume-run-json-edited"),
+    C([*T, "--out", "{run}", "--resume", "--config", "{cfg}"],
+      both(run_copy("lut", write("run.json", "[]")), cfg(TINY_LUT)),
+      "written for another model", id="resume-run-json-list"),
+    # --- train: data
+    C([*T, *NEW, "--data", "{tmp}/nowhere.npz"], None, "dataset not found", id="data-missing"),
+    C([*T, *NEW, "--data", "{file}"], text("bad.npz", b"PK\x03\x04broken"),
+      "is not a readable .npz", id="data-corrupt"),
+    C([*T, *NEW, "--data", "{file}"], text("data.csv", "1,2,3"), "neither a folder of IDX",
+      id="data-csv"),
+    C([*T, *NEW, "--data", "{tmp}"], None, "lacks", id="data-empty-folder"),
+    C([*T, *NEW, "--data", "{file}"], text("x.idx.npz", b""), "not a readable", id="data-empty"),
+    C([*T, *NEW, "--data", "{npz}"], npz(lambda a: a.pop("y_test")), "lacks key(s)",
+      id="npz-no-key"),
+    C([*T, *NEW, "--data", "{npz}"], npz(lambda a: a.update(x_train=a["x_train"] / 255.0)),
+      "must hold uint8", id="npz-float-images"),
+    C([*T, *NEW, "--data", "{npz}"],
+      npz(lambda a: a.update(x_train=np.zeros((400, 8, 8, 3), np.uint8),
+                             x_test=np.zeros((100, 8, 8, 3), np.uint8))),
+      "channels-last", id="npz-channels-last"),
+    C([*T, *NEW, "--data", "{npz}"],
+      npz(lambda a: a.update(x_train=np.zeros((0, 8, 8), np.uint8), y_train=np.zeros(0, int))),
+      "expected non-empty", id="npz-no-images"),
+    C([*T, *NEW, "--data", "{npz}"], npz(labels("y_train", lambda y: y + 0.5)),
+      "integer class labels", id="npz-float-labels"),
+    C([*T, *NEW, "--data", "{npz}"], npz(labels("y_train", lambda y: _set0(y, -1))),
+      "negative label", id="npz-negative-label"),
+    C([*T, *NEW, "--data", "{npz}"], npz(labels("y_train", lambda y: y[:-1])),
+      "one label per image", id="npz-label-count"),
+    C([*T, *NEW, "--data", "{npz}"], npz(lambda a: a.update(x_test=np.zeros((9, 7, 7), np.uint8),
+                                                              y_test=np.zeros(9, int))),
+      "but test images", id="npz-test-shape"),
+    C([*T, *NEW, "--data", "{npz}"], npz(labels("y_train", lambda y: y * 0)),
+      "a single class", id="labels-one-class"),
+    C([*T, *NEW, "--data", "{npz}"], npz(labels("y_train", lambda y: _set0(y, 1000))),
+      "997 classes would be empty", id="labels-stray-1000"),
+    C([*T, *NEW, "--data", "{npz}"], npz(labels("y_test", lambda y: _set0(y, 500))),
+      "classes would be empty", id="labels-stray-in-test"),
+    C([*T, *NEW, "--data", "{npz}"], npz(labels("y_train", lambda y: y + 5)),
+      "relabel the classes as 0..K-1", id="labels-offset"),
+    # --- train: knowledge distillation
+    C([*T, *NEW, "--teacher", "{tmp}/nobody"], None, "run record not found", id="kd-missing"),
+    C([*T, *NEW, "--teacher", "{teacher}", "--kd-alpha", "2"], None, "--kd-alpha must lie",
+      id="kd-alpha"),
+    C([*T, *NEW, "--teacher", "{teacher}", "--kd-temperature", "0"], None,
+      "--kd-temperature must be > 0", id="kd-temperature-0"),
+    C([*T, *NEW, "--teacher", "{teacher}", "--kd-temperature", "1e-45", "--config", "{cfg}"],
+      cfg(TINY_LUT), "the loss became nan", id="kd-nan-loss"),
+    C([*T, *NEW, "--teacher", "{teacher}", "--data", "{npz}"],
+      npz(lambda a: a.update(x_train=np.zeros((400, 6, 6), np.uint8),
+                             x_test=np.zeros((100, 6, 6), np.uint8))),
+      "use a teacher trained on the same data", id="kd-other-shape"),
+    # --- distill
+    C([*D, "--out", "{tmp}/s", "--teacher", "{tmp}/nobody"], None, "not found", id="d-no-teacher"),
+    C([*D, "--out", "{tmp}/s", "--teacher", "{run}"], run_copy("teacher", delete("model.pt")),
+      "checkpoint not found", id="d-teacher-no-weights"),
+    C([*D, "--out", "{tmp}/s", "--teacher", "{run}"],
+      run_copy("teacher", write("model.pt", b"garbage")), "corrupt", id="d-teacher-corrupt"),
+    C([*D, "--out", "{tmp}/s", "--teacher", "{run}"],
+      run_copy("teacher", write("run.json", '{"model": "teach')), "not valid JSON",
+      id="d-teacher-truncated"),
+    C([*D, "--out", "{tmp}/s", "--teacher", "{lut}"], None, "lut", id="d-teacher-is-lutnet"),
+    C([*D, "--out", "{tmp}/s", "--k", "0"], None, "--k: expected a positive", id="d-k-0"),
+    C([*D, "--out", "{tmp}/s", "--tree", "0"], None, "--tree: expected a positive", id="d-tree-0"),
+    C([*D, "--out", "{tmp}/s", "--samples", "-1"], None, "--samples", id="d-samples-neg"),
+    C([*D, "--out", "{tmp}/s", "--memory-budget", "0"], None, "--memory-budget",
+      id="d-budget-0"),
+    C([*D, "--out", "{tmp}/s", "--memory-budget", "1"], None, "memory budget 1 MB is too small",
+      id="d-budget-1"),
+    C([*D, "--out", "{tmp}/s", "--finetune-lr", "-1"], None, "--finetune-lr", id="d-lr-neg"),
+    C([*D, "--out", "{tmp}/s", "--finetune-epochs", "-1"], None, "--finetune-epochs",
+      id="d-epochs-neg"),
+    C([*D, "--out", "{tmp}/s", "--seed", "-5"], None, "--seed", id="d-seed-neg"),
+    C([*D, "--out", "{tmp}/s", "--wiring", "psychic"], None, "--wiring", id="d-wiring"),
+    C([*D, "--out", "{tmp}/s", "--method", "magic"], None, "--method", id="d-method"),
+    C([*D, "--out", "{teacher}"], None, "already holds a run", id="d-out-is-teacher"),
+    C([*D, "--out", "{data}"], None, "is a file, not a folder", id="d-out-is-file"),
+    C([*D, "--out", "{tmp}/s", "--data", "{npz}"],
+      npz(lambda a: a.update(x_train=np.zeros((400, 10, 10), np.uint8),
+                             x_test=np.zeros((100, 10, 10), np.uint8))),
+      "but the teacher", id="d-data-shape"),
+    C([*D, "--out", "{tmp}/s", "--data", "{npz}"],
+      npz(labels("y_train", lambda y: np.arange(len(y)) % 4)), "has 3 classes",
+      id="d-data-more-classes"),
+    C([*D, "--out", "{tmp}/s", "--data", "{npz}"], npz(labels("y_train", lambda y: y * 0)),
+      "a single class", id="d-data-one-class"),
+    # --- export
+    C(["export", "{tmp}/nothing"], None, "run record not found", id="x-missing"),
+    C(["export", "{lut}", "--pipeline", "0"], None, "positive int, got 0", id="x-pipeline-0"),
+    C(["export", "{lut}", "--pipeline", "-1"], None, "positive int, got '-1'", id="x-pipeline-neg"),
+    C(["export", "{lut}", "--pipeline", "abc"], None, "got 'abc'", id="x-pipeline-abc"),
+    C(["export", "{lut}", "--levels-per-stage", "0"], None, "--levels-per-stage",
+      id="x-levels-0"),
+    C(["export", "{lut}", "--pipeline", "layer", "--levels-per-stage", "2"], None,
+      "needs --pipeline balanced", id="x-levels-not-balanced"),
+    C(["export", "{run}"], run_copy("lut", delete("model.pt")), "checkpoint not found",
+      id="x-no-weights"),
+    C(["export", "{run}"], run_copy("lut", write("run.json", '{"model": "lut')),
+      "not valid JSON", id="x-run-truncated"),
+    C(["export", "{run}"], run_copy("lut", write("run.json", "[1, 2]")), "malformed",
+      id="x-run-list"),
+    C(["export", "{run}"], run_copy("lut", edit_json("run.json", lambda r: {**r, "model": "x"})),
+      "unknown model 'x'", id="x-run-model"),
+    C(["export", "{run}"],
+      run_copy("lut", edit_json("run.json", lambda r: {**r, "input_shape": [1, 7, 7]})),
+      "does not fit run.json's input_shape", id="x-input-shape"),
+    C(["export", "{run}"],
+      run_copy("lut", edit_json("run.json", lambda r: {**r, "input_shape": [0, 8, 8]})),
+      "input_shape must be [C, H, W]", id="x-input-shape-0"),
+    C(["export", "{run}"],
+      run_copy("lut", edit_json("run.json", lambda r: {**r, "input_shape": "8x8"})),
+      "input_shape must be", id="x-input-shape-str"),
+    C(["export", "{run}"],
+      run_copy("lut", edit_json("run.json", lambda r: {**r, "num_classes": "three"})),
+      "malformed", id="x-num-classes"),
+    C(["export", "{run}"], run_copy("lut", write("model.pt", b"\x00" * 10)), "corrupt",
+      id="x-model-corrupt"),
+    C(["export", "{run}"],
+      both(run_copy("lut"), lambda ctx: {"_": shutil.copy(ctx["teacher"] / "model.pt",
+                                                           ctx["tmp"] / "run" / "model.pt")}),
+      "does not match the model in run.json", id="x-model-of-another-run"),
+    # --- sim
+    C(["sim", "{tmp}/nothing"], None, "run record not found", id="s-missing"),
+    C(["sim", "{lut}", "--vectors", "0"], None, "--vectors", id="s-vectors-0"),
+    C(["sim", "{lut}", "--simulator", "modelsim"], None, "--simulator", id="s-simulator"),
+    C(["sim", "{run}"], run_copy("lut", retrained), "run `lutnn export", id="s-stale-export"),
+    C(["sim", "{run}", "--rtl"], run_copy("lut", retrained), "exported from other weights",
+      id="s-rtl-stale-export"),
+    C(["sim", "{run}"],
+      run_copy("lut", edit_json("run.json", lambda r: {
+          **r, "data_source": {**r["data_source"], "path": "/nonexistent/tiny.npz"}})),
+      "is gone", id="s-data-gone"),
+    C(["sim", "{run}"],
+      run_copy("lut", edit_json("run.json", lambda r: {
+          **r, "data_source": {**r["data_source"], "sha256": "0" * 64}})),
+      "changed since training", id="s-data-changed"),
+    C(["sim", "{run}"],
+      run_copy("lut", edit_json("run.json", lambda r: {**r, "input_shape": [1, 4, 16]})),
+      "is not the data's", id="s-input-shape-same-size"),
+    C(["sim", "{run}"], run_copy("lut", write("hdl/netlist.json", '{"layers": ')),
+      "netlist file <path> is not valid JSON", id="s-netlist-truncated"),
+    C(["sim", "{run}", "--rtl"], run_copy("lut", write("hdl/export.json", "[]")),
+      "is not an export record", id="s-export-list"),
+    # --- synth
+    C(["synth", "{tmp}/nothing"], None, "not found", id="y-missing"),
+    C(["synth", "{lut}", "--target", "asic"], None, "--target", id="y-target"),
+    C(["synth", "{run}"], run_copy("lut", retrained), "exported from other weights",
+      id="y-stale-export"),
+    C(["synth", "{run}"], run_copy("lut", write("hdl/export.json", '{"verilog": ')),
+      "not valid JSON", id="y-export-truncated"),
+    C(["synth", "{run}"], run_copy("lut", write("hdl/export.json", '{"latency": 3}')),
+      "is not an export record", id="y-export-no-verilog"),
+    # --- report
+    C(["report", "{tmp}/nothing"], None, "is not a folder", id="r-missing"),
+    C(["report", "{tmp}"], None, "holds no run folders", id="r-empty"),
+    C(["report", "{run}"], run_copy("lut", write("run.json", '{"model": "lut')),
+      "not valid JSON", id="r-run-truncated"),
+    C(["report", "{run}"], run_copy("lut", write("run.json", "[1, 2]")),
+      "must hold a JSON object", id="r-run-list"),
+    C(["report", "{run}"], run_copy("lut", write("metrics.json", '{"val_acc')),
+      "not valid JSON", id="r-metrics-truncated"),
+    C(["report", "{run}"], run_copy("lut", write("metrics.json", '"x"')),
+      "must hold a JSON object", id="r-metrics-string"),
+    C(["report", "{run}"], run_copy("lut", write("metrics.json", "NaN")),
+      "must hold a JSON object", id="r-metrics-nan"),
+    C(["report", "{run}"], run_copy("lut", write("sim.json", "[]")), "must hold a JSON object",
+      id="r-sim-list"),
+    C(["report", "{run}"], run_copy("lut", write("synth.json", b"\xff\xfe")), "not valid JSON",
+      id="r-synth-binary"),
+    # --- demo and the command line itself
+    C(["demo", "--data", "{tmp}/nowhere", "--out", "{tmp}/demo", "--quick"], None,
+      "dataset not found", id="demo-data"),
+    C([], None, "the following arguments are required: command", id="no-command"),
+    C(["frobnicate"], None, "invalid choice: 'frobnicate'", id="unknown-command"),
+]
+
+
+# --------------------------------------------------------------------------------- running
+
+
+def _hashes(*roots: Path) -> dict[str, str]:
+    out = {}
+    for root in roots:
+        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for p in paths:
+            out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+class _NoBar:
+    """tqdm stand-in: progress bars would share stderr with the one error line."""
+
+    def __init__(self, iterable=None, *args, **kwargs):
+        self.iterable = iterable
+
+    def __iter__(self):
+        return iter(self.iterable)
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+
+@pytest.fixture
+def world(tiny_runs, tiny_npz, tmp_path, monkeypatch):
+    for module in (lutnn.train, lutnn.distill.rows, lutnn.distill.blocks):
+        monkeypatch.setattr(module, "tqdm", _NoBar)
+    case = tmp_path / "case"
+    case.mkdir()
+    return {"data": tiny_npz, "teacher": tiny_runs["teacher"], "lut": tiny_runs["lut"],
+            "tmp": case, "root": tiny_runs["lut"].parent}
+
+
+def _argv(template: list[str], ctx: dict) -> list[str]:
+    return [part.format(**ctx) for part in template]
+
+
+def _check(code, err: str, message: str, before: dict, after: dict) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    assert err.endswith("\n") and err.count("\n") == 1, f"not one line: {err!r}"
+    assert err.startswith("lutnn"), err
+    assert message in re.sub(r"/\S+", "<path>", err), err  # in the words, not in a path
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"files changed, appeared or vanished: {changed}"
+
+
+@pytest.mark.parametrize("template,setup,message", CASES)
+def test_bad_input(world, capsys, template, setup, message):
+    if setup is not None:
+        world.update(setup(world))
+    argv = _argv(template, world)
+    watched = (world["root"], world["data"], world["tmp"])
+    before = _hashes(*watched)
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    err = capsys.readouterr().err
+    print(err)  # shown with -rA: the corpus's messages
+    _check(code, err, message, before, _hashes(*watched))
+
+
+def test_the_corpus_is_large():
+    assert len(CASES) >= 100
+
+
+#: end to end in a fresh interpreter: the exit status and stderr a shell sees
+SUBPROCESS_CASES = [
+    C([*T, *NEW, "--lr", "nan"], None, "--lr: expected a finite number > 0", id="lr-nan"),
+    C([*T, "--out", "{lut}"], None, "already holds a run", id="out-holds-run"),
+    C(["export", "{lut}", "--pipeline", "abc"], None, "got 'abc'", id="export-pipeline"),
+    C(["sim", "{run}"], run_copy("lut", retrained), "run `lutnn export", id="sim-stale"),
+    C(["report", "{run}"], run_copy("lut", write("metrics.json", "[")), "not valid JSON",
+      id="report-truncated"),
+]
+
+
+@pytest.mark.parametrize("template,setup,message", SUBPROCESS_CASES)
+def test_bad_input_in_a_subprocess(world, template, setup, message):
+    if setup is not None:
+        world.update(setup(world))
+    watched = (world["root"], world["data"], world["tmp"])
+    before = _hashes(*watched)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "lutnn", *_argv(template, world)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    _check(proc.returncode, proc.stderr, message, before, _hashes(*watched))
+
