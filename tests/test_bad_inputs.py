@@ -211,7 +211,7 @@ CASES = [
     C([*T, "--out", "{run}"], run_copy("lut", delete("checkpoint.pt")), "already holds a run",
       id="finished-no-checkpoint"),
     C([*T, "--out", "{run}", "--resume", "--config", "{cfg}"],
-      both(run_copy("lut", write("checkpoint.pt", b"\x80junk")), cfg(TINY_LUT)),
+      both(run_copy("lut", write("checkpoint.pt", b"junk")), cfg(TINY_LUT)),
       "is corrupt or not a lutnn checkpoint", id="resume-corrupt-checkpoint"),
     C([*T, "--out", "{run}", "--resume", "--config", "{cfg}"],
       both(run_copy("lut", edit_json("run.json", lambda r: {**r, "config": {}})), cfg(TINY_LUT)),
