@@ -342,8 +342,11 @@ def test_npz_loader_errors(tmp_path, change, message):
 def test_dataset_path_errors(tmp_path):
     with pytest.raises(LutnnError, match="dataset not found"):
         load_dataset(tmp_path / "missing.npz")
-    (tmp_path / "data.csv").write_text("1,2\n")
+    (tmp_path / "data.txt").write_text("1,2\n")
     with pytest.raises(LutnnError, match="neither a folder of IDX files nor a .npz"):
+        load_dataset(tmp_path / "data.txt")
+    (tmp_path / "data.csv").write_text("1,2\n")  # a table without rows
+    with pytest.raises(LutnnError, match="a table needs a header line and at least one row"):
         load_dataset(tmp_path / "data.csv")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(LutnnError, match="junk.npz is not a readable .npz"):

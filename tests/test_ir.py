@@ -16,6 +16,7 @@ from numpy.testing import assert_array_equal
 from lutnn.errors import LutnnError
 from lutnn.ir import (
     BitLayer,
+    FeatureEncoder,
     GroupSumHead,
     InputEncoder,
     LogicLayer,
@@ -118,8 +119,8 @@ def test_json_is_readable(tmp_path):
 def test_every_unlowered_ir_type_is_serializable():
     lowered = {LogicLayer, LoweredHead}
     assert set(LAYER_TYPES.values()) == set(NODE_TYPES) - lowered
-    assert set(typing.get_args(BitLayer)) | {InputEncoder, GroupSumHead} == set(NODE_TYPES) - {
-        LoweredHead}
+    assert set(typing.get_args(BitLayer)) | {InputEncoder, FeatureEncoder, GroupSumHead} == set(
+        NODE_TYPES) - {LoweredHead}
 
 
 def test_lowered_netlist_is_not_saved(tmp_path):
@@ -317,7 +318,7 @@ def test_every_backend_covers_its_node_types(backend):
     from lutnn.hdl import emit
     from lutnn.sim import packed, reference
 
-    lowered = {InputEncoder, OrLayer, LogicLayer, LoweredHead}  # what the emitter reads
+    lowered = {InputEncoder, FeatureEncoder, OrLayer, LogicLayer, LoweredHead}  # emitter reads
     covered, want = {
         "summary": (summary_rows.node_types, set(NODE_TYPES)),
         "serialize": (set(LAYER_TYPES.values()), set(NODE_TYPES) - {LogicLayer, LoweredHead}),

@@ -50,7 +50,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_cfg = TrainConfig(seed=args.seed, **settings)
     metrics = train(
         model, args.out, model_overrides=overrides, train_cfg=train_cfg,
-        data=args.data, resume=args.resume,
+        data=args.data, resume=args.resume, label=args.label,
     )
     print(
         f"{model}: val {metrics['val_accuracy']:.4f}, test {metrics['test_accuracy']:.4f}, "
@@ -224,7 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, help="batch size (default: 128)")
     p.add_argument("--lr", type=_positive_float,
                    help="peak Adam learning rate (default: 1e-3 teachers, 1e-2 LUT-Nets)")
-    p.add_argument("--data", help="IDX folder or .npz file (default: MNIST, found or fetched)")
+    p.add_argument("--data", help="IDX folder, .npz file, or a table (.csv, or .npz with 2-D "
+                   "x_train) (default: MNIST, found or fetched)")
+    p.add_argument("--label", metavar="COLUMN",
+                   help="with a .csv table: the label column (default: the last column)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     p.add_argument("--val-size", type=_positive_int, help="validation samples (default: 5000)")
     p.add_argument("--config", help="JSON file of model config fields to override")

@@ -32,8 +32,9 @@ def _count(default: int) -> int:
 class MLPConfig:
     """A binary MLP teacher: encoder -> BinaryLinear x len(hidden) -> BinaryLinear -> GroupSum."""
 
-    encoder: str = "thermometer"  # input encoding: "threshold" (1 bit/pixel) or "thermometer"
+    encoder: str = "thermometer"  # "threshold" (1 bit/pixel), "thermometer", "distributive"
     levels: int = 3  # thermometer levels T (bits per pixel); ignored for "threshold"
+    width: int = 8  # bits of a tabular feature in hardware (fixed point); images are 8-bit
     hidden: tuple[int, ...] = (1024, 1024)  # widths of the hidden binary layers
     group_size: int = 100  # output bits per class; class score = popcount of its group
     binary_weights: bool = True  # sign(W) in the forward pass (XNOR-Net); False: real weights
@@ -72,9 +73,33 @@ class MobileNetConfig:
 
 
 def _encoder(name: str, levels: int) -> nn.Module:
-    from lutnn.data.encodings import get_encoder
+    from lutnn.data.encodings import FEATURE_ENCODERS, get_encoder
 
+    if name in FEATURE_ENCODERS:
+        raise LutnnError(f"encoder {name!r} is available for teacher-mlp and lut-mlp")
     return get_encoder(name) if name == "threshold" else get_encoder(name, levels=levels)
+
+
+def _input_encoder(cfg, input_shape: tuple[int, ...]) -> nn.Module:
+    """The MLPs' encoder: on a table (``input_shape`` ``(F,)``) "threshold" / "thermometer"
+    are uniform thresholds over each feature's training range (1 / ``levels`` of them);
+    "distributive" puts them at training-set quantiles (tables and images)."""
+    from lutnn.data.encodings import FEATURE_ENCODERS, get_encoder
+
+    name, levels = cfg.encoder, cfg.levels
+    if len(input_shape) == 1 and name in ("threshold", "thermometer"):
+        name, levels = "uniform", 1 if name == "threshold" else levels
+    if name not in FEATURE_ENCODERS:
+        return _encoder(name, levels)
+    width = cfg.width if len(input_shape) == 1 else None
+    return get_encoder(name, input_shape=tuple(input_shape), levels=levels, width=width)
+
+
+def _image_only(model: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(input_shape) != 3:
+        raise LutnnError(f"{model} is an image model and needs [C, H, W] images; this data is "
+                         f"a table of {input_shape[0]} features: use teacher-mlp or lut-mlp")
+    return tuple(input_shape)
 
 
 def _encoder_bits(name: str, levels: int) -> int:
@@ -88,12 +113,11 @@ def _dense_stack(widths: list[int], binary_weights: bool) -> list[nn.Module]:
     ]
 
 
-def build_mlp(cfg: MLPConfig, input_shape: tuple[int, int, int], num_classes: int) -> nn.Sequential:
-    c, h, w = input_shape
-    in_bits = c * _encoder_bits(cfg.encoder, cfg.levels) * h * w
+def build_mlp(cfg: MLPConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Sequential:
+    in_bits = math.prod(input_shape) * _encoder_bits(cfg.encoder, cfg.levels)
     widths = [in_bits, *cfg.hidden, num_classes * cfg.group_size]
     return nn.Sequential(
-        _encoder(cfg.encoder, cfg.levels),
+        _input_encoder(cfg, input_shape),
         nn.Flatten(),
         *_dense_stack(widths, cfg.binary_weights),
         GroupSum(num_classes, cfg.tau),
@@ -105,7 +129,7 @@ def _conv(c_in: int, c_out: int, kernel: int, inner: nn.Module) -> LoweredConv2d
 
 
 def build_cnn(cfg: CNNConfig, input_shape: tuple[int, int, int], num_classes: int) -> nn.Sequential:
-    c, h, w = input_shape
+    c, h, w = _image_only("teacher-cnn", input_shape)
     c = c * _encoder_bits(cfg.encoder, cfg.levels)
     layers: list[nn.Module] = [_encoder(cfg.encoder, cfg.levels)]
     for c_out in cfg.channels:
@@ -120,7 +144,7 @@ def build_cnn(cfg: CNNConfig, input_shape: tuple[int, int, int], num_classes: in
 def build_mobilenet(
     cfg: MobileNetConfig, input_shape: tuple[int, int, int], num_classes: int
 ) -> nn.Sequential:
-    c, h, w = input_shape
+    c, h, w = _image_only("teacher-mobilenet", input_shape)
     c = c * _encoder_bits(cfg.encoder, cfg.levels)
     bw = cfg.binary_weights
     stem = BinaryLinear(c * 9, cfg.stem_channels, binary_weights=bw)
@@ -144,8 +168,9 @@ def build_mobilenet(
 class LUTMLPConfig:
     """A LUT-Net MLP: encoder -> LUTLayer x len(layers) (random wiring) -> GroupSum."""
 
-    encoder: str = "thermometer"  # input encoding: "threshold" or "thermometer"
+    encoder: str = "thermometer"  # "threshold", "thermometer" or "distributive" (quantiles)
     levels: int = 3  # thermometer levels T
+    width: int = 8  # bits of a tabular feature in hardware (fixed point); images are 8-bit
     layers: tuple[int, ...] = (3000, 1000)  # LUT nodes per layer; the last feeds the head
     k: int = 6  # inputs per LUT
     bn: bool = False  # BatchNorm on LUT pre-activations (folded into the tables at export)
@@ -169,10 +194,9 @@ class LUTCNNConfig:
 
 
 def build_lut_mlp(
-    cfg: LUTMLPConfig, input_shape: tuple[int, int, int], num_classes: int
+    cfg: LUTMLPConfig, input_shape: tuple[int, ...], num_classes: int
 ) -> nn.Sequential:
-    c, h, w = input_shape
-    widths = [c * _encoder_bits(cfg.encoder, cfg.levels) * h * w, *cfg.layers]
+    widths = [math.prod(input_shape) * _encoder_bits(cfg.encoder, cfg.levels), *cfg.layers]
     if widths[-1] % num_classes:
         raise LutnnError(f"the last LUT layer ({widths[-1]}) must be a multiple of the "
                          f"{num_classes} classes")
@@ -185,14 +209,14 @@ def build_lut_mlp(
         for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:], strict=True))
     ]
     return nn.Sequential(
-        _encoder(cfg.encoder, cfg.levels), nn.Flatten(), *luts, GroupSum(num_classes, cfg.tau)
+        _input_encoder(cfg, input_shape), nn.Flatten(), *luts, GroupSum(num_classes, cfg.tau)
     )
 
 
 def build_lut_cnn(
     cfg: LUTCNNConfig, input_shape: tuple[int, int, int], num_classes: int
 ) -> nn.Sequential:
-    c, h, w = input_shape
+    c, h, w = _image_only("lut-cnn", input_shape)
     c = c * _encoder_bits(cfg.encoder, cfg.levels)
     layers: list[nn.Module] = [_encoder(cfg.encoder, cfg.levels)]
     for i, c_out in enumerate(cfg.channels):

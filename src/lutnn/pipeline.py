@@ -148,7 +148,7 @@ def _test_split(record: dict, vectors: int | None) -> tuple[np.ndarray, np.ndarr
     data = recorded_data(record)  # the data set trained on, wherever the command runs
     # The test split does not depend on the validation carve-out; any val_size will do.
     val_size = record.get("train", {}).get("val_size", 1)
-    dataset = load_dataset(data, val_size=val_size)
+    dataset = load_dataset(data, val_size=val_size, label=record.get("label"))
     if list(dataset.input_shape) != list(record["input_shape"]):
         raise LutnnError(f"run.json's input_shape {record['input_shape']} is not the data's "
                          f"{list(dataset.input_shape)}; was run.json edited? retrain the run")

@@ -152,9 +152,9 @@ def teacher_linear(module: nn.Module) -> BinaryLinear:
 
 
 def _is_encoder(module: nn.Module) -> bool:
-    from lutnn.data.encodings import ComparatorEncoder
+    from lutnn.data.encodings import is_encoder
 
-    return isinstance(module, ComparatorEncoder)
+    return is_encoder(module)
 
 
 def plan_student(teacher: nn.Sequential, k: int, tree: tuple[int, ...]) -> list[BlockPlan]:

@@ -398,24 +398,29 @@ def train(
     resume: bool = False,
     extra_metrics: Callable[[nn.Module], dict] | None = None,
     log: Callable[[str], None] = print,
+    label: str | None = None,
 ) -> dict:
     """Train model ``model_name`` into run folder ``out``; returns the metrics dict.
+
+    ``label`` names the label column of a ``.csv`` table (default: its last column).
 
     Raises:
         LutnnError: a user error (unknown model, bad config, a run folder that already holds
             a run without ``resume``, a corrupt checkpoint, a mismatching resumed config).
     """
-    from lutnn.data import load_dataset
+    from lutnn.data import fit_encoders, load_dataset
+    from lutnn.data.tables import table_record
 
     out = Path(out)
     model_cfg = make_config(model_name, model_overrides)
     if train_cfg.lr is None:
         train_cfg = dataclasses.replace(train_cfg, lr=get_model_spec(model_name).lr)
     check_new_run(out, resume)
-    dataset = load_dataset(data, val_size=train_cfg.val_size, seed=train_cfg.seed)
+    dataset = load_dataset(data, val_size=train_cfg.val_size, seed=train_cfg.seed, label=label)
     check_model_fits(model_name, model_cfg, dataset.input_shape, dataset.num_classes,
                      train_cfg.batch_size)
     record = _run_record(model_name, model_cfg, train_cfg, data or "mnist", dataset)
+    record.update(table_record(dataset, label))  # a table's label column and class names
     loss_fn = cross_entropy
     if train_cfg.teacher is not None:
         loss_fn = _teacher_loss_for(train_cfg, dataset, record)
@@ -430,6 +435,7 @@ def train(
 
     torch.manual_seed(train_cfg.seed)
     model = build_model(model_name, model_cfg, dataset.input_shape, dataset.num_classes)
+    fit_encoders(model, dataset.x_train)  # thresholds per input from the training split
     fit_cfg = FitConfig(epochs=train_cfg.epochs, batch_size=train_cfg.batch_size,
                         lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
                         seed=train_cfg.seed, eval_batch_size=train_cfg.eval_batch_size)
@@ -485,8 +491,8 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, dict]:
         raise LutnnError(
             f"{run_dir}/run.json is malformed ({type(exc).__name__}: {exc}); retrain the run"
         ) from None
-    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
-        raise LutnnError(f"{run_dir}/run.json: input_shape must be [C, H, W] positive ints, "
+    if len(shape) not in (1, 3) or not all(isinstance(v, int) and v > 0 for v in shape):
+        raise LutnnError(f"{run_dir}/run.json: input_shape must be [C, H, W] or [F] positive ints, "
                          f"got {list(shape)}; was it edited? retrain the run")
     model = build_model(name, cfg, shape, num_classes)
     state = io.load_checkpoint(run_dir / "model.pt")

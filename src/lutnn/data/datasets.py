@@ -27,13 +27,17 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A train/val/test split of images and labels.
+    """A train/val/test split of images (or of a table's rows) and labels.
 
     Attributes:
-        x_train, x_val, x_test: uint8 ``[n, C, H, W]`` pixel values 0..255.
+        x_train, x_val, x_test: uint8 ``[n, C, H, W]`` pixel values 0..255, or for a table
+            float32 ``[n, F]`` features (see :mod:`lutnn.data.tables`).
         y_train, y_val, y_test: int64 ``[n]`` class indices in ``0..num_classes-1``.
         num_classes: number of classes.
         name: a short name for logs and reports (``"mnist"``, the folder or file stem).
+        class_names: a table's class names when its labels were strings (class i is
+            ``class_names[i]``), else None.
+        feature_names: a table's feature names, else None.
     """
 
     x_train: np.ndarray  # uint8 (N, C, H, W)
@@ -44,15 +48,21 @@ class Dataset:
     y_test: np.ndarray  # int64 (Nt,)
     num_classes: int
     name: str
+    class_names: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.validate()
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """``(C, H, W)`` of one image."""
-        c, h, w = self.x_train.shape[1:]
-        return int(c), int(h), int(w)
+    def tabular(self) -> bool:
+        """Whether the samples are a table's float feature vectors."""
+        return self.x_train.ndim == 2
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """``(C, H, W)`` of one image, or ``(F,)`` for a table of F features."""
+        return tuple(int(v) for v in self.x_train.shape[1:])
 
     def validate(self) -> None:
         """Check dtypes, shapes and label ranges; raise ``ValueError`` naming the field."""
@@ -61,8 +71,11 @@ class Dataset:
         shape = self.x_train.shape[1:]
         for split in ("train", "val", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
-            if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4:
-                raise ValueError(f"dataset {self.name!r}: x_{split} must be uint8 [n, C, H, W]")
+            image = isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 4
+            table = isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 2
+            if not (image or table):
+                raise ValueError(f"dataset {self.name!r}: x_{split} must be uint8 [n, C, H, W] "
+                                 "images or float32 [n, F] features")
             if x.shape[1:] != shape:
                 raise ValueError(
                     f"dataset {self.name!r}: x_{split} images are {x.shape[1:]}, x_train {shape}"
@@ -240,8 +253,29 @@ def split_indices(n: int, val_size: int, seed: int = 0) -> tuple[np.ndarray, np.
     return np.sort(perm[val_size:]), np.sort(perm[:val_size])
 
 
+def _load_table_dataset(path: Path, label: str | None, val_size: int, seed: int) -> Dataset:
+    """A ``.csv`` / ``.npz`` table (:mod:`lutnn.data.tables`), split as images are."""
+    from lutnn.data.tables import load_table
+
+    t = load_table(path, label)
+    name = path.stem
+    if t.y_train.size and t.y_train.min() < 0 or t.y_test.size and t.y_test.min() < 0:
+        raise LutnnError(f"{name}: a label is negative; labels must be 0..K-1 or class names")
+    check_label_set(t.y_train, t.y_test, name)
+    num_classes = (len(t.class_names) if t.class_names is not None
+                   else int(max(t.y_train.max(), t.y_test.max(initial=0))) + 1)
+    train_idx, val_idx = split_indices(len(t.x_train), val_size, seed)
+    return Dataset(
+        x_train=t.x_train[train_idx], y_train=t.y_train[train_idx],
+        x_val=t.x_train[val_idx], y_val=t.y_train[val_idx],
+        x_test=t.x_test, y_test=t.y_test, num_classes=num_classes, name=name,
+        class_names=t.class_names, feature_names=t.feature_names,
+    )  # fmt: skip
+
+
 def load_dataset(
-    path: str | os.PathLike | None = None, *, val_size: int = 5000, seed: int = 0
+    path: str | os.PathLike | None = None, *, val_size: int = 5000, seed: int = 0,
+    label: str | None = None,
 ) -> Dataset:
     """Load a dataset and carve a seeded validation split out of its training set.
 
@@ -251,8 +285,11 @@ def load_dataset(
             ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (or ``train-images.idx3-ubyte``
             style, each optionally ``.gz``); or a ``.npz`` with keys ``x_train, y_train, x_test,
             y_test`` (uint8 images ``[n, H, W]`` or ``[n, C, H, W]``, integer labels).
+            A ``.csv``, or a ``.npz`` with 2-D ``x_train`` / ``x_test``, is a table
+            (:mod:`lutnn.data.tables`): float32 ``[n, F]`` samples, ``input_shape`` ``(F,)``.
         val_size: number of training examples moved to the validation set (0 allowed).
         seed: seed of the permutation that picks them; the same seed gives the same split.
+        label: a ``.csv`` table's label column (default: the last column).
 
     Returns:
         A :class:`Dataset`; ``num_classes`` is the largest label in train or test plus one.
@@ -266,6 +303,14 @@ def load_dataset(
         >>> ds.x_train.shape, ds.x_val.shape, ds.input_shape  # doctest: +SKIP
         ((55000, 1, 28, 28), (5000, 1, 28, 28), (1, 28, 28))
     """
+    if path is not None:
+        from lutnn.data.tables import is_table_file
+
+        if is_table_file(Path(path)):
+            return _load_table_dataset(Path(path), label, val_size, seed)
+    if label is not None:
+        raise LutnnError(f"--label names the label column of a .csv table; {path or 'MNIST'} "
+                         "is not a table")
     if path is None:
         arrays, name = load_mnist(), "mnist"
     else:
@@ -321,7 +366,8 @@ def batches(
         drop_last: skip a final incomplete batch.
 
     Yields:
-        float32 ``[B, C, H, W]`` pixel values 0..255 (not rescaled) and int64 ``[B]`` labels.
+        float32 ``[B, C, H, W]`` pixel values 0..255 (not rescaled), or a table's float32
+        ``[B, F]`` features, and int64 ``[B]`` labels.
 
     Example:
         >>> rng = np.random.default_rng(0)

@@ -12,6 +12,11 @@ the order of :class:`lutnn.ir.layers.InputEncoder`.  Because thresholds increase
 pixel form a thermometer code: non-increasing in ``t``.
 
 Encoders are found by name through the explicit registry :data:`ENCODERS` / :func:`get_encoder`.
+
+:class:`FeatureThermometer` (``"distributive"``, ``"uniform"``) generalizes this to thresholds of
+their own for every input on W-bit fixed-point values: tabular features (float tables mapped to
+W bits by a per-feature offset and scale) and per-pixel distributive thermometers; it is fitted
+on the training set (:func:`fit_encoders`) and exports as :class:`lutnn.ir.FeatureEncoder`.
 """
 
 from __future__ import annotations
@@ -154,13 +159,203 @@ class ThermometerEncoder(ComparatorEncoder):
         super().__init__(thresholds)
 
 
-ENCODERS: dict[str, type[ComparatorEncoder]] = {
+IMAGE_WIDTH = 8  # pixels are 8-bit: their fixed-point mapping is the identity
+TABLE_WIDTH = 8  # default bits of a tabular feature in hardware (fixed point)
+
+
+class FeatureThermometer(nn.Module):
+    """``T`` thresholds of its own for every input, compared on W-bit fixed-point values.
+
+    Each input ``q`` (a tabular feature, or a pixel ``c*H*W + h*W + w``) is first mapped to
+    an unsigned W-bit integer, in float64 and in this order (the mapping of
+    :class:`lutnn.ir.FeatureEncoder`, which ``lutnn sim`` applies to the same floats):
+
+        ``x_fixed[q] = clip(floor((x[q] - offset[q]) * scale[q] + 1/2), 0, 2**W - 1)``
+
+    then ``bit = x_fixed[q] >= thresholds[q, t]``.  Bit order: a table ``[B, F]`` gives
+    ``[B, F*T]`` with bit ``f*T + t``; images ``[B, C, H, W]`` give ``[B, C*T, H, W]`` with
+    channel ``c*T + t`` (the order of :class:`ComparatorEncoder`).
+
+    :meth:`fit` sets the mapping and the thresholds from the training inputs (the training
+    code calls it before the first epoch; they are buffers, so saved in the state dict).
+    Images keep the identity mapping (W = 8, scale 1, offset 0); a table's feature f is
+    mapped from its training range, ``offset = min``, ``scale = (2**W - 1) / (max - min)``
+    (1 for a constant feature).  Before :meth:`fit` the mapping is the identity and the
+    thresholds are uniform.
+
+    Args:
+        input_shape: ``(F,)`` for a table, ``(C, H, W)`` for images.
+        levels: ``T``, thresholds per input.
+        width: W, bits per input (images: must be 8); default 8.
+    """
+
+    name: str = "feature"
+    quantiles: bool = False  # thresholds at training-set quantiles (else uniform)
+
+    def __init__(self, input_shape: Sequence[int], levels: int, width: int | None = None
+                 ) -> None:
+        super().__init__()
+        shape = tuple(int(v) for v in input_shape)
+        if len(shape) not in (1, 3) or min(shape) < 1:
+            raise ValueError(f"input_shape must be (F,) or (C, H, W), got {input_shape}")
+        tabular = len(shape) == 1
+        width = (TABLE_WIDTH if tabular else IMAGE_WIDTH) if width is None else width
+        if not tabular and width != IMAGE_WIDTH:
+            raise ValueError(f"images are {IMAGE_WIDTH}-bit: width must be {IMAGE_WIDTH}")
+        if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 24:
+            raise ValueError(f"width must be an integer in 1..24, got {width!r}")
+        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+            raise ValueError(f"levels must be a positive integer, got {levels!r}")
+        self.input_shape, self.width = shape, width
+        self.features = int(np.prod(shape))
+        self.channels = self.features if tabular else shape[0]
+        uniform = np.array(uniform_thresholds(levels, width), dtype=np.int32)
+        self.register_buffer("thresholds", torch.from_numpy(
+            np.tile(uniform, (self.features, 1))))  # int32 (P, T)
+        self.register_buffer("scale", torch.ones(self.features, dtype=torch.float64))
+        self.register_buffer("offset", torch.zeros(self.features, dtype=torch.float64))
+
+    @property
+    def tabular(self) -> bool:
+        return len(self.input_shape) == 1
+
+    @property
+    def num_thresholds(self) -> int:
+        """``T``, the number of bits per input."""
+        return int(self.thresholds.shape[1])
+
+    @property
+    def max_value(self) -> int:
+        return (1 << self.width) - 1
+
+    def to_fixed(self, x: torch.Tensor) -> torch.Tensor:
+        """float64 ``[B, P]`` fixed-point values (integers) of inputs ``x`` ``[B, *shape]``."""
+        v = x.reshape(x.shape[0], self.features).to(torch.float64)
+        q = torch.floor((v - self.offset) * self.scale + 0.5)  # the order the docstring states
+        return q.clamp(0, self.max_value)
+
+    @torch.no_grad()
+    def fit(self, x_train: np.ndarray) -> FeatureThermometer:
+        """Set the fixed-point mapping (tables) and the thresholds from training inputs.
+
+        Args:
+            x_train: ``[n, *input_shape]`` (uint8 images or float tables).
+        """
+        x = np.asarray(x_train).reshape(len(x_train), self.features).astype(np.float64)
+        if self.tabular:
+            lo, hi = x.min(axis=0), x.max(axis=0)
+            spread = hi - lo
+            scale = np.where(spread > 0, self.max_value / np.where(spread > 0, spread, 1), 1.0)
+            self.offset.copy_(torch.from_numpy(lo))
+            self.scale.copy_(torch.from_numpy(scale))
+        q = self.to_fixed(torch.from_numpy(x)).numpy().astype(np.int64)  # (n, P)
+        if self.quantiles:
+            thr = quantile_thresholds(q, self.num_thresholds, self.max_value)
+        else:
+            thr = np.tile(uniform_thresholds(self.num_thresholds, self.width), (self.features, 1))
+        self.thresholds.copy_(torch.from_numpy(np.asarray(thr, dtype=np.int32)))
+        return self
+
+    def out_channels(self, in_channels: int) -> int:
+        """Output channels of images with ``in_channels`` channels: ``in_channels * T``."""
+        return in_channels * self.num_thresholds
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode ``[B, *input_shape]`` into bits (see the class docstring for the order)."""
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{type(self).__name__} expects inputs of shape "
+                             f"[B, {', '.join(map(str, self.input_shape))}], got "
+                             f"{tuple(x.shape)}")
+        b, t = x.shape[0], self.num_thresholds
+        bits = self.to_fixed(x).unsqueeze(2) >= self.thresholds  # (B, P, T), exact integers
+        if self.tabular:
+            return bits.reshape(b, self.features * t).to(torch.float32)  # bit f*T + t
+        c, h, w = self.input_shape
+        bits = bits.reshape(b, c, h * w, t).transpose(2, 3)  # (B, C, T, HW)
+        return bits.reshape(b, c * t, h, w).to(torch.float32)
+
+    def extra_repr(self) -> str:
+        return (f"input_shape={self.input_shape}, levels={self.num_thresholds}, "
+                f"width={self.width}, quantiles={self.quantiles}")
+
+
+class DistributiveThermometer(FeatureThermometer):
+    """:class:`FeatureThermometer` with thresholds at the training set's quantiles (DWN's
+    distributive thermometer): :func:`quantile_thresholds`.
+
+    Example:
+        >>> enc = DistributiveThermometer((1,), levels=1).fit(np.array([[0.], [1.], [2.], [3.]]))
+        >>> enc.thresholds.tolist(), enc(torch.tensor([[2.0], [3.0]])).flatten().tolist()
+        ([[171]], [0.0, 1.0])
+    """
+
+    name = "distributive"
+    quantiles = True
+
+
+class UniformThermometer(FeatureThermometer):
+    """:class:`FeatureThermometer` with thresholds evenly spaced over each input's
+    fixed-point range (a table: its training range): :func:`uniform_thresholds`."""
+
+    name = "uniform"
+
+
+def uniform_thresholds(levels: int, width: int) -> list[int]:
+    """``floor(2**W * (t+1) / (T+1) + 1/2)`` for ``t = 0..T-1``: T thresholds splitting the
+    W-bit range into near-equal bins (for W = 8, :func:`thermometer_thresholds`).
+
+    Example:
+        >>> uniform_thresholds(3, 8)
+        [64, 128, 192]
+    """
+    n, full = levels + 1, 1 << width
+    return [(2 * full * (t + 1) + n) // (2 * n) for t in range(levels)]
+
+
+def quantile_thresholds(q: np.ndarray, levels: int, max_value: int) -> np.ndarray:
+    """int32 ``[P, T]``: threshold t of input p is one more than the value at rank
+    ``floor((t+1) * n / (T+1))`` of its n sorted training values, so that bit t is
+    ``x > that quantile`` (DWN's ``x > threshold``) and a feature piled up at its minimum
+    still splits; at most ``max_value + 1`` (a constant 0).
+
+    Args:
+        q: int ``[n, P]`` fixed-point training values.
+    """
+    n = q.shape[0]
+    ranks = np.minimum((np.arange(1, levels + 1) * n) // (levels + 1), n - 1)  # (T,)
+    sorted_q = np.sort(q, axis=0)  # (n, P)
+    thr = sorted_q[ranks].T + 1  # (P, T), non-decreasing along T
+    return np.minimum(thr, max_value + 1).astype(np.int32)
+
+
+#: encoder modules of a model's first block (``to_ir`` and distillation recognise them)
+ENCODER_MODULES = (ComparatorEncoder, FeatureThermometer)
+
+ENCODERS: dict[str, type[nn.Module]] = {
     "threshold": ThresholdEncoder,
     "thermometer": ThermometerEncoder,
+    "distributive": DistributiveThermometer,
+    "uniform": UniformThermometer,
 }
 
+#: encoders with thresholds per input, fitted on the training data (tables need one)
+FEATURE_ENCODERS = ("distributive", "uniform")
 
-def get_encoder(name: str, **kwargs: Any) -> ComparatorEncoder:
+
+def is_encoder(module: nn.Module) -> bool:
+    """Whether ``module`` is an input encoder (pixels or features -> bits)."""
+    return isinstance(module, ENCODER_MODULES)
+
+
+def fit_encoders(model: nn.Module, x_train: np.ndarray) -> None:
+    """Call :meth:`FeatureThermometer.fit` on every fitted encoder of ``model`` with the
+    training inputs (training code calls it once, before the first epoch)."""
+    for module in model.modules():
+        if isinstance(module, FeatureThermometer):
+            module.fit(x_train)
+
+
+def get_encoder(name: str, **kwargs: Any) -> nn.Module:
     """Build the encoder registered as ``name`` with constructor ``kwargs``.
 
     Raises:

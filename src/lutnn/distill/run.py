@@ -166,7 +166,8 @@ class _Run:
         self.data_name = source or "mnist"
         ds = load_dataset(None if source in (None, "mnist") else source,
                           val_size=int(train_rec.get("val_size", 5000)),
-                          seed=int(train_rec.get("seed", 0)))
+                          seed=int(train_rec.get("seed", 0)),
+                          label=self.teacher_record.get("label"))
         num_classes = self._check_data(ds, teacher_dir)
         self.ds = ds
         n = cfg.samples or len(ds.x_train)
@@ -191,6 +192,9 @@ class _Run:
             "input_shape": list(self.input_shape),
             "num_classes": num_classes,
         }
+        for key in ("label", "class_names"):  # a table's, as the teacher recorded them
+            if key in self.teacher_record:
+                self.record[key] = self.teacher_record[key]
         self.record["distill"]["tree"] = list(cfg.tree)
 
     def _check_data(self, ds, teacher_dir: Path) -> int:

@@ -11,6 +11,9 @@ naming the block.
 
 The IR is an artifact built *from* the model; the model is not changed.  Images flow as
 channel-major flat bit vectors (index ``c*H*W + h*W + w``), the order ``nn.Flatten`` uses.
+A :class:`~lutnn.data.encodings.FeatureThermometer` (tabular features, or a per-pixel
+distributive thermometer) becomes a :class:`~lutnn.ir.FeatureEncoder`; a table of F features
+has ``input_shape`` ``(F,)`` and its encoder writes flat bits ``f*T + t``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from lutnn.frontend.fold import fold_batchnorm_sign
 from lutnn.ir.layers import (
     MAX_LUT_K,
     BitLayer,
+    FeatureEncoder,
     GroupSumHead,
     InputEncoder,
     LutLayer,
@@ -153,6 +157,17 @@ def _encoder_layer(module: nn.Module, shape: tuple[int, int, int]) -> InputEncod
     return InputEncoder(name="encoder", channels=c, pixels=c * h * w, thresholds=thresholds)
 
 
+def _feature_encoder_layer(module: nn.Module) -> FeatureEncoder:
+    """A fitted :class:`~lutnn.data.encodings.FeatureThermometer` as its IR node (the same
+    integers: thresholds, and the float64 scale and offset of its fixed-point mapping)."""
+    return FeatureEncoder(
+        name="encoder", channels=module.channels, features=module.features, width=module.width,
+        thresholds=module.thresholds.detach().cpu().numpy().astype(np.int32),
+        scale=module.scale.detach().cpu().numpy().astype(np.float64),
+        offset=module.offset.detach().cpu().numpy().astype(np.float64),
+    )
+
+
 def to_ir(model: nn.Sequential, input_shape: tuple[int, int, int] | None = None,
           *, input_bits: int | None = None, meta: dict | None = None) -> Netlist:
     """Convert a trained model to a validated :class:`Netlist`.
@@ -160,20 +175,20 @@ def to_ir(model: nn.Sequential, input_shape: tuple[int, int, int] | None = None,
     Args:
         model: an ``nn.Sequential`` of supported blocks (see the module docstring).
         input_shape: (C, H, W) of the images when the model starts with an encoder (or with
-            a convolution on bits).
+            a convolution on bits); ``(F,)`` for a table of F features.
         input_bits: width of the input bit vector when the model starts with a dense layer.
         meta: provenance stored in the netlist.
 
     Raises:
         LutnnError: an unsupported block (named, with its position), or real-valued weights.
     """
-    from lutnn.data.encodings import ComparatorEncoder
+    from lutnn.data.encodings import ComparatorEncoder, FeatureThermometer
 
     modules = list(model) if isinstance(model, nn.Sequential) else [model]
-    encoder: InputEncoder | None = None
+    encoder: InputEncoder | FeatureEncoder | None = None
     layers: list[BitLayer] = []
     head: GroupSumHead | None = None
-    shape: tuple[int, int, int] | None = tuple(input_shape) if input_shape else None
+    shape: tuple[int, ...] | None = tuple(input_shape) if input_shape else None
     width = input_bits if input_bits is not None else None
     if shape is not None and width is None:
         width = int(np.prod(shape))
@@ -188,6 +203,13 @@ def to_ir(model: nn.Sequential, input_shape: tuple[int, int, int] | None = None,
             encoder = _encoder_layer(module, shape)
             shape = (shape[0] * encoder.levels, shape[1], shape[2])
             width = encoder.out_width
+        elif isinstance(module, FeatureThermometer):
+            if i != 0 or shape is None or tuple(shape) != module.input_shape:
+                raise LutnnError("the input encoder must be the first block, with input_shape "
+                                 "equal to the encoder's")
+            encoder = _feature_encoder_layer(module)
+            width = encoder.out_width
+            shape = None if module.tabular else (shape[0] * encoder.levels, *shape[1:])
         elif isinstance(module, nn.Flatten):
             shape = None
         elif isinstance(module, LoweredConv2d):

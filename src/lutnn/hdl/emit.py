@@ -15,6 +15,9 @@ from a named template in ``templates/``):
 Hardware per node of the lowered netlist:
 
 * encoder: one comparator ``pixel >= threshold`` per output bit (constants for 0 and 256);
+  a :class:`~lutnn.ir.FeatureEncoder`: one ``x[q] >= W'd<threshold[q, t]>`` per bit on the
+  W-bit fixed-point input q (constants for 0 and 2**W), its float -> fixed-point mapping
+  (offset, scale per input) written in the header;
 * logic layer: per :class:`~lutnn.ir.LutOp` one ``<top>_lut`` (a constant or a wire where
   that is all it is), per :class:`~lutnn.ir.AddOp` one ``+``, per
   :class:`~lutnn.ir.CompareOp` one ``>=`` (``<`` where inverted);
@@ -35,6 +38,7 @@ from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
     AddOp,
     CompareOp,
+    FeatureEncoder,
     InputEncoder,
     LogicLayer,
     LoweredHead,
@@ -298,6 +302,37 @@ def _encoder_body(enc: InputEncoder) -> list[str]:
     return lines
 
 
+def _feature_body(enc: FeatureEncoder) -> list[str]:
+    hw, w = enc.features // enc.channels, enc.width
+    lines = []
+    for c in range(enc.channels):
+        for t in range(enc.levels):
+            for p in range(hw):
+                bit, q = (c * enc.levels + t) * hw + p, c * hw + p
+                thr = int(enc.thresholds[q, t])
+                if thr == 0:
+                    lines.append(render("assign", lhs=f"y[{bit}]", rhs="1'b1"))
+                elif thr > enc.max_value:
+                    lines.append(render("assign", lhs=f"y[{bit}]", rhs="1'b0"))
+                else:
+                    lines.append(render("feature_bit", bit=bit, msb=w * q + w - 1, lsb=w * q,
+                                        width=w, threshold=thr))
+    return lines
+
+
+def feature_mapping_comment(enc: FeatureEncoder) -> list[str]:
+    """Header lines stating the float -> fixed-point mapping of every input (one line when
+    all inputs share it)."""
+    rule = (f"x_fixed[q] = clip(floor((x[q] - offset[q]) * scale[q] + 1/2), 0, "
+            f"{enc.max_value}), float64")
+    pairs = [(repr(float(o)), repr(float(s))) for o, s in zip(enc.offset, enc.scale, strict=True)]
+    if len(set(pairs)) == 1:
+        return [f"//   fixed point: {rule}; every input: offset {pairs[0][0]}, "
+                f"scale {pairs[0][1]}"]
+    return [f"//   fixed point: {rule}; per input q:",
+            *(f"//     q={q}: offset {o}, scale {sc}" for q, (o, sc) in enumerate(pairs))]
+
+
 def _logic_body(layer: LogicLayer, top: str) -> list[str]:
     if layer.stages > 1:
         return _staged_logic_body(layer, top)
@@ -440,6 +475,21 @@ def _encoder_block(enc: InputEncoder, ctx: _Context) -> tuple[_Block, str]:
             f"//   input: {enc.pixels} 8-bit pixels; {title}")
 
 
+@BLOCKS.register(FeatureEncoder)
+def _feature_block(enc: FeatureEncoder, ctx: _Context) -> tuple[_Block, str]:
+    module = f"{ctx.top}_enc_{verilog_identifier(enc.name)}"
+    title = (f"encoder {comment_text(enc.name)}: {enc.features} {enc.width}-bit unsigned "
+             f"inputs ({enc.channels} channel(s)) x {enc.levels} thresholds each -> "
+             f"{enc.out_width} bits, bit (c*T + t)*HW + p = x[c*HW + p] >= "
+             "threshold[c*HW + p, t] (a table: bit f*T + t = x[f] >= threshold[f, t])")
+    text = render("layer_module", title=title, module=module,
+                  in_msb=enc.width * enc.features - 1, out_msb=enc.out_width - 1,
+                  body="\n".join(_feature_body(enc)))
+    summary = "\n".join([f"//   input: {enc.features} {enc.width}-bit fixed-point values; "
+                         f"{title}", *feature_mapping_comment(enc)])
+    return _Block("encoder", "enc", module, text, enc.out_width), summary
+
+
 def _layer_block(layer, ctx: _Context, kind: str, note: str, body: list[str],
                  stages: int = 1) -> tuple[_Block, str]:
     module = f"{ctx.top}_l{ctx.index}_{verilog_identifier(layer.name)}"
@@ -540,6 +590,10 @@ def _ports(netlist: Netlist, scores: bool, latency: int) -> list[Port]:
     enc, head = netlist.encoder, netlist.head
     if enc is None:
         in_data = Port("in_data", "input", netlist.input_bits, "input bit i at in_data[i]")
+    elif isinstance(enc, FeatureEncoder):
+        w = enc.width
+        in_data = Port("in_data", "input", w * enc.features,
+                       f"input q at in_data[{w}q+{w - 1}:{w}q], unsigned {w}-bit fixed point")
     else:
         in_data = Port("in_data", "input", 8 * enc.pixels,
                        "pixel p (c*H*W + h*W + w) at in_data[8p+7:8p], unsigned")

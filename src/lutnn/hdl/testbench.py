@@ -1,7 +1,8 @@
 """Testbench text and its file formats: input vectors as hex lines, outputs as hex lines.
 
 Input file (read with ``$readmemh``): one vector per line, MSB first, ``ceil(W/4)`` hex digits,
-where bit i of the vector is ``in_data[i]`` (pixel p in bits 8p+7..8p with an encoder).  Output
+where bit i of the vector is ``in_data[i]`` (pixel p in bits 8p+7..8p with an encoder; input q
+in bits Wq+W-1..Wq with a W-bit :class:`~lutnn.ir.FeatureEncoder`).  Output
 file (written by the testbench): one ``out_class`` or ``out_bits`` value per line, same format.
 """
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from lutnn.hdl.emit import VerilogDesign
 from lutnn.hdl.templates import render
-from lutnn.ir.layers import Netlist
+from lutnn.ir.layers import FeatureEncoder, Netlist
 
 TB_TOP = "lutnn_tb"
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -45,10 +46,19 @@ def pixels_to_hex_lines(pixels: np.ndarray) -> list[str]:
     return [row[::-1].tobytes().hex() for row in pixels]
 
 
+def fixed_to_bits(values: np.ndarray, width: int) -> np.ndarray:
+    """int [B, P] values of ``width`` bits -> bool [B, P*width], value q in bits
+    width*q .. width*q + width - 1 (least significant first)."""
+    bits = (values[:, :, None] >> np.arange(width)) & 1  # (B, P, W)
+    return bits.reshape(len(values), -1).astype(bool)
+
+
 def input_hex(netlist: Netlist, x: np.ndarray) -> str:
     """The ``$readmemh`` file text for inputs ``x`` (pixels with an encoder, else bits)."""
     x = np.asarray(x)
-    if netlist.encoder is not None:
+    if isinstance(netlist.encoder, FeatureEncoder):  # W-bit values, floats mapped first
+        lines = bits_to_hex_lines(fixed_to_bits(netlist.encoder.to_fixed(x), netlist.encoder.width))
+    elif netlist.encoder is not None:
         if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != netlist.encoder.pixels:
             raise ValueError(f"input must be uint8 pixels [B, {netlist.encoder.pixels}], "
                              f"got {x.dtype} {x.shape}")

@@ -1,6 +1,7 @@
 """The lutnn IR: frozen, typed layers of a binary network, read by the simulator and emitters.
 
-A :class:`Netlist` is a chain: 8-bit pixels -> optional :class:`InputEncoder` -> layers
+A :class:`Netlist` is a chain: 8-bit pixels -> optional :class:`InputEncoder` (or W-bit
+fixed-point features -> :class:`FeatureEncoder`) -> layers
 (:class:`LutLayer`, :class:`ThresholdLayer`, :class:`OrLayer`) -> optional
 :class:`GroupSumHead` (class popcounts + argmax).  Every layer reads a flat vector of
 ``in_width`` bits and writes ``out_width`` bits; connectivity is explicit (``inputs`` index
@@ -122,6 +123,123 @@ class InputEncoder:
                 f"layer {self.name!r}: pixels ({self.pixels}) must be a positive multiple of "
                 f"channels ({self.channels})"
             )
+
+
+MAX_FEATURE_WIDTH = 24  # widest fixed-point feature (float64 holds every value exactly)
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureEncoder:
+    """Per-feature comparators on W-bit unsigned fixed-point inputs: thermometer codes with
+    thresholds of their own for every input (tabular features, or pixels of a distributive
+    thermometer).
+
+    The hardware input is ``features`` (P) unsigned integers of ``width`` (W) bits,
+    ``x_fixed[q]`` for ``q = c*HW + p`` (channel-major, ``HW = P / channels``).  Output bit
+
+        ``bit[(c*T + t)*HW + p] = x_fixed[c*HW + p] >= thresholds[c*HW + p, t]``
+
+    so for a table (``channels == features``, HW = 1) bit ``f*T + t`` is
+    ``x_fixed[f] >= thresholds[f, t]``; for images it is the bit order of
+    :class:`InputEncoder`.  A threshold of 0 gives a constant 1, one of ``2**W`` a constant 0.
+
+    The float -> fixed-point mapping happens before the hardware (by :meth:`to_fixed`, i.e.
+    ``lutnn sim``, and identically in the PyTorch encoder), in float64, in this order:
+
+        ``x_fixed[q] = clip(floor((x[q] - offset[q]) * scale[q] + 1/2), 0, 2**W - 1)``
+
+    Attributes:
+        name: layer name.
+        channels: C (the image channels; P for a table).
+        features: P, the fixed-point inputs.
+        width: W, bits per input (1..24).
+        thresholds: int32 [P, T], non-decreasing along T, each in 0..2**W.
+        scale: float64 [P], finite and > 0.
+        offset: float64 [P], finite.
+    """
+
+    name: str
+    channels: int
+    features: int
+    width: int
+    thresholds: np.ndarray  # int32 [P, T]
+    scale: np.ndarray  # float64 [P]
+    offset: np.ndarray  # float64 [P]
+
+    ARRAYS: ClassVar = (
+        ArraySpec("thresholds", np.dtype(np.int32), ("features", "levels")),
+        ArraySpec("scale", np.dtype(np.float64), ("features",)),
+        ArraySpec("offset", np.dtype(np.float64), ("features",)),
+    )
+
+    @property
+    def levels(self) -> int:
+        """T, the comparators per input."""
+        return int(self.thresholds.shape[1])
+
+    @property
+    def in_width(self) -> int:
+        """Number of W-bit inputs (not bits)."""
+        return self.features
+
+    @property
+    def out_width(self) -> int:
+        return self.features * self.levels
+
+    @property
+    def max_value(self) -> int:
+        """``2**W - 1``, the largest input."""
+        return (1 << self.width) - 1
+
+    def validate(self) -> None:
+        if isinstance(self.width, bool) or not 1 <= self.width <= MAX_FEATURE_WIDTH:
+            raise ValueError(f"layer {self.name!r}: width must be in 1..{MAX_FEATURE_WIDTH}, "
+                             f"got {self.width}")
+        check_arrays(self)
+        if self.channels <= 0 or self.features <= 0 or self.features % self.channels:
+            raise ValueError(f"layer {self.name!r}: features ({self.features}) must be a "
+                             f"positive multiple of channels ({self.channels})")
+        t = self.thresholds
+        if t.shape[1] == 0:
+            raise ValueError(f"layer {self.name!r}: thresholds must not be empty")
+        if t.min() < 0 or t.max() > 1 << self.width or np.any(np.diff(t, axis=1) < 0):
+            raise ValueError(f"layer {self.name!r}: thresholds must be non-decreasing per "
+                             f"input, in 0..{1 << self.width}")
+        if not (np.isfinite(self.scale).all() and (self.scale > 0).all()
+                and np.isfinite(self.offset).all()):
+            raise ValueError(f"layer {self.name!r}: scale must be finite and > 0, offset finite")
+
+    def to_fixed(self, x: np.ndarray) -> np.ndarray:
+        """The hardware input of ``x`` ``[B, P]``: int64 ``[B, P]`` in ``0..2**W - 1``.
+
+        Integers are taken as fixed-point values already (and must lie in range); floats go
+        through the mapping of the class docstring.
+
+        Raises:
+            ValueError: a wrong shape, an integer out of range, or a NaN / infinite float.
+
+        Example:
+            >>> enc = FeatureEncoder("e", 1, 1, 4, np.array([[8]], np.int32),
+            ...                      np.array([15.0]), np.array([0.0]))
+            >>> enc.to_fixed(np.array([[0.5], [0.53], [2.0]])).ravel().tolist()
+            [8, 8, 15]
+        """
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.features:
+            shape = getattr(x, "shape", None)
+            raise ValueError(f"layer {self.name!r}: input must be [B, {self.features}] "
+                             f"features, got shape {shape}")
+        if x.dtype.kind in "iub":
+            if x.size and (x.min() < 0 or x.max() > self.max_value):
+                raise ValueError(f"layer {self.name!r}: integer inputs must lie in "
+                                 f"0..{self.max_value} ({self.width}-bit fixed point)")
+            return x.astype(np.int64)
+        if x.dtype.kind != "f":
+            raise ValueError(f"layer {self.name!r}: input must be numbers, got dtype {x.dtype}")
+        v = x.astype(np.float64)
+        if not np.isfinite(v).all():
+            raise ValueError(f"layer {self.name!r}: input holds NaN or infinite values")
+        q = np.floor((v - self.offset) * self.scale + 0.5)  # the order the docstring states
+        return np.clip(q, 0, self.max_value).astype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -513,7 +631,9 @@ BitLayer = LutLayer | ThresholdLayer | OrLayer | LogicLayer
 Head = GroupSumHead | LoweredHead
 BIT_LAYERS = (LutLayer, ThresholdLayer, OrLayer, LogicLayer)
 HEADS = (GroupSumHead, LoweredHead)
-NODE_TYPES = (InputEncoder, *BIT_LAYERS, *HEADS)  # every IR node type
+Encoder = InputEncoder | FeatureEncoder
+ENCODERS = (InputEncoder, FeatureEncoder)
+NODE_TYPES = (*ENCODERS, *BIT_LAYERS, *HEADS)  # every IR node type
 
 
 @dataclass(frozen=True, eq=False)
@@ -524,14 +644,15 @@ class Netlist:
         input_bits: width of the bit vector the first layer reads (the encoder's output width
             when there is an encoder).
         layers: the bit layers in order.
-        encoder: optional pixel encoder (inputs are then 8-bit pixels).
+        encoder: optional input encoder (inputs are then 8-bit pixels, or W-bit fixed-point
+            features for a :class:`FeatureEncoder`).
         head: optional class head (output is then a class index; else the last layer's bits).
         meta: free-form provenance (model name, accuracy...), JSON-serializable.
     """
 
     input_bits: int
     layers: tuple[BitLayer, ...]
-    encoder: InputEncoder | None = None
+    encoder: Encoder | None = None
     head: Head | None = None
     meta: dict = field(default_factory=dict)
 
@@ -544,7 +665,7 @@ class Netlist:
     def validate(self) -> None:
         """Check every layer and that widths chain; raise ValueError naming the layer."""
         if self.encoder is not None:
-            if not isinstance(self.encoder, InputEncoder):
+            if not isinstance(self.encoder, ENCODERS):
                 raise ValueError(f"unsupported IR encoder type {type(self.encoder).__name__}")
             self.encoder.validate()
             if self.encoder.out_width != self.input_bits:

@@ -34,7 +34,15 @@ import numpy as np
 from lutnn.errors import LutnnError
 from lutnn.io import atomic_path, read_json, write_json
 from lutnn.ir.dispatch import MissingEntryError
-from lutnn.ir.layers import GroupSumHead, InputEncoder, LutLayer, Netlist, OrLayer, ThresholdLayer
+from lutnn.ir.layers import (
+    FeatureEncoder,
+    GroupSumHead,
+    InputEncoder,
+    LutLayer,
+    Netlist,
+    OrLayer,
+    ThresholdLayer,
+)
 
 JSON_NAME = "netlist.json"
 NPZ_NAME = "netlist.npz"
@@ -44,7 +52,8 @@ FORMAT = "lutnn.netlist"
 # (lutnn.ir.layers); every other dataclass field is a JSON scalar (str or int).  The lowered
 # form (LogicLayer, LoweredHead) exists only between the lowering passes and the emitter.
 LAYER_TYPES: dict[str, type] = {
-    cls.__name__: cls for cls in (InputEncoder, LutLayer, ThresholdLayer, OrLayer, GroupSumHead)
+    cls.__name__: cls
+    for cls in (InputEncoder, FeatureEncoder, LutLayer, ThresholdLayer, OrLayer, GroupSumHead)
 }
 _SCALAR_TYPES = {"name": str}  # every other scalar field is an int
 
@@ -213,7 +222,7 @@ def load_netlist(folder: str | os.PathLike) -> Netlist:
         encoder = head = None
         if doc.get("encoder") is not None:
             encoder = _layer_from_json(
-                doc["encoder"], "encoder", arrays, json_path, (InputEncoder,)
+                doc["encoder"], "encoder", arrays, json_path, (InputEncoder, FeatureEncoder)
             )
         bit_types = (LutLayer, ThresholdLayer, OrLayer)
         layers = tuple(

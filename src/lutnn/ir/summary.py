@@ -15,6 +15,7 @@ from typing import Any
 
 from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
+    FeatureEncoder,
     GroupSumHead,
     InputEncoder,
     LogicLayer,
@@ -35,6 +36,13 @@ def _encoder_row(enc: InputEncoder) -> dict[str, Any]:
     # in_width counts 8-bit pixels; each node is one pixel >= threshold comparator.
     return dict(in_width=enc.pixels, out_width=enc.out_width, fan_in=1, nodes=enc.out_width,
                 levels=enc.levels)
+
+
+@rows.register(FeatureEncoder)
+def _feature_row(enc: FeatureEncoder) -> dict[str, Any]:
+    # in_width counts W-bit inputs; each node is one x[q] >= threshold[q, t] comparator.
+    return dict(in_width=enc.features, out_width=enc.out_width, fan_in=enc.width,
+                nodes=enc.out_width, levels=enc.levels, width=enc.width)
 
 
 @rows.register(LutLayer)

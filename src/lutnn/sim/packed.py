@@ -24,6 +24,7 @@ from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
     AddOp,
     CompareOp,
+    FeatureEncoder,
     GroupSumHead,
     InputEncoder,
     LogicLayer,
@@ -110,6 +111,27 @@ def encode_packed(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
         if thr <= 255:  # 256: never reached by a uint8 pixel, the row stays 0
             out[:, t] = _pack_rows(px >= np.uint8(thr))
     return out.reshape(enc.out_width, nw)
+
+
+@STAGES.register(FeatureEncoder)
+def _feature_stage(enc: FeatureEncoder, x_fixed: np.ndarray, batch: int) -> np.ndarray:
+    return encode_features_packed(enc, x_fixed)
+
+
+def encode_features_packed(enc: FeatureEncoder, x_fixed: np.ndarray) -> np.ndarray:
+    """Packed encoder output ``[P*T, words]`` from int fixed-point features ``[B, P]``, in
+    chunks of :data:`THRESHOLD_SAMPLES` samples (a multiple of 64)."""
+    b = x_fixed.shape[0]
+    hw = enc.features // enc.channels
+    out = np.zeros((enc.out_width, num_words(b)), dtype=np.uint64)
+    thr = enc.thresholds.astype(np.int64)[None]  # (1, P, T)
+    for s in range(0, b, THRESHOLD_SAMPLES):
+        chunk = x_fixed[s : s + THRESHOLD_SAMPLES]
+        bits = chunk[:, :, None] >= thr  # (b, P, T)
+        bits = bits.reshape(len(chunk), enc.channels, hw, enc.levels).transpose(0, 1, 3, 2)
+        w0 = s // WORD_BITS
+        out[:, w0 : w0 + num_words(len(chunk))] = pack_bits(bits.reshape(len(chunk), -1))
+    return out
 
 
 @STAGES.register(LutLayer)
@@ -280,8 +302,9 @@ def simulate(netlist: Netlist, x: np.ndarray, *, keep_layers: bool = True) -> Si
 
     Args:
         netlist: a valid netlist (validated here).
-        x: uint8 pixels [B, P] when the netlist has an encoder, else bool/uint8 bits
-            [B, input_bits].
+        x: uint8 pixels [B, P] when the netlist has an :class:`InputEncoder`; W-bit integers
+            or floats [B, P] with a :class:`FeatureEncoder` (floats mapped by its scale and
+            offset); else bool/uint8 bits [B, input_bits].
         keep_layers: keep every stage's bits (encoder output first, then each layer); if
             False, ``layer_bits`` holds only the last stage, which saves the unpacking.
 

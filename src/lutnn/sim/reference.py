@@ -15,6 +15,7 @@ from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
     AddOp,
     CompareOp,
+    FeatureEncoder,
     GroupSumHead,
     InputEncoder,
     LogicLayer,
@@ -59,13 +60,17 @@ class SimResult:
 
 
 def check_input(netlist: Netlist, x: np.ndarray) -> np.ndarray:
-    """Check the simulator input against the netlist; return it as uint8 pixels or bool bits.
+    """Check the simulator input against the netlist; return it as uint8 pixels, int64
+    fixed-point features (a :class:`FeatureEncoder`: floats are mapped by its scale and
+    offset, see :meth:`FeatureEncoder.to_fixed`) or bool bits.
 
     Raises:
         ValueError: wrong type, dtype, shape, or (for bits) values other than 0 and 1.
     """
     if not isinstance(x, np.ndarray):
         raise ValueError(f"simulator input must be a numpy array, got {type(x).__name__}")
+    if isinstance(netlist.encoder, FeatureEncoder):  # W-bit features, or floats to map
+        return netlist.encoder.to_fixed(x)
     if netlist.encoder is not None:
         p = netlist.encoder.pixels
         if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != p:
@@ -106,6 +111,21 @@ def encode_reference(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
         for t in range(levels):
             for p in range(hw):
                 out[:, (c * levels + t) * hw + p] = px[:, c * hw + p] >= enc.thresholds[t]
+    return out
+
+
+@STAGES.register(FeatureEncoder)
+def encode_features_reference(enc: FeatureEncoder, x_fixed: np.ndarray) -> np.ndarray:
+    """``bit[(c*T + t)*HW + p] = x_fixed[c*HW + p] >= thresholds[c*HW + p, t]``."""
+    b = x_fixed.shape[0]
+    hw = enc.features // enc.channels
+    levels = enc.levels
+    out = np.zeros((b, enc.out_width), dtype=np.bool_)
+    for c in range(enc.channels):
+        for t in range(levels):
+            for p in range(hw):
+                q = c * hw + p
+                out[:, (c * levels + t) * hw + p] = x_fixed[:, q] >= enc.thresholds[q, t]
     return out
 
 
@@ -206,7 +226,8 @@ def simulate_reference(netlist: Netlist, x: np.ndarray) -> SimResult:
 
     Args:
         netlist: a valid netlist.
-        x: uint8 pixels [B, P] when the netlist has an encoder, else bool/uint8 bits
+        x: uint8 pixels [B, P] when the netlist has an :class:`InputEncoder`; W-bit integers
+            or floats [B, P] with a :class:`FeatureEncoder`; else bool/uint8 bits
             [B, input_bits].
 
     Returns:

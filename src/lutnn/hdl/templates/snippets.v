@@ -8,6 +8,8 @@
   assign {{lhs}} = {{rhs}};
 //@ encoder_bit
   assign y[{{bit}}] = (x[{{msb}}:{{lsb}}] >= 8'd{{threshold}});
+//@ feature_bit
+  assign y[{{bit}}] = (x[{{msb}}:{{lsb}}] >= {{width}}'d{{threshold}});
 //@ threshold_cmp
   assign y[{{bit}}] = ({{sum}} {{op}} {{width}}'d{{threshold}});
 //@ compare_wire

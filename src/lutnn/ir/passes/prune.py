@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lutnn.ir.layers import InputEncoder, LutLayer, Netlist, OrLayer, ThresholdLayer
+from lutnn.ir.layers import FeatureEncoder, InputEncoder, LutLayer, Netlist, OrLayer, ThresholdLayer
 from lutnn.ir.passes.minimize import minimize_lut
 
 UNKNOWN = -1  # in a constant vector: the bit is not a constant (else its value 0 or 1)
@@ -101,9 +101,16 @@ class PruneReport:
 # -- one layer's nodes, canonicalised against the constants of the bits they read -----------
 
 
-def _encoder_constants(encoder: InputEncoder | None, width: int) -> np.ndarray:
+def _encoder_constants(encoder: InputEncoder | FeatureEncoder | None, width: int
+                       ) -> np.ndarray:
     const = np.full(width, UNKNOWN, np.int8)
-    if encoder is not None:  # bit (c*T + t)*HW + p; threshold 0: always 1, 256: always 0
+    if isinstance(encoder, FeatureEncoder):  # bit (c*T + t)*HW + p reads input c*HW + p
+        hw, levels = encoder.features // encoder.channels, encoder.levels
+        bit = np.arange(width)
+        q = (bit // (levels * hw)) * hw + bit % hw
+        t = encoder.thresholds[q, (bit // hw) % levels]
+        const[t == 0], const[t > encoder.max_value] = 1, 0
+    elif encoder is not None:  # bit (c*T + t)*HW + p; threshold 0: always 1, 256: always 0
         hw = encoder.pixels // encoder.channels
         t_of_bit = (np.arange(width) // hw) % encoder.levels
         t = encoder.thresholds[t_of_bit]

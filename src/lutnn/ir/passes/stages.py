@@ -32,9 +32,9 @@ from __future__ import annotations
 import dataclasses
 
 from lutnn.ir.layers import (
+    ENCODERS,
     AddOp,
     CompareOp,
-    InputEncoder,
     LogicLayer,
     LoweredHead,
     LutOp,
@@ -149,7 +149,7 @@ def balanced_levels(netlist: Netlist) -> int:
             deepest = max(deepest, max((op_levels(op) for op in layer.ops), default=0))
         elif isinstance(layer, OrLayer):
             deepest = max(deepest, 1 if layer.window <= 6 else 2)
-    if isinstance(netlist.encoder, InputEncoder):
+    if isinstance(netlist.encoder, ENCODERS):
         deepest = max(deepest, 1)
     return deepest
 
