@@ -1,4 +1,4 @@
-"""The ``lutnn`` command line: ``lutnn train|distill|export|sim|synth|report|demo``.
+"""The ``lutnn`` command line: ``lutnn train|distill|export|sim|synth|report|data|demo``.
 
 User errors (:class:`~lutnn.errors.LutnnError`) print one line on stderr and exit with 2;
 anything else is a bug and keeps its traceback.
@@ -160,6 +160,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def cmd_data(args: argparse.Namespace) -> None:
+    from lutnn.data.fetch_tables import fetch_table
+
+    path = fetch_table(args.name, source=args.source, dest=args.out, force=args.force)
+    print(path)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from lutnn.demo import run_demo
 
@@ -312,6 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="report.md, summary.json and PNG plots of run folders")
     p.add_argument("dir", help="a run folder, or a folder of run folders (e.g. the demo's)")
     p.set_defaults(func=cmd_report)
+
+    from lutnn.data.fetch_tables import TABLE_SETS
+
+    p = sub.add_parser("data", help="fetch a benchmark table (verified, cached as a .npz for "
+                       "--data); prints its path")
+    p.add_argument("name", choices=list(TABLE_SETS),
+                   help="; ".join(f"{k}: {v.description}" for k, v in TABLE_SETS.items()))
+    p.add_argument("--source", help="URL or folder to read the raw files from (default: "
+                   "OpenML for jsc; unsw-nb15 needs one)")
+    p.add_argument("--out", help="the .npz to write (default: ~/.cache/lutnn/NAME/NAME.npz)")
+    p.add_argument("--force", action="store_true", help="fetch again even if cached")
+    p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("demo", help="the whole pipeline on MNIST: train, distill, export, "
                        "RTL-simulate and synthesize both nets, report")

@@ -42,6 +42,16 @@ PRESETS: dict[str, Preset] = {
     "small": _lut_mlp([300, 150], 30, "<= 700 LUTs, whole design"),
     "medium": _lut_mlp([1000, 400], 20, "<= 2,000 LUTs, whole design"),
     "large": _lut_mlp([2200, 800], 16, "<= 4,000 LUTs, whole design"),
+    # JSC (lutnn data jsc), after DWN: a 200-bit distributive thermometer per feature on
+    # 16-bit fixed-point inputs (hls4ml's input width), one learned-wiring LUT6 layer, EFD
+    "jsc-small": Preset("lut-mlp", {"encoder": "distributive", "levels": 200, "width": 16,
+                                    "layers": [50], "learned_wiring": 1, "input_grad": "efd",
+                                    "tau": 1.0}, {"epochs": 30, "batch_size": 256},
+                        "JSC: one layer of 50 LUT6 (DWN's small JSC model)"),
+    "jsc-large": Preset("lut-mlp", {"encoder": "distributive", "levels": 200, "width": 16,
+                                    "layers": [1000], "learned_wiring": 1, "input_grad": "efd",
+                                    "tau": 6.67}, {"epochs": 30, "batch_size": 256},
+                        "JSC: one layer of 1,000 LUT6 (DWN's large JSC model)"),
 }
 
 
