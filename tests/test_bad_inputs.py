@@ -174,6 +174,8 @@ CASES = [
     C([*T, *NEW, "--config", "{cfg}"], cfg({"tau": -1}), "'tau'", id="cfg-tau-neg"),
     C([*T, *NEW, "--config", "{cfg}"], cfg({"k": 0}), "'k'", id="cfg-k-0"),
     C([*T, *NEW, "--config", "{cfg}"], cfg({"k": 1.5}), "'k'", id="cfg-k-float"),
+    C([*T, *NEW, "--config", "{cfg}"], cfg({"k": 20, "layers": [30]}), "k=20 inputs per LUT",
+      id="cfg-k-20"),
     C([*T, *NEW, "--config", "{cfg}"], cfg({"layers": [0]}), "'layers'", id="cfg-layers-0"),
     C([*T, *NEW, "--config", "{cfg}"], cfg({"layers": "wide"}), "'layers'", id="cfg-layers-str"),
     C([*T, *NEW, "--config", "{cfg}"], cfg({"layers": [True, 30]}), "'layers'",

@@ -19,6 +19,7 @@ from pathlib import Path
 from lutnn.errors import LutnnError
 
 GB = 1e9
+MAX_TRAIN_K = 16  # lutnn.nn.LUTLayer's limit (tables of 2**16 entries)
 #: bytes per trained float: the value, its gradient and Adam's two moments (float32)
 TRAINED_BYTES = 4 * 4
 
@@ -128,6 +129,10 @@ def check_model_fits(name: str, cfg, input_shape, num_classes: int, batch_size: 
     Raises:
         LutnnError: with the estimate and the machine's memory.
     """
+    k = getattr(cfg, "k", None)
+    if isinstance(k, int) and k > MAX_TRAIN_K:
+        raise LutnnError(f"{name}: k={k} inputs per LUT is more than a LUT layer holds (at most "
+                         f"{MAX_TRAIN_K}; only k <= 8 can be exported to hardware)")
     est = estimate(name, cfg, input_shape, num_classes, batch_size)
     if est is None:
         return
