@@ -80,7 +80,7 @@ def encode_labels(parts: list[np.ndarray], what: str,
     for p in text:
         bad = np.flatnonzero(np.isin(np.char.lower(p), list(MISSING)))
         if bad.size:
-            raise LutnnError(f"{what}: label {int(bad[0]) + 1} is missing ({p[bad[0]]!r})")
+            raise LutnnError(f"{what}: label {int(bad[0]) + 1} is missing ({str(p[bad[0]])!r})")
     if all(_INT.fullmatch(v) for p in text for v in np.unique(p)):
         return [p.astype(np.int64) for p in text], None
     classes = np.unique(np.concatenate(text))
@@ -94,7 +94,7 @@ def _numeric_column(values: np.ndarray, column: str, path: Path, first_row: int)
     if missing.size:
         i = int(missing[0])
         raise LutnnError(f"{path}: missing value in column {column!r} at line {first_row + i} "
-                         f"({values[i]!r}); fill or drop the rows with missing values")
+                         f"({str(values[i])!r}); fill or drop the rows with missing values")
     try:
         out = values.astype(np.float64)
     except ValueError:
