@@ -15,7 +15,7 @@ import pytest
 
 import lutnn
 
-TORCH_FREE = ("lutnn.ir", "lutnn.sim", "lutnn.hdl")
+TORCH_FREE = ("lutnn.ir", "lutnn.sim", "lutnn.hdl", "lutnn.csrc")
 
 
 def _modules(package: str) -> list[str]:
@@ -63,6 +63,7 @@ MAY_IMPORT = {
     "ir": {"ir"},
     "sim": {"ir", "sim"},
     "hdl": {"ir", "hdl"},
+    "csrc": {"ir", "csrc"},
     "frontend": {"frontend", "ir", "nn", "data"},
 }
 LEAVES = {"errors", "io"}

@@ -11,7 +11,7 @@ import numpy as np
 from lutnn.csrc.build import Library, compile_source
 from lutnn.csrc.emit import emit_c
 from lutnn.errors import LutnnError
-from lutnn.ir.layers import Netlist
+from lutnn.ir.layers import FeatureEncoder, Netlist
 
 _U8P = ctypes.POINTER(ctypes.c_uint8)
 _I32P = ctypes.POINTER(ctypes.c_int32)
@@ -33,8 +33,10 @@ class CompiledNet:
         [1, 0, 0]
     """
 
-    def __init__(self, library: Library, threads: int = 1) -> None:
+    def __init__(self, library: Library, threads: int = 1,
+                 encoder: FeatureEncoder | None = None) -> None:
         self.library = library
+        self.encoder = encoder  # floats (or wide ints) are mapped to fixed point by it
         self.source = library.source
         self.threads = threads
         self._lib = ctypes.CDLL(str(library.path))
@@ -45,6 +47,8 @@ class CompiledNet:
             f.restype = ctypes.c_int
 
     def _check(self, x: np.ndarray) -> np.ndarray:
+        if self.encoder is not None:
+            x = self.encoder.to_fixed(x).astype(np.uint8)
         if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.source.inputs:
             raise ValueError(f"compiled netlist expects [B, {self.source.inputs}] inputs, got "
                              f"{getattr(x, 'shape', type(x).__name__)}")
@@ -105,5 +109,6 @@ def compile_netlist(netlist: Netlist, *, word: int = 64, threads: int = 1,
     Raises:
         ToolNotFoundError: no C compiler (see :func:`lutnn.csrc.build.find_compiler`).
     """
+    enc = netlist.encoder if isinstance(netlist.encoder, FeatureEncoder) else None
     return CompiledNet(compile_source(emit_c(netlist, word=word), out_dir, native=native),
-                       threads)
+                       threads, enc)

@@ -7,9 +7,10 @@ every node's new signals in order; a layer's node reads its inputs by those numb
 nothing is copied between layers.  What each node type becomes (one entry per type in
 :data:`BLOCKS`):
 
-* encoder (and the input bits of a netlist without one, as an encoder with the single
+* encoders (and the input bits of a netlist without one, as an encoder with the single
   threshold 1): ``pixel >= threshold`` for 64 samples at once with SIMD compares and a
-  movemask over the gathered bytes of one pixel;
+  movemask over the gathered bytes of one pixel; a feature encoder (thresholds per input,
+  fixed-point inputs of at most 8 bits) the same, one compare per input and threshold;
 * LUT layer: each table on its true support (:func:`lutnn.ir.passes.minimize_lut`) as a
   reduced decision diagram over words; a table that is a wire is no code;
 * threshold layer: XNOR = the input or its complement, a carry-save popcount, one AND/OR per
@@ -37,6 +38,7 @@ from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
     AddOp,
     CompareOp,
+    FeatureEncoder,
     GroupSumHead,
     InputEncoder,
     LogicLayer,
@@ -140,6 +142,27 @@ def _encoder(enc: InputEncoder, ctx: _Context, inputs: None) -> tuple[list[int],
                 body.append(render("encode_const", first=at, value=c_word(int(thr == 0))))
         loops.append(render("encode_loop", count=hw, first_input=c * hw, body="\n".join(body)))
     return list(range(first, first + enc.out_width)), "\n".join(loops)
+
+
+@BLOCKS.register(FeatureEncoder)
+def _feature_encoder(enc: FeatureEncoder, ctx: _Context, inputs: None) -> tuple[list[int], str]:
+    """One compare per feature and threshold (each feature has thresholds of its own); the
+    inputs are the W-bit fixed-point values as bytes, so W must be at most 8."""
+    if enc.width > 8:
+        raise LutnnError(f"the C backend reads one byte per input: encoder {enc.name!r} has "
+                         f"{enc.width}-bit features (at most 8); use --backend numpy")
+    hw = enc.features // enc.channels
+    first = ctx.new(enc.out_width)
+    lines = []
+    for q in range(enc.features):
+        c, p = divmod(q, hw)
+        for t, thr in enumerate(enc.thresholds[q].tolist()):
+            at = first + (c * enc.levels + t) * hw + p
+            if 1 <= thr <= 255:
+                lines.append(render("encode_feature", index=at, feature=q, threshold=thr))
+            else:  # 0: always 1; 2**W or more: never reached by a W-bit input
+                lines.append(render("store", index=at, value=c_word(int(thr == 0))))
+    return list(range(first, first + enc.out_width)), "\n".join(lines)
 
 
 @BLOCKS.register(LutLayer)
@@ -319,6 +342,8 @@ def emit_c(netlist: Netlist, *, word: int = 64, name: str = "lutnn") -> CSource:
     if enc is None:  # input bits as bytes: bit = byte >= 1
         enc = InputEncoder("inputs", 1, netlist.input_bits, np.array([1], np.int16))
         input_doc = render("input_doc_bits")
+    elif isinstance(enc, FeatureEncoder):
+        input_doc = render("input_doc_features", features=enc.features, width=enc.width)
     else:
         input_doc = render("input_doc_pixels", channels=enc.channels,
                            hw=enc.pixels // enc.channels,
@@ -353,7 +378,7 @@ def emit_c(netlist: Netlist, *, word: int = 64, name: str = "lutnn") -> CSource:
     model = str(netlist.meta.get("model", "netlist")).replace("*/", "* /").replace('"', "'")
     num_classes = head.num_classes if head is not None else 0
     header = render("header.h", name=name, model=model, summary=summary, input_doc=input_doc,
-                    guard=f"{name.upper()}_H", inputs=enc.pixels, num_classes=num_classes,
+                    guard=f"{name.upper()}_H", inputs=enc.in_width, num_classes=num_classes,
                     output_bits=len(sigs), word_bits=word)
     source = "\n".join([
         render("prelude.c", name=name, model=model, summary=summary, signals=max(1, ctx.free),
@@ -363,7 +388,7 @@ def emit_c(netlist: Netlist, *, word: int = 64, name: str = "lutnn") -> CSource:
                write="\n".join(write), classify_body=bodies[0], scores_body=bodies[1]),
     ]) + "\n"
     digest = hashlib.sha256((source + "\0" + header).encode()).hexdigest()
-    return CSource(name, source, header + "\n", word, enc.pixels, num_classes, len(sigs),
+    return CSource(name, source, header + "\n", word, enc.in_width, num_classes, len(sigs),
                    max(1, ctx.free), digest)
 
 

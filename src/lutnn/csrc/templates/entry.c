@@ -1,6 +1,7 @@
 /* Every signal of one block of LUTNN_WORD_BITS samples, from the gathered input bytes. */
 static void lutnn_eval(const uint8_t *restrict cols, lutnn_word *restrict s) {
-  size_t p;
+  size_t p = 0;
+  (void)p;
 {{encoder}}
 {{calls}}
 }

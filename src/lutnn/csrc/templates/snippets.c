@@ -83,3 +83,9 @@ static const uint32_t {{name}}[{{count}}] = {{{values}}};
  *   {{thresholds}}.
 //@ input_doc_bits
  *   One byte per input bit of the first layer, in its order; a nonzero byte is bit 1.
+//@ encode_feature
+    s[{{index}}] = lutnn_ge(cols + {{feature}} * LUTNN_WORD_BITS, {{threshold}});
+//@ input_doc_features
+ *   The {{features}} features as {{width}}-bit unsigned fixed-point values, one byte each, in
+ *   the IR's order (lutnn's FeatureEncoder.to_fixed maps floats to them); encoder bit
+ *   (c*T + t)*HW + p is feature c*HW + p >= its own threshold t.
