@@ -203,3 +203,33 @@ def test_trained_mnist_net_all_test_images(word):
     assert len(x) == 10000
     os.environ.pop("LUTNN_CACHE", None)  # the real net is big: reuse ~/.cache across runs
     assert_c_equals_sim(net, x, word)
+
+
+@needs_cc
+@pytest.mark.slow
+def test_cli_compile_and_sim_backends(tmp_path, monkeypatch, capsys):
+    """`lutnn compile RUN` writes the library and header; `lutnn sim --backend c` matches
+    PyTorch; with no compiler, auto falls back to numpy with a note and c is an error."""
+    from lutnn.cli import main
+
+    if not (TRAINED / "hdl" / "netlist.json").is_file() or not MNIST.is_dir():
+        pytest.skip(f"needs the trained run {TRAINED} and MNIST at {MNIST}")
+    run = tmp_path / "run"
+    (run / "hdl").mkdir(parents=True)
+    (run / "model.pt").symlink_to(TRAINED / "model.pt")  # read only; 100 MB not copied
+    for name in ("run.json", "hdl/netlist.json", "hdl/netlist.npz", "hdl/export.json"):
+        (run / name).write_bytes((TRAINED / name).read_bytes())
+    monkeypatch.setenv("LUTNN_DATA", str(MNIST))
+    monkeypatch.delenv("LUTNN_CACHE")  # the real net: reuse ~/.cache across runs
+    assert main(["compile", str(run), "--word", "256", "--out", str(tmp_path / "c")]) == 0
+    assert {"lutnn.c", "lutnn.h", "liblutnn.so", "build.json", "compile.json"} <= {
+        p.name for p in (tmp_path / "c").iterdir()}
+    assert main(["sim", str(run), "--backend", "c", "--threads", "2", "--vectors", "3000"]) == 0
+    record = json.loads((run / "sim.json").read_text())
+    assert record["backend"] == "c" and record["mismatches"] == 0 and record["threads"] == 2
+    monkeypatch.setenv("LUTNN_CC", str(tmp_path / "no-such-cc"))
+    capsys.readouterr()
+    assert main(["sim", str(run), "--vectors", "500"]) == 0
+    assert "note: numpy simulator used" in capsys.readouterr().out
+    assert json.loads((run / "sim.json").read_text())["backend"] == "numpy"
+    assert main(["sim", str(run), "--backend", "c", "--vectors", "500"]) == 2

@@ -1,4 +1,4 @@
-"""The ``lutnn`` command line: ``lutnn train|distill|export|sim|synth|report|data|demo``.
+"""The ``lutnn`` command line: ``lutnn train|distill|export|sim|compile|synth|report|data|demo``.
 
 User errors (:class:`~lutnn.errors.LutnnError`) print one line on stderr and exit with 2;
 anything else is a bug and keeps its traceback.
@@ -92,15 +92,26 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_sim(args: argparse.Namespace) -> None:
     from lutnn.pipeline import simulate_run
 
-    r = simulate_run(args.run, rtl=args.rtl, vectors=args.vectors, simulator=args.simulator)
-    line = (f"{args.run}: {r['vectors']} vectors, simulator accuracy {r['accuracy']:.4f}, "
-            f"{r['mismatches']} mismatches")
+    r = simulate_run(args.run, rtl=args.rtl, vectors=args.vectors, simulator=args.simulator,
+                     backend=args.backend, threads=args.threads)
+    if r.get("backend_note"):
+        print(f"note: {r['backend_note']}")
+    line = (f"{args.run}: {r['vectors']} vectors, simulator ({r['backend']}) accuracy "
+            f"{r['accuracy']:.4f}, {r['mismatches']} mismatches")
     if args.rtl:
         line += f", RTL accuracy {r['rtl_accuracy']:.4f} ({r['simulator']})"
     print(line)
     if r["mismatches"]:
         raise LutnnError(f"{r['mismatches']} mismatching outputs: this is a lutnn bug, please "
                          f"report it with {Path(args.run) / 'sim.json'}")
+
+
+def cmd_compile(args: argparse.Namespace) -> None:
+    from lutnn.pipeline import compile_run
+
+    r = compile_run(args.run, out=args.out, word=args.word)
+    print(f"{args.run}: bit-sliced C ({r['signals']} signal words of {r['word']} samples) -> "
+          f"{r['library']} ({' '.join(r['flags'])}); API in {r['header']}")
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
@@ -305,7 +316,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test images to use (default: all; 1000 with --rtl)")
     p.add_argument("--simulator", default="auto", choices=["auto", "verilator", "icarus"],
                    help="RTL simulator (default: auto = verilator if installed)")
+    p.add_argument("--backend", default="auto", choices=["auto", "c", "numpy"],
+                   help="IR simulator: compiled C or numpy (default: auto = C when a C "
+                        "compiler is found, else numpy)")
+    p.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                   help="threads the C backend splits the batch over (default 1)")
     p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("compile", help="the netlist as bit-sliced C: a shared library + header")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--out", help="output folder (default: RUN/c)")
+    p.add_argument("--word", type=int, default=64, choices=[64, 256],
+                   help="samples per machine word: 64 (uint64) or 256 (AVX2 vectors)")
+    p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("synth", help="synthesize the exported Verilog with Yosys")
     p.add_argument("run", help="run folder")

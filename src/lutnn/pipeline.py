@@ -171,16 +171,48 @@ def _tool_safe_dir(workdir: Path) -> Iterator[Path]:
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_./+=:,@%-]+")
 
 
+def _classify(netlist, x: np.ndarray, backend: str, threads: int) -> tuple[np.ndarray, dict]:
+    """Classes from the compiled C (:mod:`lutnn.csrc`) or the numpy simulator: ``backend``
+    "c", "numpy" or "auto" (C when a C compiler is found and takes the netlist, else numpy,
+    with a note saying why); returns them and what ran (``backend``, ``threads``...)."""
+    from lutnn import csrc
+    from lutnn.sim import simulate
+
+    if backend not in ("auto", "c", "numpy"):
+        raise LutnnError(f"backend must be auto, c or numpy, got {backend!r}")
+    info: dict = {}
+    if backend != "numpy":
+        t0 = time.perf_counter()
+        try:
+            compiled = csrc.compile_netlist(netlist, threads=threads)
+        except LutnnError as e:
+            if backend == "c":
+                raise
+            info["backend_note"] = f"numpy simulator used: {str(e).splitlines()[0]}"
+        else:
+            info["c_compile_seconds"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            classes = compiled.classify(x).astype(np.int64)
+            info.update(backend="c", threads=threads, word=compiled.source.word,
+                        sim_seconds=round(time.perf_counter() - t0, 3))
+            return classes, info
+    t0 = time.perf_counter()
+    classes = simulate(netlist, x, keep_layers=False).classes
+    info.update(backend="numpy", sim_seconds=round(time.perf_counter() - t0, 3))
+    return classes, info
+
+
 def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None = None,
-                 simulator: str = "auto") -> dict:
+                 simulator: str = "auto", backend: str = "auto", threads: int = 1) -> dict:
     """Compare PyTorch eval, the IR simulator and (with ``rtl``) the RTL on test images.
 
     Writes ``RUN/sim.json`` with ``vectors``, ``mismatches`` (classes differing between any
     two models), ``accuracy`` (the IR simulator's), ``torch_accuracy`` and, with ``rtl``,
     ``rtl_accuracy`` and ``rtl_mismatches``.  Mismatches are reported, not hidden: a
-    non-zero count is a bug in lutnn.
+    non-zero count is a bug in lutnn.  The IR simulator is the compiled C or numpy
+    (``backend``, see :func:`_classify`; ``threads`` split the batch for C); sim.json
+    records which (``backend``, and ``backend_note`` when auto fell back to numpy).
     """
-    from lutnn.sim import simulate
     from lutnn.train import load_run, predict
 
     run_dir = Path(run_dir)
@@ -194,16 +226,14 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
     t0 = time.perf_counter()
     torch_classes = predict(model, x)
     t_torch = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sim_classes = simulate(netlist, x.reshape(len(x), -1), keep_layers=False).classes
-    t_sim = time.perf_counter() - t0
+    sim_classes, ran = _classify(netlist, x.reshape(len(x), -1), backend, threads)
     result = {
         "vectors": int(len(x)),
         "mismatches": int((torch_classes != sim_classes).sum()),
         "accuracy": float((sim_classes == y).mean()),
         "torch_accuracy": float((torch_classes == y).mean()),
         "torch_seconds": round(t_torch, 3),
-        "sim_seconds": round(t_sim, 3),
+        **ran,
         "model_sha256": model_fingerprint(run_dir),
     }
     if rtl:
@@ -227,6 +257,26 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
         result["mismatches"] += result["rtl_mismatches"]
     io.write_json(run_dir / "sim.json", result)
     return result
+
+
+def compile_run(run_dir: str | Path, *, out: str | Path | None = None, word: int = 64) -> dict:
+    """The run's netlist as bit-sliced C, compiled (:mod:`lutnn.csrc`): ``lutnn.c``,
+    ``lutnn.h``, ``liblutnn.so`` and ``build.json`` in ``out`` (default ``RUN/c``), plus
+    ``compile.json`` (this record, with the model fingerprint)."""
+    from lutnn.csrc import compile_source, emit_c
+
+    run_dir = Path(run_dir)
+    out = Path(out) if out is not None else run_dir / "c"
+    t0 = time.perf_counter()
+    source = emit_c(run_netlist(run_dir), word=word)
+    lib = compile_source(source, out)
+    info = {"out": str(out), "library": str(lib.path), "header": str(out / "lutnn.h"),
+            "compiler": lib.compiler, "flags": list(lib.flags), "word": word,
+            "signals": source.signals, "inputs": source.inputs,
+            "num_classes": source.num_classes, "seconds": round(time.perf_counter() - t0, 1),
+            "model_sha256": model_fingerprint(run_dir)}
+    io.write_json(out / "compile.json", info)
+    return info
 
 
 def _synth_without_encoder(run_dir: Path, exported: dict, target: str) -> dict:

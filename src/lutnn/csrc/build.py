@@ -58,7 +58,8 @@ def find_compiler() -> str:
             found = shutil.which(value)
             if found is None:
                 raise ToolNotFoundError(f"C compiler {value!r} (from ${var}) not found; install "
-                                        f"it, point ${var} at one, or use --backend numpy")
+                                        f"it, point ${var} at one, or simulate with "
+                                        "`lutnn sim --backend numpy`")
             return found
     for name in ("cc", "gcc", "clang"):
         found = shutil.which(name)
@@ -66,7 +67,7 @@ def find_compiler() -> str:
             return found
     raise ToolNotFoundError("no C compiler found (looked at $LUTNN_CC, $CC, then cc, gcc, "
                             "clang on the PATH); install one (e.g. apt install gcc) or use "
-                            "--backend numpy")
+                            "`lutnn sim --backend numpy`")
 
 
 def have_compiler() -> bool:
