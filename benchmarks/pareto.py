@@ -46,7 +46,8 @@ def measure(name: str, seed: int, runs: Path, data: str | None, epochs: int | No
               train_cfg=TrainConfig(seed=seed, **settings), data=data,
               resume=(run / "checkpoint.pt").is_file())
     metrics = io.read_json(run / "metrics.json")
-    export_run(run)
+    if not (run / "hdl" / "export.json").is_file():
+        export_run(run)
     sim = simulate_run(run)  # all test images: PyTorch == IR simulator
     if sim["mismatches"]:
         raise SystemExit(f"{run}: {sim['mismatches']} PyTorch/simulator mismatches (a bug)")
@@ -57,14 +58,19 @@ def measure(name: str, seed: int, runs: Path, data: str | None, epochs: int | No
         "lut_nodes": metrics.get("luts"), "epochs": metrics["epochs"],
         "train_seconds": metrics["seconds"], "run": str(run),
     }
-    if rtl_vectors:
-        rtl = simulate_run(run, rtl=True, vectors=rtl_vectors)
+    if rtl_vectors:  # the RTL on the first rtl_vectors test images (result kept in rtl.json)
+        rtl_file = run / "rtl.json"
+        rtl = io.read_json(rtl_file) if rtl_file.is_file() else None
+        if rtl is None or rtl["vectors"] != rtl_vectors:
+            rtl = simulate_run(run, rtl=True, vectors=rtl_vectors)
+            io.write_json(rtl_file, rtl)
         row.update(rtl_vectors=rtl["vectors"], rtl_mismatches=rtl["rtl_mismatches"])
         if rtl["mismatches"]:
             raise SystemExit(f"{run}: {rtl['mismatches']} RTL mismatches (a bug)")
         simulate_run(run)  # sim.json back to the full test set
-    if synth:
-        s = synth_run(run)
+    if synth:  # a finished synthesis is read back (synth refuses a stale export)
+        done = run / "synth.json"
+        s = io.read_json(done) if done.is_file() else synth_run(run)
         row.update(luts=s["luts"], luts_without_encoder=s.get("luts_without_encoder"),
                    ffs=s["ffs"], levels=s["levels"], synth_tool=s["tool"])
     row["wall_seconds"] = round(time.perf_counter() - t0, 1)
