@@ -37,6 +37,7 @@ def quick_runs(out: Path) -> dict[str, list[str]]:
                            "--out", str(out / "learned_wiring.json")],
         "pareto": ["pareto.py", "--quick", "--runs", str(out / "pareto"),
                    "--out", str(out / "pareto.json")],
+        "compiled": ["compiled.py", "--quick", "--out", str(out / "compiled.json")],
     }
 
 

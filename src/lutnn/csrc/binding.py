@@ -39,6 +39,8 @@ class CompiledNet:
         self.encoder = encoder  # floats (or wide ints) are mapped to fixed point by it
         self.source = library.source
         self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None  # kept across calls, grown on demand
+        self._pool_size = 0
         self._lib = ctypes.CDLL(str(library.path))
         for fn, out in (("lutnn_classify", [_U8P]), ("lutnn_scores", [_I32P, _U8P]),
                         ("lutnn_output_bits", [_U8P])):
@@ -72,8 +74,12 @@ class CompiledNet:
         if len(starts) <= 1:
             codes = [run(0)] if n else [0]
         else:
-            with ThreadPoolExecutor(len(starts)) as pool:
-                codes = list(pool.map(run, starts))
+            if self._pool_size < len(starts):
+                if self._pool is not None:
+                    self._pool.shutdown()
+                self._pool = ThreadPoolExecutor(len(starts), thread_name_prefix="lutnn-c")
+                self._pool_size = len(starts)
+            codes = list(self._pool.map(run, starts))
         if any(c == -2 for c in codes):
             raise LutnnError("the compiled netlist has no class head; use output_bits")
         if any(c != 0 for c in codes):
