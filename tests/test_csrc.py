@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 from lutnn.csrc import compile_netlist, compile_source, emit_c, find_compiler, have_compiler
+from lutnn.csrc import emit as emit_module
 from lutnn.csrc.emit import BLOCKS
 from lutnn.errors import LutnnError, ToolNotFoundError
 from lutnn.ir import (
@@ -71,9 +72,12 @@ def test_c_equals_simulator_on_random_netlists(net, seed, word, lowered):
 
 
 @needs_cc
+@pytest.mark.parametrize("loop", [False, True])
 @pytest.mark.parametrize("word", [64, 256])
-def test_threshold_layers_and_heads_by_branch(word):
-    """Fan-ins that reach every popcount width, thresholds 0..F+1, repeated inputs."""
+def test_threshold_layers_and_heads_by_branch(word, loop, monkeypatch):
+    """Fan-ins that reach every popcount width, thresholds 0..F+1, repeated inputs; as
+    straight-line code and as the table-driven loop of big layers."""
+    monkeypatch.setattr(emit_module, "THRESHOLD_LOOP_CONNECTIONS", 0 if loop else 10**9)
     rng = np.random.default_rng(1)
     width, layers = 40, []
     for i, fan_in in enumerate((1, 6, 7, 40, 130)):
@@ -233,3 +237,34 @@ def test_cli_compile_and_sim_backends(tmp_path, monkeypatch, capsys):
     assert "note: numpy simulator used" in capsys.readouterr().out
     assert json.loads((run / "sim.json").read_text())["backend"] == "numpy"
     assert main(["sim", str(run), "--backend", "c", "--vectors", "500"]) == 2
+
+
+FAMILIES = {  # small configs: the node types and shapes of each family, not its accuracy
+    "teacher-mlp": {"hidden": [256], "group_size": 20},
+    "teacher-cnn": {"channels": [4, 8], "hidden": [64], "group_size": 10},
+    "teacher-mobilenet": {"stem_channels": 4, "channels": [8], "hidden": [64], "group_size": 10},
+    "lut-mlp": {"layers": [1000, 500]},
+    "lut-cnn": {"channels": [4, 8], "layers": [200], "group_size": 10},
+}
+
+
+@needs_cc
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_model_family_on_mnist_test_images(family):
+    """Each model family (XNOR teachers: MLP, CNN, MobileNet; LUT-Nets: MLP, CNN), converted
+    untrained (to_ir folds its initial BatchNorm: thresholds near half the fan-in), C == the
+    simulator on all 10,000 MNIST test images, classes and scores."""
+    import torch
+
+    from lutnn.data import load_dataset
+    from lutnn.frontend import to_ir
+    from lutnn.models import build_model, make_config
+
+    if not MNIST.is_dir():
+        pytest.skip(f"needs MNIST at {MNIST}")
+    torch.manual_seed(0)
+    model = build_model(family, make_config(family, FAMILIES[family]), (1, 28, 28), 10).eval()
+    net = to_ir(model, (1, 28, 28))
+    x = load_dataset(str(MNIST), val_size=1).x_test
+    assert_c_equals_sim(net, x.reshape(len(x), -1), 256)

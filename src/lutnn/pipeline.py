@@ -171,10 +171,14 @@ def _tool_safe_dir(workdir: Path) -> Iterator[Path]:
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_./+=:,@%-]+")
 
 
+AUTO_C_MAX_LINES = 400_000  # sim --backend auto compiles C up to this size (~1 min of -O3)
+
+
 def _classify(netlist, x: np.ndarray, backend: str, threads: int) -> tuple[np.ndarray, dict]:
     """Classes from the compiled C (:mod:`lutnn.csrc`) or the numpy simulator: ``backend``
-    "c", "numpy" or "auto" (C when a C compiler is found and takes the netlist, else numpy,
-    with a note saying why); returns them and what ran (``backend``, ``threads``...)."""
+    "c", "numpy" or "auto" (C when a C compiler is found and the source is at most
+    :data:`AUTO_C_MAX_LINES` lines, else numpy, with a note saying why); returns them and
+    what ran (``backend``, ``threads``...)."""
     from lutnn import csrc
     from lutnn.sim import simulate
 
@@ -185,7 +189,9 @@ def _classify(netlist, x: np.ndarray, backend: str, threads: int) -> tuple[np.nd
         t0 = time.perf_counter()
         try:
             # 256 samples per word: ~2x the 64-bit speed (AVX2, or SSE2 pairs without it)
-            compiled = csrc.compile_netlist(netlist, word=256, threads=threads)
+            compiled = csrc.compile_netlist(netlist, word=256, threads=threads,
+                                            max_lines=AUTO_C_MAX_LINES if backend == "auto"
+                                            else None)
         except LutnnError as e:
             if backend == "c":
                 raise

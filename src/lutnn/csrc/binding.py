@@ -109,12 +109,21 @@ class CompiledNet:
 
 
 def compile_netlist(netlist: Netlist, *, word: int = 64, threads: int = 1,
-                    out_dir=None, native: bool = True) -> CompiledNet:
+                    out_dir=None, native: bool = True,
+                    max_lines: int | None = None) -> CompiledNet:
     """Emit, compile (cached by source hash unless ``out_dir``) and load ``netlist``.
+
+    Args:
+        max_lines: refuse (LutnnError) a source longer than this many lines instead of
+            compiling it (a big XNOR teacher is millions of lines: minutes of ``-O3``).
 
     Raises:
         ToolNotFoundError: no C compiler (see :func:`lutnn.csrc.build.find_compiler`).
     """
     enc = netlist.encoder if isinstance(netlist.encoder, FeatureEncoder) else None
-    return CompiledNet(compile_source(emit_c(netlist, word=word), out_dir, native=native),
-                       threads, enc)
+    source = emit_c(netlist, word=word)
+    lines = source.source.count("\n")
+    if max_lines is not None and lines > max_lines:
+        raise LutnnError(f"the C source would be {lines:,} lines (more than {max_lines:,}: a "
+                         "long compile); use --backend c to compile it anyway")
+    return CompiledNet(compile_source(source, out_dir, native=native), threads, enc)

@@ -14,7 +14,9 @@ nothing is copied between layers.  What each node type becomes (one entry per ty
 * LUT layer: each table on its true support (:func:`lutnn.ir.passes.minimize_lut`) as a
   reduced decision diagram over words; a table that is a wire is no code;
 * threshold layer: XNOR = the input or its complement, a carry-save popcount, one AND/OR per
-  bit of the compare with the constant threshold, XOR with ``invert``;
+  bit of the compare with the constant threshold, XOR with ``invert``; a big layer (more
+  than :data:`THRESHOLD_LOOP_CONNECTIONS` connections) the same arithmetic as a loop over
+  tables of its inputs, weight signs and thresholds;
 * OR layer: ORs; the lowered :class:`~lutnn.ir.LogicLayer`: its ops (LUT, ripple adder,
   compare) in order;
 * heads: each class's score as a carry-save popcount of its group (or the lowered head's own
@@ -53,6 +55,9 @@ from lutnn.ir.passes.minimize import minimize_lut
 
 WORDS = (64, 256)  # the word sizes the emitter knows (--word)
 PART_LINES = 3000  # statements per generated function, about
+# A threshold layer with more connections than this is emitted as tables + a loop (as
+# straight-line code a 1024 x 2352 XNOR layer is ~2M lines and minutes of -O3).
+THRESHOLD_LOOP_CONNECTIONS = 20_000
 MAX_CLASSES = 256  # classes are written as uint8
 
 # One function per node type: (node, _Context, input signals) -> output signals (bit layers)
@@ -90,12 +95,22 @@ class CSource:
 
 
 @dataclass
+class _Unit:
+    """One function of the evaluation, called in order: straight-line ``lines`` (wrapped in
+    a ``part`` function here) or a ready ``definition`` with its ``call``."""
+
+    comment: str = ""
+    lines: list[str] = field(default_factory=list)
+    definition: str = ""
+    call: str = ""
+
+
+@dataclass
 class _Context:
-    """Signals allocated so far and the statements emitted, cut into parts."""
+    """Signals allocated so far and the functions emitted, in evaluation order."""
 
     free: int = 0
-    parts: list[list[str]] = field(default_factory=lambda: [[]])
-    comments: list[str] = field(default_factory=lambda: [""])
+    units: list[_Unit] = field(default_factory=list)
 
     def new(self, count: int = 1) -> int:
         """The first of ``count`` fresh consecutive signals."""
@@ -108,12 +123,16 @@ class _Context:
                  *code.lines([w for _, w in stores])]
         lines += [render("store", index=i, value=c_word(w)) for i, w in stores]
         lines.append(render("node_close"))
-        if len(self.parts[-1]) + len(lines) > PART_LINES and self.parts[-1]:
-            self.parts.append([])
-            self.comments.append("")
-        if not self.comments[-1]:
-            self.comments[-1] = comment
-        self.parts[-1].extend(lines)
+        last = self.units[-1] if self.units else None
+        if last is None or last.definition or (last.lines and
+                                               len(last.lines) + len(lines) > PART_LINES):
+            last = _Unit(comment=comment)
+            self.units.append(last)
+        last.lines.extend(lines)
+
+    def function(self, definition: str, call: str) -> None:
+        """A whole function (a table-driven layer), called after everything before it."""
+        self.units.append(_Unit(definition=definition, call=call))
 
     def store_all(self, comment: str, code: Code, words: list[Word]) -> int:
         """Store ``words`` into fresh consecutive signals; returns the first."""
@@ -189,8 +208,31 @@ def _threshold_word(code: Code, terms: list[Word], threshold: int, invert: bool)
     return code.not_(ge) if invert else ge
 
 
+def _threshold_loop(layer: ThresholdLayer, ctx: _Context, inputs: list[int]) -> list[int]:
+    """The layer as tables and one loop (``templates/threshold_layer.c``)."""
+    first = ctx.new(layer.out_width)
+    connected = layer.weights != 0  # (N, F)
+    sig = np.asarray(inputs, np.int64)[layer.inputs]  # (N, F) global signals
+    entries = (sig << 1 | (layer.weights < 0))[connected]  # row-major: neuron by neuron
+    starts = np.concatenate([[0], np.cumsum(connected.sum(axis=1))])
+    prefix = f"lutnn_t{first}"
+    definition = render(
+        "threshold_layer.c", comment=f"{layer.name} ({layer.fan_in} inputs per neuron)",
+        count=layer.out_width, count_plus_one=layer.out_width + 1, nnz=max(1, entries.size),
+        prefix=prefix, first=first, inputs=", ".join(map(str, entries.tolist() or [0])),
+        starts=", ".join(map(str, starts.tolist())),
+        thresholds=", ".join(map(str, layer.thresholds.tolist())),
+        inverts=", ".join(str(int(v)) for v in layer.invert.tolist()))
+    ctx.function(definition, render("raw_call", prefix=prefix))
+    return list(range(first, first + layer.out_width))
+
+
 @BLOCKS.register(ThresholdLayer)
 def _threshold_layer(layer: ThresholdLayer, ctx: _Context, inputs: list[int]) -> list[int]:
+    """Straight-line popcounts with constant thresholds, or, for a layer of more than
+    :data:`THRESHOLD_LOOP_CONNECTIONS` connections, tables and a loop."""
+    if int((layer.weights != 0).sum()) > THRESHOLD_LOOP_CONNECTIONS:
+        return _threshold_loop(layer, ctx, inputs)
     outputs = []
     for n in range(layer.out_width):
         code = Code()
@@ -369,10 +411,13 @@ def emit_c(netlist: Netlist, *, word: int = 64, name: str = "lutnn") -> CSource:
     else:
         bodies = render("body_no_head_classify"), render("body_no_head_scores")
     parts, calls = [], []
-    for i, (lines, comment) in enumerate(zip(ctx.parts, ctx.comments, strict=True)):
-        if not lines:
+    for i, unit in enumerate(ctx.units):
+        if unit.definition:
+            parts.append(unit.definition)
+            calls.append(unit.call)
             continue
-        parts += [render("part_open", index=i, comment=comment), *lines, render("part_close")]
+        parts += [render("part_open", index=i, comment=unit.comment), *unit.lines,
+                  render("part_close")]
         calls.append(render("part_call", index=i))
     summary = _summary(netlist, word)
     model = str(netlist.meta.get("model", "netlist")).replace("*/", "* /").replace('"', "'")

@@ -89,3 +89,5 @@ static const uint32_t {{name}}[{{count}}] = {{{values}}};
  *   The {{features}} features as {{width}}-bit unsigned fixed-point values, one byte each, in
  *   the IR's order (lutnn's FeatureEncoder.to_fixed maps floats to them); encoder bit
  *   (c*T + t)*HW + p is feature c*HW + p >= its own threshold t.
+//@ raw_call
+  {{prefix}}_eval(s);

@@ -11,3 +11,4 @@ static inline lutnn_word lutnn_ge(const uint8_t *col, uint8_t t) {
   return w;
 }
 static inline uint64_t lutnn_lane(lutnn_word w, size_t lane) { return w[lane]; }
+static inline lutnn_word lutnn_mask(uint32_t bit) { return LUTNN_W0 - (uint64_t)bit; }
