@@ -1,11 +1,11 @@
 """Compiled C vs the numpy simulator vs PyTorch eval: MNIST images/s, uint8 pixels in, class
 indices out, one thread and two, in one run.
 
-Nets: the trained ~3,000-LUT MNIST LUT-Net of ``--run`` (its PyTorch model too) on the
-10,000 MNIST test images, and a ~4,000-LUT6 net of the same shape with random tables and
-wiring (``benchmarks/simulator.py``'s: encoder 784 x 2 -> LUT6 x 2000 -> LUT6 x 2000 -> head
-10), the issue's target size; random tables are the hard case for the C (no LUT simplifies).
-Every C result is checked equal to the numpy simulator's before it is timed.
+Nets: the trained MNIST LUT-Nets of ``--run`` (e1_full: ~3,000 LUTs; the large preset: ~3,900),
+with their PyTorch models, on the 10,000 MNIST test images, and a ~4,000-LUT6 net with random
+tables and wiring (``benchmarks/simulator.py``'s: encoder 784 x 2 -> LUT6 x 2000 -> LUT6 x 2000
+-> head 10), the issue's target size; random tables are the hard case for the C (no LUT
+simplifies). Every C result is checked equal to the numpy simulator's before it is timed.
 
     OMP_NUM_THREADS=1 LUTNN_DATA=../shared/data/mnist .venv/bin/python benchmarks/compiled.py
 
@@ -92,8 +92,11 @@ def measure(name: str, net, x: np.ndarray, repeats: int, model=None) -> list[dic
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", type=Path, default=ROOT / "runs" / "exp" / "e1_full",
-                    help="trained MNIST run folder (exported: RUN/hdl/netlist.*)")
+    ap.add_argument("--run", type=Path, nargs="+",
+                    default=[ROOT / "runs" / "exp" / "e1_full", ROOT / "runs" / "pareto" /
+                             "large-s0"],
+                    help="trained MNIST run folders (exported: RUN/hdl/netlist.*); missing "
+                         "ones are left out")
     ap.add_argument("--images", type=int, default=200_000,
                     help="images per C timing (the test set repeated)")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs (best)")
@@ -102,21 +105,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     rng = np.random.default_rng(0)
-    nets = []
-    if not args.quick and (args.run / "hdl" / "netlist.json").is_file():
+    nets, x_test = [], None
+    for run in [] if args.quick else args.run:
+        if not (run / "hdl" / "netlist.json").is_file():
+            print(f"no exported run at {run}: left out")
+            continue
         from lutnn.data import load_dataset
         from lutnn.ir.serialize import load_netlist
         from lutnn.train import load_run
 
-        model, record = load_run(args.run)
-        x_test = load_dataset(os.environ.get("LUTNN_DATA"), val_size=1).x_test
-        x_test = x_test.reshape(len(x_test), -1)
-        net = load_netlist(args.run / "hdl")
-        nets.append((f"trained {args.run.name}", net, x_test, model))
-    elif not args.quick:
-        print(f"no exported run at {args.run}: the random net only")
-    else:
-        x_test = None
+        model, _ = load_run(run)
+        if x_test is None:
+            x_test = load_dataset(os.environ.get("LUTNN_DATA"), val_size=1).x_test
+            x_test = x_test.reshape(len(x_test), -1)
+        nets.append((f"trained {run.name}", load_netlist(run / "hdl"), x_test, model))
     width = 500 if args.quick else 2000
     images = 20_000 if args.quick else args.images
     pool = x_test if x_test is not None else rng.integers(0, 256, (10_000, 784), dtype=np.uint8)

@@ -268,3 +268,10 @@ def test_every_model_family_on_mnist_test_images(family):
     net = to_ir(model, (1, 28, 28))
     x = load_dataset(str(MNIST), val_size=1).x_test
     assert_c_equals_sim(net, x.reshape(len(x), -1), 256)
+
+
+@needs_cc
+def test_compiled_net_docstring_example():
+    enc = InputEncoder("enc", 1, 2, np.array([128], np.int16))
+    net = compile_netlist(Netlist(2, (), encoder=enc, head=GroupSumHead("head", 2, 2)))
+    assert net.classify(np.array([[0, 200], [200, 0], [0, 0]], np.uint8)).tolist() == [1, 0, 0]

@@ -24,13 +24,11 @@ class CompiledNet:
         library: a compiled :class:`~lutnn.csrc.build.Library`.
         threads: default number of threads each call splits its batch over.
 
-    Example:
-        >>> import numpy as np
-        >>> from lutnn.ir import GroupSumHead, InputEncoder, Netlist
-        >>> enc = InputEncoder("enc", 1, 2, np.array([128], np.int16))
-        >>> net = compile_netlist(Netlist(2, (), encoder=enc, head=GroupSumHead("head", 2, 2)))
-        >>> net.classify(np.array([[0, 200], [200, 0], [0, 0]], np.uint8)).tolist()
-        [1, 0, 0]
+    Example (needs a C compiler, so not run as a doctest; tests/test_csrc.py runs it)::
+
+        enc = InputEncoder("enc", 1, 2, np.array([128], np.int16))
+        net = compile_netlist(Netlist(2, (), encoder=enc, head=GroupSumHead("head", 2, 2)))
+        net.classify(np.array([[0, 200], [200, 0], [0, 0]], np.uint8)).tolist()  # [1, 0, 0]
     """
 
     def __init__(self, library: Library, threads: int = 1,
