@@ -9,6 +9,7 @@ neighbours) and, beside it, the count without the encoder where synthesis report
     export LUTNN_DATA=/work/shared/data/mnist
     .venv/bin/python benchmarks/pareto.py                        # small, medium, large, seed 0
     .venv/bin/python benchmarks/pareto.py --presets small --seeds 0 1 2   # the seed spread
+    .venv/bin/python benchmarks/pareto.py --points small:0 small:1 medium:0 # explicit points
     .venv/bin/python benchmarks/pareto.py --quick                # 1 epoch of small, no synth
 
 Writes benchmarks/results/pareto.json (``--out``) and pareto.png beside it; the run folders
@@ -141,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["small", "medium", "large"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--points", nargs="+", metavar="NAME:SEED",
+                        help="explicit points instead of presets x seeds, e.g. small:1")
     parser.add_argument("--epochs", type=int, help="override the presets' epochs")
     parser.add_argument("--data", help="MNIST folder (default: $LUTNN_DATA, cache or fetch)")
     parser.add_argument("--rtl-vectors", type=int, default=1000,
@@ -156,15 +159,16 @@ def main(argv: list[str] | None = None) -> int:
             args.out = args.runs / "pareto-quick.json"
     from lutnn import io
 
+    points = [(n, s) for n in args.presets for s in args.seeds]
+    if args.points:
+        points = [(p.split(":")[0], int(p.split(":")[1])) for p in args.points]
     rows = []
-    for name in args.presets:
-        for seed in args.seeds:
-            row = measure(name, seed, args.runs, args.data, args.epochs, args.rtl_vectors,
-                          not args.no_synth)
-            rows.append(row)
-            result = {"rows": rows, "spread": spread(rows)}
-            io.write_json(args.out, result)  # after every point: a stop loses little
-            print(json.dumps(row), flush=True)
+    for name, seed in points:
+        row = measure(name, seed, args.runs, args.data, args.epochs, args.rtl_vectors,
+                      not args.no_synth)
+        rows.append(row)
+        io.write_json(args.out, {"rows": rows, "spread": spread(rows)})  # a stop loses little
+        print(json.dumps(row), flush=True)
     print(table(rows))
     for s in spread(rows):
         print(f"{s['preset']}: {s['seeds']} seeds, test {100 * s['mean']:.2f}% "
