@@ -32,16 +32,33 @@ def ste_sign(x: Tensor) -> Tensor:
     return x + (hard_sign(x) - x).detach()
 
 
+class _ClippedSTE(torch.autograd.Function):
+    """``sign(x)`` (exactly +-1, sign(0) = +1); backward passes the gradient where ``|x| <= 1``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x.abs() <= 1)  # bool mask: 1 byte per element
+        return hard_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (inside,) = ctx.saved_tensors
+        return grad * inside
+
+
 def clipped_ste_sign(x: Tensor) -> Tensor:
-    """Sign forward, hardtanh gradient backward: 1 where ``|x| < 1``, else 0 (BNN's STE).
+    """Sign forward, clipped straight-through gradient: 1 where ``|x| <= 1``, else 0.
+
+    lutnn's one STE convention (BNN's hardtanh surrogate): the teachers' binary activations
+    and, through :func:`ste_bits`, the LUT layers' output bits use it.  The forward value is
+    exactly +-1.
 
     Example:
-        >>> x = torch.tensor([-2.0, 0.0, 0.5], requires_grad=True)
+        >>> x = torch.tensor([-2.0, 0.0, 0.5, 1.0], requires_grad=True)
         >>> clipped_ste_sign(x).sum().backward(); x.grad.tolist()
-        [0.0, 1.0, 1.0]
+        [0.0, 1.0, 1.0, 1.0]
     """
-    clipped = F.hardtanh(x)
-    return clipped + (hard_sign(x) - clipped).detach()
+    return _ClippedSTE.apply(x)
 
 
 QUANTIZERS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -67,6 +84,14 @@ def bits_to_pm1(bits: Tensor) -> Tensor:
 def pm1_to_bits(values: Tensor) -> Tensor:
     """Map values {-1, +1} to bits {0, 1} (gradients pass through scaled by 1/2)."""
     return (values + 1.0) * 0.5
+
+
+def ste_bits(x: Tensor, quantizer: str = "clipped_ste") -> Tensor:
+    """Bits ``[x >= 0]`` with the registered quantizer's gradient (halved, for bits).
+
+    With the default, ``d bit / d x = 1/2`` where ``|x| <= 1``, else 0.
+    """
+    return pm1_to_bits(get_quantizer(quantizer)(x))
 
 
 class SignSTE(nn.Module):

@@ -43,6 +43,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from lutnn.errors import LutnnError
+from lutnn.nn.binary import ste_bits
 from lutnn.nn.learned_wiring import LearnedWiring
 from lutnn.nn.wiring import get_wiring
 
@@ -302,27 +303,13 @@ def lut_chunked(
     return torch.cat(ys, dim=-1)
 
 
-class _BinarizeSTE(torch.autograd.Function):
-    """Bit = [y >= 0]; backward: clipped straight-through, d bit / d y = 1/2 on |y| <= 1."""
-
-    @staticmethod
-    def forward(ctx, y: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(y.abs() <= 1)  # bool mask: 1 byte per element
-        return (y >= 0).to(y.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (inside,) = ctx.saved_tensors
-        return grad * inside * 0.5
-
-
 def binarize_ste(y: torch.Tensor) -> torch.Tensor:
     """Bits ``[y >= 0]`` (sign(0) = +1) with the clipped straight-through gradient.
 
-    The surrogate is ``value = hardtanh(y)``, i.e. ``bit = (hardtanh(y) + 1) / 2``, so
-    ``d bit / d y = 1/2`` where ``|y| <= 1`` and 0 elsewhere.
+    The one STE convention of :mod:`lutnn.nn.binary` (:func:`~lutnn.nn.binary.ste_bits`
+    with ``"clipped_ste"``): ``d bit / d y = 1/2`` where ``|y| <= 1``, 0 elsewhere.
     """
-    return _BinarizeSTE.apply(y)
+    return ste_bits(y)
 
 
 #: LUTLayer implementations: how the training pre-activation is computed.
