@@ -275,3 +275,14 @@ def test_compiled_net_docstring_example():
     enc = InputEncoder("enc", 1, 2, np.array([128], np.int16))
     net = compile_netlist(Netlist(2, (), encoder=enc, head=GroupSumHead("head", 2, 2)))
     assert net.classify(np.array([[0, 200], [200, 0], [0, 0]], np.uint8)).tolist() == [1, 0, 0]
+
+
+def test_encoder_whose_thresholds_are_all_constant_compiles() -> None:
+    """Thresholds 0 and 256 only: the encoder loop reads no pixel (found by Hypothesis)."""
+    from lutnn.ir import GroupSumHead, InputEncoder, Netlist
+
+    enc = InputEncoder("enc", 1, 4, np.array([0, 256], np.int16))
+    net = Netlist(8, (), encoder=enc, head=GroupSumHead("head", 8, 2))
+    x = np.random.default_rng(0).integers(0, 256, (70, 4), dtype=np.uint8)
+    for word in (64, 256):
+        assert_c_equals_sim(net, x, word)

@@ -29,6 +29,7 @@ s[{{index}}]
 //@ encode_loop
   for (p = 0; p < {{count}}; p++) {
     const uint8_t *col = cols + ({{first_input}} + p) * LUTNN_WORD_BITS;
+    (void)col; /* unread when every threshold of the encoder is a constant (0 or 256) */
 {{body}}
   }
 //@ encode_bit
