@@ -90,39 +90,12 @@ def spread(rows: list[dict]) -> list[dict]:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """Accuracy vs LUTs (log x): lutnn's points (whole design and without the encoder)
-    beside the peers' published ones."""
-    import matplotlib
+    """Accuracy vs LUTs of the presets (whole design) beside the peers' published points."""
+    from lutnn.report import plot_accuracy_vs_luts
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from lutnn import io
-    from lutnn.report import published_anchors
-
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
-    peers = [p for p in published_anchors() if p["accuracy"] >= 0.85 and p["luts"] < 2e5]
-    ax.scatter([p["luts"] for p in peers], [100 * p["accuracy"] for p in peers], marker="s",
-               color="0.6", label="published (mostly Vivado, mostly encoder excluded)")
-    for p in peers:
-        ax.annotate(p["system"], (p["luts"], 100 * p["accuracy"]), fontsize=6, color="0.4",
-                    xytext=(4, 3), textcoords="offset points")
-    mine = [r for r in rows if r.get("luts")]
-    ax.scatter([r["luts"] for r in mine], [100 * r["test_accuracy"] for r in mine], s=60,
-               color="tab:red", zorder=3, label="lutnn preset (yosys, whole design)")
-    for r in mine:
-        ax.annotate(f"{r['preset']} s{r['seed']}", (r["luts"], 100 * r["test_accuracy"]),
-                    fontsize=8, color="tab:red", xytext=(5, -10), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("LUTs (log scale)")
-    ax.set_ylabel("MNIST test accuracy (%)")
-    ax.set_title("lutnn presets vs published LUT networks")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    plot_accuracy_vs_luts([{"name": f"{r['preset']} s{r['seed']}", "kind": "LUT-Net",
+                            "luts": r["luts"], "test_accuracy": r["test_accuracy"],
+                            "rtl_accuracy": None} for r in rows if r.get("luts")], path)
 
 
 def table(rows: list[dict]) -> str:

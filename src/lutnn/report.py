@@ -89,7 +89,9 @@ def _fmt(value, spec: str = "") -> str:
     return f"{value:{spec}}" if spec else str(value)
 
 
-def _plot_accuracy_vs_luts(entries: list[dict], path: Path) -> None:
+def plot_accuracy_vs_luts(entries: list[dict], path: Path) -> None:
+    """Accuracy vs LUTs (log x) of ``entries`` (``name``, ``kind``, ``luts``,
+    ``test_accuracy``, ``rtl_accuracy`` or None) beside the peers' published points."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,7 +178,7 @@ def write_report(folder: str | Path) -> dict:
     io.write_json(folder / "summary.json", summary)
 
     plots = []
-    _plot_accuracy_vs_luts(entries, folder / "accuracy_vs_luts.png")
+    plot_accuracy_vs_luts(entries, folder / "accuracy_vs_luts.png")
     plots.append(("Accuracy vs LUTs", "accuracy_vs_luts.png"))
     for e in entries:
         if e["layers"]:
