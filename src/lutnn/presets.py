@@ -41,7 +41,7 @@ def _lut_mlp(layers: list[int], epochs: int, budget: str) -> Preset:
 PRESETS: dict[str, Preset] = {
     "small": _lut_mlp([300, 150], 10, "<= 700 LUTs, whole design"),
     "medium": _lut_mlp([1000, 400], 10, "<= 2,000 LUTs, whole design"),
-    "large": _lut_mlp([2200, 800], 16, "<= 4,000 LUTs, whole design"),
+    "large": _lut_mlp([2200, 800], 30, "<= 4,000 LUTs, whole design"),
     # JSC (lutnn data jsc), after DWN: a 200-bit distributive thermometer per feature on
     # 16-bit fixed-point inputs (hls4ml's input width), one learned-wiring LUT6 layer, EFD
     "jsc-small": Preset("lut-mlp", {"encoder": "distributive", "levels": 200, "width": 16,
