@@ -10,8 +10,8 @@ resolved into indices and nothing in hardware needs to know about images.
 
 Each node class declares its arrays once (``ARRAYS``, a tuple of :class:`ArraySpec`: name,
 dtype, shape in terms of the node's sizes); ``validate()``, save/load and the summary read it.
-:class:`LogicLayer` and :class:`LoweredHead` are the *lowered* form the passes in
-:mod:`lutnn.ir.passes` make for the emitter (LUTs, adders and comparators over signals).
+:class:`LogicLayer` and :class:`LoweredHead` (:mod:`lutnn.ir.lowered`, re-exported here) are
+the *lowered* form the passes in :mod:`lutnn.ir.passes` make for the emitters.
 
 Conventions (as in :mod:`lutnn`): bit 1 stands for +1; LUT address = sum(bit_j << j);
 ties in the argmax go to the lowest class index.
@@ -20,62 +20,20 @@ ties in the argmax go to the lowest class index.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-MAX_LUT_K = 8  # widest table the IR (and so the simulators and the emitter) holds
-
-
-@dataclass(frozen=True)
-class ArraySpec:
-    """One array field of an IR node: name, dtype, and shape in terms of the node's sizes.
-
-    Each entry of ``shape`` names a size property of the node (``"out_width"``, ``"k"``...);
-    sizes are read off the node's arrays, so a declaration like ``("out_width", "table_size")``
-    checks that two arrays agree.  :func:`check_arrays`, save/load and the summary read these
-    declarations; nothing else lists a node's arrays.
-    """
-
-    name: str
-    dtype: np.dtype
-    shape: tuple[str, ...]
-
-
-def check_arrays(node: Any) -> None:
-    """Check every array ``type(node).ARRAYS`` declares: type, dtype, rank, then shape.
-
-    Raises:
-        ValueError: naming the layer, the array and what is wrong.
-    """
-    specs: tuple[ArraySpec, ...] = type(node).ARRAYS
-    for spec in specs:  # type, dtype and rank first: the size properties read the shapes
-        arr = getattr(node, spec.name)
-        if not isinstance(arr, np.ndarray):
-            raise ValueError(f"layer {node.name!r}: {spec.name} must be a numpy array, "
-                             f"got {type(arr).__name__}")
-        if arr.dtype != spec.dtype:
-            raise ValueError(f"layer {node.name!r}: {spec.name} must have dtype {spec.dtype}, "
-                             f"got {arr.dtype}")
-        if arr.ndim != len(spec.shape):
-            raise ValueError(f"layer {node.name!r}: {spec.name} must be {len(spec.shape)}-D, "
-                             f"got shape {arr.shape}")
-    for spec in specs:
-        arr = getattr(node, spec.name)
-        want = tuple(int(getattr(node, size)) for size in spec.shape)
-        if arr.shape != want:
-            raise ValueError(f"layer {node.name!r}: {spec.name} must have shape {want} "
-                             f"({', '.join(spec.shape)}), got {arr.shape}")
-
-
-def _check_indices(layer: str, inputs: np.ndarray, in_width: int) -> None:
-    if in_width <= 0:
-        raise ValueError(f"layer {layer!r}: in_width must be positive, got {in_width}")
-    if inputs.size and (inputs.min() < 0 or inputs.max() >= in_width):
-        raise ValueError(
-            f"layer {layer!r}: inputs must index 0..{in_width - 1}, "
-            f"got range {inputs.min()}..{inputs.max()}"
-        )
+from lutnn.ir.lowered import (  # noqa: F401  (re-exported: the lowered node types)
+    AddOp,
+    CompareOp,
+    LogicLayer,
+    LogicOp,
+    LoweredHead,
+    LutOp,
+    Term,
+)
+from lutnn.ir.schema import MAX_LUT_K, ArraySpec, check_arrays, check_indices  # noqa: F401
 
 
 @dataclass(frozen=True, eq=False)
@@ -284,7 +242,7 @@ class LutLayer:
         inputs, tables = self.inputs, self.tables
         if tables.size and tables.max() > 1:
             raise ValueError(f"layer {self.name!r}: table entries must be 0 or 1")
-        _check_indices(self.name, inputs, self.in_width)
+        check_indices(self.name, inputs, self.in_width)
 
 
 @dataclass(frozen=True, eq=False)
@@ -337,7 +295,7 @@ class ThresholdLayer:
             raise ValueError(
                 f"layer {self.name!r}: thresholds must be in 0..{self.fan_in + 1}"
             )
-        _check_indices(self.name, inputs, self.in_width)
+        check_indices(self.name, inputs, self.in_width)
 
 
 @dataclass(frozen=True, eq=False)
@@ -369,7 +327,7 @@ class OrLayer:
         inputs = self.inputs
         if inputs.shape[1] < 1:
             raise ValueError(f"layer {self.name!r}: each OR needs at least one input")
-        _check_indices(self.name, inputs, self.in_width)
+        check_indices(self.name, inputs, self.in_width)
 
 
 @dataclass(frozen=True, eq=False)
@@ -395,236 +353,6 @@ class GroupSumHead:
                 f"layer {self.name!r}: in_width ({self.in_width}) must be a multiple of "
                 f"num_classes ({self.num_classes}) >= 2"
             )
-
-
-# ---------------------------------------------------------------------------------------------
-# The lowered form (made by lutnn.ir.passes.lower, read by the emitter): logic over signals.
-
-
-Term = tuple[int, bool] | None  # (signal, inverted) in an adder row; None is a constant 0
-
-
-@dataclass(frozen=True, eq=False)
-class LutOp:
-    """``signal[out] = table[sum_j signal[inputs[j]] << j]``: one k-input table, k = 0..8.
-
-    A table over no inputs is a constant; over one input with table ``[0, 1]`` a wire.
-    ``stage`` (on every op) is the pipeline stage inside its node that computes it: 0 unless
-    :func:`lutnn.ir.passes.assign_stages` cut the node; a signal read by an op of a later stage
-    passes through a register per stage boundary (the emitter places them, nothing else).
-    """
-
-    out: int  # the signal it writes
-    group: int  # the output bit (or class) whose logic it is part of
-    inputs: tuple[int, ...]  # signals read (input j = address bit j)
-    table: np.ndarray  # uint8 [2**k]
-    stage: int = 0  # pipeline stage inside the node (see above)
-
-    @property
-    def width(self) -> int:
-        return 1
-
-
-@dataclass(frozen=True, eq=False)
-class AddOp:
-    """``signal[out : out + width] = (row_0 + row_1) mod 2**width``, least significant first.
-
-    With one row it is a plain copy of that row.  A row holds ``width`` terms; a term is
-    ``(signal, inverted)`` (the signal, or its complement) or None (a constant 0).
-    """
-
-    out: int  # the first of the ``width`` signals it writes (bit c at out + c)
-    group: int
-    width: int
-    rows: tuple[tuple[Term, ...], ...]  # 1 or 2 rows of ``width`` terms
-    stage: int = 0  # pipeline stage inside the node
-
-
-@dataclass(frozen=True, eq=False)
-class CompareOp:
-    """``signal[out] = (v >= threshold) XOR invert``, v the number in signals value..value+width-1.
-    """
-
-    out: int
-    group: int
-    value: int  # first (least significant) signal of the compared number
-    width: int  # its bits
-    threshold: int
-    invert: bool
-    stage: int = 0  # pipeline stage inside the node
-
-
-LogicOp = LutOp | AddOp | CompareOp
-
-
-def _op_width(op: LogicOp) -> int:
-    return op.width if isinstance(op, AddOp) else 1
-
-
-def _check_ops(name: str, in_width: int, ops: tuple) -> tuple[set[int], list[int]]:
-    """Check that ``ops`` write consecutive new signals from ``in_width`` on and read only
-    earlier ones, of no later stage; return the signals written by single-bit ops (LutOp,
-    CompareOp) and the stage of every signal (inputs: 0)."""
-    if in_width <= 0:
-        raise ValueError(f"layer {name!r}: in_width must be positive, got {in_width}")
-    free, single = in_width, set()
-    stage_of = [0] * in_width
-
-    def read(signal: int, i: int) -> None:
-        if not 0 <= signal < free:
-            raise ValueError(f"layer {name!r}: op {i} reads signal {signal}, not yet written")
-        if stage_of[signal] > ops[i].stage:
-            raise ValueError(f"layer {name!r}: op {i} (stage {ops[i].stage}) reads signal "
-                             f"{signal} of the later stage {stage_of[signal]}")
-
-    for i, op in enumerate(ops):
-        if not isinstance(op, (LutOp, AddOp, CompareOp)):
-            raise ValueError(f"layer {name!r}: op {i} is a {type(op).__name__}, not a logic op")
-        if op.out != free:
-            raise ValueError(f"layer {name!r}: op {i} writes signal {op.out}, expected {free}")
-        if isinstance(op.stage, bool) or not isinstance(op.stage, int) or op.stage < 0:
-            raise ValueError(f"layer {name!r}: op {i} has stage {op.stage!r}, not an int >= 0")
-        if isinstance(op, LutOp):
-            k = len(op.inputs)
-            if k > MAX_LUT_K:
-                raise ValueError(f"layer {name!r}: op {i} has {k} inputs, at most {MAX_LUT_K}")
-            if (not isinstance(op.table, np.ndarray) or op.table.dtype != np.uint8
-                    or op.table.shape != (2**k,) or (op.table > 1).any()):
-                raise ValueError(f"layer {name!r}: op {i} needs a uint8 [{2**k}] 0/1 table")
-            for s in op.inputs:
-                read(s, i)
-            single.add(op.out)
-        elif isinstance(op, AddOp):
-            if op.width < 1 or len(op.rows) not in (1, 2):
-                raise ValueError(f"layer {name!r}: op {i} must add 1 or 2 rows into >= 1 bit")
-            for row in op.rows:
-                if len(row) != op.width:
-                    raise ValueError(f"layer {name!r}: op {i} rows must have {op.width} terms")
-                for term in row:
-                    if term is not None:
-                        read(term[0], i)
-        else:
-            if op.width < 1:
-                raise ValueError(f"layer {name!r}: op {i} compares a number of no bits")
-            read(op.value, i)
-            read(op.value + op.width - 1, i)
-            single.add(op.out)
-        free += _op_width(op)
-        stage_of += [op.stage] * _op_width(op)
-    return single, stage_of
-
-
-def _stage_count(ops: tuple, more: tuple[int, ...] = ()) -> int:
-    """Pipeline stages of a lowered node: one more than the last stage of its ops (and
-    ``more``); 1 for an uncut node."""
-    return 1 + max([op.stage for op in ops] + list(more), default=0)
-
-
-@dataclass(frozen=True, eq=False)
-class LogicLayer:
-    """A bit layer lowered to logic: ``ops`` evaluated in order over numbered signals.
-
-    Signals ``0..in_width-1`` are the layer's input bits; each op writes the next free signals
-    (one, or ``width`` for an :class:`AddOp`).  Output bit n is signal ``outputs[n]``, written
-    by a :class:`LutOp` or a :class:`CompareOp`.  Made by :mod:`lutnn.ir.passes.lower`; it is
-    the emitter's input form and is not saved (save the netlist before lowering).
-
-    Attributes:
-        name: the source layer's name.
-        in_width: width of the input bit vector.
-        ops: the logic, in evaluation order.
-        outputs: int32 [N], the signal of each output bit.
-        source: the kind of layer it was lowered from ("lut", "threshold"), for comments.
-        note: one line about the source layer ("k=6"), for comments.
-    """
-
-    name: str
-    in_width: int
-    ops: tuple[LogicOp, ...]
-    outputs: np.ndarray  # int32 [N]
-    source: str
-    note: str
-
-    ARRAYS: ClassVar = (ArraySpec("outputs", np.dtype(np.int32), ("out_width",)),)
-
-    @property
-    def out_width(self) -> int:
-        return int(self.outputs.shape[0])
-
-    @property
-    def stages(self) -> int:
-        """Pipeline stages inside the layer (``stages - 1`` register ranks); 1 when uncut."""
-        return _stage_count(self.ops)
-
-    def validate(self) -> None:
-        check_arrays(self)
-        single, _ = _check_ops(self.name, self.in_width, self.ops)
-        outs = self.outputs.tolist()
-        if len(set(outs)) != len(outs) or not set(outs) <= single:
-            raise ValueError(f"layer {self.name!r}: outputs must be distinct signals written "
-                             "by LUT or compare ops")
-
-
-@dataclass(frozen=True, eq=False)
-class LoweredHead:
-    """A :class:`GroupSumHead` lowered: popcount logic per class, then the argmax.
-
-    ``score[c]`` is the ``score_width``-bit number in signals ``scores[c] ..
-    scores[c] + score_width - 1`` (an :class:`AddOp`'s output); the class is the argmax,
-    lowest index on ties.  Signals are numbered as in :class:`LogicLayer`.
-
-    The argmax is a balanced tree of ``ceil(log2 C)`` levels of pairwise comparisons (the
-    lower-index side wins ties; an odd node out passes to the next level); level l compares in
-    stage ``argmax_stages[l][0]`` and selects the larger score and its class in stage
-    ``argmax_stages[l][1]``.  Empty (the default): every level in the stage of the last score.
-    """
-
-    name: str
-    in_width: int
-    num_classes: int
-    ops: tuple[LogicOp, ...]
-    scores: np.ndarray  # int32 [C]
-    score_width: int
-    argmax_stages: tuple[tuple[int, int], ...] = ()  # per tree level: (compare, select) stage
-
-    ARRAYS: ClassVar = (ArraySpec("scores", np.dtype(np.int32), ("num_classes",)),)
-
-    @property
-    def group_size(self) -> int:
-        return self.in_width // self.num_classes
-
-    @property
-    def argmax_levels(self) -> int:
-        """Levels of the argmax tree: ceil(log2 C)."""
-        return (self.num_classes - 1).bit_length()
-
-    @property
-    def stages(self) -> int:
-        """Pipeline stages inside the head (``stages - 1`` register ranks); 1 when uncut."""
-        return _stage_count(self.ops, tuple(s for level in self.argmax_stages for s in level))
-
-    def validate(self) -> None:
-        if self.num_classes < 2 or self.in_width % self.num_classes:
-            raise ValueError(f"layer {self.name!r}: in_width ({self.in_width}) must be a "
-                             f"multiple of num_classes ({self.num_classes}) >= 2")
-        check_arrays(self)
-        _, stage_of = _check_ops(self.name, self.in_width, self.ops)
-        free = self.in_width + sum(_op_width(op) for op in self.ops)
-        if self.score_width < 1 or (self.scores.size and (
-                self.scores.min() < 0 or self.scores.max() + self.score_width > free)):
-            raise ValueError(f"layer {self.name!r}: scores must be written signals")
-        if self.argmax_stages:
-            if len(self.argmax_stages) != self.argmax_levels:
-                raise ValueError(f"layer {self.name!r}: argmax_stages must give "
-                                 f"{self.argmax_levels} (compare, select) pairs")
-            ready = max(stage_of[s + c] for s in self.scores.tolist()
-                        for c in range(self.score_width))
-            for level, pair in enumerate(self.argmax_stages):
-                if (len(pair) != 2 or not all(isinstance(v, int) for v in pair)
-                        or pair[0] < ready or pair[1] < pair[0]):
-                    raise ValueError(f"layer {self.name!r}: argmax level {level} stages {pair} "
-                                     f"must be ints with {ready} <= compare <= select")
-                ready = pair[1]
 
 
 BitLayer = LutLayer | ThresholdLayer | OrLayer | LogicLayer
