@@ -30,19 +30,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from lutnn.hdl.naming import comment_text, verilog_identifier
+from lutnn.hdl.ops import OPS, Names, bit_range, concat
 from lutnn.hdl.templates import render
 from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
-    AddOp,
-    CompareOp,
     FeatureEncoder,
     InputEncoder,
     LogicLayer,
     LoweredHead,
-    LutOp,
     Netlist,
     OrLayer,
 )
@@ -50,8 +46,6 @@ from lutnn.ir.passes import assign_stages, balanced_levels, lower, minimize
 
 # One function per node type of the lowered netlist: (node, _Context) -> (_Block, summary line).
 BLOCKS = NodeTable("hdl.emit")
-# One function per logic op: (op, _Names, top) -> its Verilog lines.
-OPS = NodeTable("hdl.emit.ops")
 
 
 @dataclass(frozen=True)
@@ -128,158 +122,6 @@ class _Context:
 
 
 # ---------------------------------------------------------------------------------------------
-# small value helpers (no Verilog syntax here beyond literals)
-
-
-def _range(width: int) -> str:
-    return f"[{width - 1}:0] "
-
-
-def _table_literal(bits: np.ndarray) -> str:
-    """A sized hex literal of a table: entry a is bit a (``8'h96`` for XOR3)."""
-    width = int(bits.shape[0])
-    value = int.from_bytes(np.packbits(bits.astype(np.uint8), bitorder="little").tobytes(),
-                           "little")
-    digits = max(1, width // 4)
-    return f"{width}'h{value:0{digits}x}"
-
-
-def _concat(exprs: list[str]) -> str:
-    """Verilog concatenation with ``exprs[0]`` as the least significant bit."""
-    return "{" + ", ".join(reversed(exprs)) + "}"
-
-
-def _lut_line(top: str, inst: str, inputs: list[str], table: np.ndarray, out: str) -> str:
-    """One table lookup: a constant or a wire when that is all it is, else a ``<top>_lut``."""
-    if not inputs:
-        return render("assign", lhs=out, rhs=f"1'b{int(table[0])}")
-    if len(inputs) == 1 and table[0] != table[1]:
-        return render("assign", lhs=out, rhs=inputs[0] if table[1] else f"~{inputs[0]}")
-    return render("lut_node", top=top, k=len(inputs), init=_table_literal(table), inst=inst,
-                  addr=_concat(inputs), out=out)
-
-
-# ---------------------------------------------------------------------------------------------
-# logic ops (the lowered form of LUT and threshold layers and of the head)
-
-
-class _Names:
-    """Verilog names of a lowered layer's signals, given as its ops are written.
-
-    Inputs are ``x[i]``; output bit n is ``y[n]``; internal LUT bits of group g are
-    ``<prefix><g>_c<j>`` (j counting that group's), a sum is ``<prefix><g>_sum``.
-
-    In a node cut into stages (``staged``), a signal read by an op of a later stage than the
-    one that wrote it is read through registers, one per stage boundary, named
-    ``<name>_p<stage>``; :meth:`take_registers` hands out the lines of those made since the
-    last call, to be written before the op that reads them.  Output bits are then internal
-    wires too, registered up to the last stage and assigned to ``y`` at the end.
-    """
-
-    def __init__(self, prefix: str, in_width: int, outputs: dict[int, int],
-                 staged: bool = False) -> None:
-        self.prefix = prefix
-        self.in_width = in_width
-        self.outputs = outputs  # signal -> output bit
-        self.names: dict[int, str] = {}
-        self.vectors: dict[int, str] = {}  # first signal of a sum -> the sum's name
-        self.made: dict[int, int] = {}
-        self.staged = staged
-        self.stage = 0  # the stage of the op being written
-        self.stage_of: dict[str, int] = {}  # a name -> the stage it is computed in (inputs 0)
-        self.width_of: dict[str, int] = {}  # a vector name -> its bits
-        self.delayed: dict[tuple[str, int], str] = {}
-        self.registers: list[str] = []
-
-    def of(self, signal: int) -> str:
-        return self.at(f"x[{signal}]" if signal < self.in_width else self.names[signal])
-
-    def vector(self, first: int) -> str:
-        """The sum starting at signal ``first``, as read in the current stage."""
-        return self.at(self.vectors[first])
-
-    def internal(self, group: int) -> str:
-        j = self.made.get(group, 0)
-        self.made[group] = j + 1
-        return f"{self.prefix}{group}_c{j}"
-
-    def written(self, name: str, width: int = 1) -> None:
-        """``name`` is computed in the current stage."""
-        self.stage_of[name] = self.stage
-        if width > 1:
-            self.width_of[name] = width
-
-    def at(self, name: str, stage: int | None = None) -> str:
-        """``name`` as read in ``stage`` (default: the current one), through registers."""
-        stage = self.stage if stage is None else stage
-        first = self.stage_of.get(name, 0)
-        if not self.staged or stage <= first or "'" in name:  # same stage, or a constant
-            return name
-        for s in range(first + 1, stage + 1):
-            if (name, s) not in self.delayed:
-                base = name.replace("[", "_").replace("]", "")
-                q = f"{base}_p{s}"
-                width = self.width_of.get(name, 1)
-                self.registers.append(render("delay_reg", range=_range(width) if width > 1
-                                             else "", q=q, d=self.delayed.get((name, s - 1),
-                                                                              name)))
-                self.delayed[(name, s)] = q
-        return self.delayed[(name, stage)]
-
-    def take_registers(self) -> list[str]:
-        lines, self.registers = self.registers, []
-        return lines
-
-
-@OPS.register(LutOp)
-def _lut_op(op: LutOp, names: _Names, top: str) -> list[str]:
-    if op.out in names.outputs:
-        n = names.outputs[op.out]
-        out, inst, lines = f"y[{n}]", f"u{n}", []
-    else:
-        out = names.internal(op.group)
-        inst, lines = f"u_{out}", [render("wire", range="", name=out)]
-    names.names[op.out] = out
-    line = _lut_line(top, inst, [names.of(s) for s in op.inputs], op.table, out)
-    names.written(out)
-    return [*lines, line]
-
-
-@OPS.register(AddOp)
-def _add_op(op: AddOp, names: _Names, top: str) -> list[str]:
-    total = f"{names.prefix}{op.group}_sum"
-    rows = [_concat(["1'b0" if term is None else
-                     ("~" if term[1] else "") + names.of(term[0]) for term in row])
-            for row in op.rows]
-    names.vectors[op.out] = total
-    names.names.update({op.out + c: f"{total}[{c}]" for c in range(op.width)})
-    names.written(total, op.width)
-    for c in range(op.width):
-        names.written(f"{total}[{c}]")
-    if len(rows) == 2:
-        return [render("sum2", msb=op.width - 1, name=total, a=rows[0], b=rows[1])]
-    return [render("wire", range=_range(op.width), name=total),
-            render("assign", lhs=total, rhs=rows[0])]
-
-
-@OPS.register(CompareOp)
-def _compare_op(op: CompareOp, names: _Names, top: str) -> list[str]:
-    cmp = "<" if op.invert else ">="
-    if not names.staged:
-        assert op.out in names.outputs, "a comparator drives an output bit"
-        n = names.outputs[op.out]
-        names.names[op.out] = f"y[{n}]"
-        return [render("threshold_cmp", bit=n, sum=names.vectors[op.value], op=cmp,
-                       width=op.width, threshold=op.threshold)]
-    out = names.internal(op.group)
-    line = render("compare_wire", name=out, sum=names.vector(op.value), op=cmp,
-                  width=op.width, threshold=op.threshold)
-    names.names[op.out] = out
-    names.written(out)
-    return [line]
-
-
-# ---------------------------------------------------------------------------------------------
 # one body per IR layer type
 
 
@@ -337,11 +179,11 @@ def _logic_body(layer: LogicLayer, top: str) -> list[str]:
     if layer.stages > 1:
         return _staged_logic_body(layer, top)
     outputs = {s: n for n, s in enumerate(layer.outputs.tolist())}
-    names = _Names("n", layer.in_width, outputs)
+    names = Names("n", layer.in_width, outputs)
     return [line for op in layer.ops for line in OPS(op, names, top)]
 
 
-def _staged_ops(ops: tuple, names: _Names, top: str) -> list[str]:
+def _staged_ops(ops: tuple, names: Names, top: str) -> list[str]:
     """Each op's lines after the registers it reads through (a node cut into stages)."""
     lines: list[str] = []
     for op in ops:
@@ -352,7 +194,7 @@ def _staged_ops(ops: tuple, names: _Names, top: str) -> list[str]:
 
 
 def _staged_logic_body(layer: LogicLayer, top: str) -> list[str]:
-    names = _Names("n", layer.in_width, {}, staged=True)
+    names = Names("n", layer.in_width, {}, staged=True)
     lines = _staged_ops(layer.ops, names, top)
     names.stage = layer.stages - 1
     outs = [render("assign", lhs=f"y[{n}]", rhs=names.of(s))
@@ -374,14 +216,14 @@ def _staged_head_body(head: LoweredHead, top: str, scores: bool) -> list[str]:
     """The head cut into stages: popcounts, then each argmax level's compare and select in the
     stages ``head.argmax_stages`` names (every level in the last score's stage when empty)."""
     cw, sw = class_width(head.num_classes), head.score_width
-    names = _Names("g", head.in_width, {}, staged=True)
+    names = Names("g", head.in_width, {}, staged=True)
     lines = _staged_ops(head.ops, names, top)
     nodes = []
     for c, first in enumerate(head.scores.tolist()):
         names.stage = max(op.stage for op in head.ops if op.out == first)
         score = f"score{c}"
         rhs = f"{names.vector(first)}[{sw - 1}:0]"
-        lines += names.take_registers() + [render("wire", range=_range(sw), name=score),
+        lines += names.take_registers() + [render("wire", range=bit_range(sw), name=score),
                                            render("assign", lhs=score, rhs=rhs)]
         names.written(score, sw)
         nodes.append((f"{cw}'d{c}", score))
@@ -389,7 +231,7 @@ def _staged_head_body(head: LoweredHead, top: str, scores: bool) -> list[str]:
     levels = head.argmax_stages or ((last, last),) * head.argmax_levels
     if scores:
         names.stage = last
-        rhs = _concat([names.at(score) for _, score in nodes])
+        rhs = concat([names.at(score) for _, score in nodes])
         lines += names.take_registers() + [render("assign", lhs="scores", rhs=rhs)]
     for level, (compare, select) in enumerate(levels):
         nxt = []
@@ -422,7 +264,7 @@ def _head_body(head: LoweredHead, top: str, scores: bool) -> tuple[list[str], in
     cw, sw = class_width(head.num_classes), head.score_width
     if head.stages > 1:
         return _staged_head_body(head, top, scores), sw
-    names = _Names("g", head.in_width, {})
+    names = Names("g", head.in_width, {})
     score_of = {s: c for c, s in enumerate(head.scores.tolist())}
     lines: list[str] = []
     nodes = []
@@ -430,11 +272,11 @@ def _head_body(head: LoweredHead, top: str, scores: bool) -> tuple[list[str], in
         lines += OPS(op, names, top)
         if op.out in score_of:  # class c's popcount is complete
             c, score = score_of[op.out], f"score{score_of[op.out]}"
-            lines.append(render("wire", range=_range(sw), name=score))
+            lines.append(render("wire", range=bit_range(sw), name=score))
             lines.append(render("assign", lhs=score, rhs=f"{names.vectors[op.out]}[{sw - 1}:0]"))
             nodes.append((f"{cw}'d{c}", score))
     if scores:
-        lines.append(render("assign", lhs="scores", rhs=_concat([s for _, s in nodes])))
+        lines.append(render("assign", lhs="scores", rhs=concat([s for _, s in nodes])))
     level = 0
     while len(nodes) > 1:  # balanced tree; the left (lower-index) side wins ties
         nxt = []
@@ -579,7 +421,8 @@ def _port_lines(ports: list[Port]) -> tuple[str, str]:
     decl, doc = [], []
     for i, p in enumerate(ports):
         vector = p.name not in ("clk", "in_valid", "out_valid")
-        decl.append(render("port", direction=p.direction, range=_range(p.width) if vector else "",
+        decl.append(render("port", direction=p.direction,
+                           range=bit_range(p.width) if vector else "",
                            name=p.name, comma="," if i + 1 < len(ports) else ""))
         span = f"[{p.width - 1}:0]" if vector else ""
         doc.append(f"//   {p.direction:<6} {p.name + span:<22} {p.description}")
@@ -668,13 +511,13 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
     stage = 0
     for i, (block, reg) in enumerate(zip(blocks, regs, strict=True), start=1):
         out = f"b{i}_out"
-        body.append(render("wire", range=_range(block.out_width), name=out))
+        body.append(render("wire", range=bit_range(block.out_width), name=out))
         clk = "_clk" if block.stages > 1 else ""  # a block cut into stages takes the clock
         if block.kind == "head":
             if scores:
                 sw_total = next(p.width for p in ports if p.name == "out_scores")
                 sc = f"b{i}_scores"
-                body.append(render("wire", range=_range(sw_total), name=sc))
+                body.append(render("wire", range=bit_range(sw_total), name=sc))
                 body.append(render("head_instance_scores" + clk, module=block.module,
                                    inst=f"u_b{i}", x=data, scores=sc, cls=out))
             else:
