@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lutnn.data import DistributiveThermometer, UniformThermometer, fit_encoders, load_dataset
+from lutnn.data.encodings import snap_thresholds
 from lutnn.data.fetch_tables import UNSW_FILES, fetch_table
 from lutnn.data.tables import read_csv_table
 from lutnn.errors import LutnnError, ToolNotFoundError
@@ -297,6 +298,49 @@ def test_distributive_encoder_on_images_exports_bit_exact():
     net = to_ir(model.eval(), (1, 6, 6))
     assert net.encoder.width == 8 and net.encoder.thresholds.shape == (36, 3)
     np.testing.assert_array_equal(simulate(net, x.reshape(80, -1)).classes, predict(model, x))
+
+
+@given(st.lists(st.integers(0, 256), min_size=1, max_size=8), st.integers(0, 7))
+def test_snap_thresholds_rounds_to_multiples_and_keeps_the_order(values, snap):
+    thr = np.sort(np.array(values))
+    out = snap_thresholds(thr, snap, 8)
+    step = 1 << snap
+    assert np.all(out % step == 0) and np.all(np.diff(out) >= 0)
+    if snap:
+        assert np.all(out >= step) and np.all(out <= 256)
+        # nearest multiple, halves up, unless the clip to [step, 256] moved it
+        inside = (thr >= step // 2) & (thr <= 256)
+        np.testing.assert_array_equal(out[inside], (thr[inside] + step // 2) // step * step)
+    else:
+        np.testing.assert_array_equal(out, thr)
+
+
+def test_snapped_encoder_reads_only_the_top_bits_and_exports_bit_exact():
+    """With snap S every comparator equals ``(x >> S) >= (threshold >> S)``, and a snapped
+    LUT-Net exports with the simulator equal to PyTorch on every sample."""
+    x = np.random.default_rng(0).integers(0, 256, (200, 1, 6, 6), dtype=np.uint8)
+    cfg = make_config("lut-mlp", {"encoder": "distributive", "levels": 3, "snap": 5,
+                                  "layers": [40, 20], "k": 4})
+    model = build_model("lut-mlp", cfg, (1, 6, 6), 2)
+    fit_encoders(model, x)
+    enc = model[0]
+    thr = enc.thresholds.numpy()
+    assert enc.snap == 5 and np.all(thr % 32 == 0) and np.all(thr >= 32)
+    flat = x.reshape(200, 36, 1).astype(np.int64)
+    top_bits = (flat >> 5) >= (thr[None] >> 5)  # (n, P, T)
+    bits = enc(torch.from_numpy(x).float()).numpy().reshape(200, 3, 36).transpose(0, 2, 1)
+    np.testing.assert_array_equal(bits, top_bits)
+    net = to_ir(model.eval(), (1, 6, 6))
+    np.testing.assert_array_equal(simulate(net, x.reshape(200, -1)).classes, predict(model, x))
+
+
+def test_snap_is_refused_where_it_cannot_apply():
+    with pytest.raises(LutnnError, match="snap applies to the fitted encoders"):
+        build_model("lut-mlp", make_config("lut-mlp", {"encoder": "threshold", "snap": 2,
+                                                       "layers": [20]}), (1, 4, 4), 2)
+    with pytest.raises(LutnnError, match="snap must be an integer in 0..7"):
+        build_model("lut-mlp", make_config("lut-mlp", {"encoder": "distributive", "snap": 8,
+                                                       "layers": [20]}), (1, 4, 4), 2)
 
 
 def test_jsc_preset_config_round_trips():

@@ -86,13 +86,17 @@ def _input_encoder(cfg, input_shape: tuple[int, ...]) -> nn.Module:
     "distributive" puts them at training-set quantiles (tables and images)."""
     from lutnn.data.encodings import FEATURE_ENCODERS, get_encoder
 
-    name, levels = cfg.encoder, cfg.levels
+    name, levels, snap = cfg.encoder, cfg.levels, getattr(cfg, "snap", 0)
     if len(input_shape) == 1 and name in ("threshold", "thermometer"):
         name, levels = "uniform", 1 if name == "threshold" else levels
     if name not in FEATURE_ENCODERS:
+        if snap:
+            raise LutnnError(f"snap applies to the fitted encoders ({', '.join(FEATURE_ENCODERS)})"
+                             f" and tables; encoder {cfg.encoder!r} has fixed thresholds")
         return _encoder(name, levels)
     width = cfg.width if len(input_shape) == 1 else None
-    return get_encoder(name, input_shape=tuple(input_shape), levels=levels, width=width)
+    return get_encoder(name, input_shape=tuple(input_shape), levels=levels, width=width,
+                       snap=snap)
 
 
 def _image_only(model: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -171,6 +175,7 @@ class LUTMLPConfig:
     encoder: str = "thermometer"  # "threshold", "thermometer" or "distributive" (quantiles)
     levels: int = 3  # thermometer levels T
     width: int = 8  # bits of a tabular feature in hardware (fixed point); images are 8-bit
+    snap: int = 0  # "distributive"/tables: low threshold bits forced to 0 (cheaper comparators)
     layers: tuple[int, ...] = (3000, 1000)  # LUT nodes per layer; the last feeds the head
     k: int = 6  # inputs per LUT
     bn: bool = False  # BatchNorm on LUT pre-activations (folded into the tables at export)

@@ -187,13 +187,16 @@ class FeatureThermometer(nn.Module):
         input_shape: ``(F,)`` for a table, ``(C, H, W)`` for images.
         levels: ``T``, thresholds per input.
         width: W, bits per input (images: must be 8); default 8.
+        snap: S, low threshold bits forced to zero (:func:`snap_thresholds`): every
+            comparator then reads only the top ``W - S`` bits of its input, so with
+            ``W - S <= 6`` it is at most one LUT6 (and ``x >= 2**(W-1)`` is a wire).
     """
 
     name: str = "feature"
     quantiles: bool = False  # thresholds at training-set quantiles (else uniform)
 
-    def __init__(self, input_shape: Sequence[int], levels: int, width: int | None = None
-                 ) -> None:
+    def __init__(self, input_shape: Sequence[int], levels: int, width: int | None = None,
+                 snap: int = 0) -> None:
         super().__init__()
         shape = tuple(int(v) for v in input_shape)
         if len(shape) not in (1, 3) or min(shape) < 1:
@@ -206,10 +209,13 @@ class FeatureThermometer(nn.Module):
             raise ValueError(f"width must be an integer in 1..24, got {width!r}")
         if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
             raise ValueError(f"levels must be a positive integer, got {levels!r}")
-        self.input_shape, self.width = shape, width
+        if isinstance(snap, bool) or not isinstance(snap, int) or not 0 <= snap < width:
+            raise ValueError(f"snap must be an integer in 0..{width - 1} (width {width}), "
+                             f"got {snap!r}")
+        self.input_shape, self.width, self.snap = shape, width, snap
         self.features = int(np.prod(shape))
         self.channels = self.features if tabular else shape[0]
-        uniform = np.array(uniform_thresholds(levels, width), dtype=np.int32)
+        uniform = snap_thresholds(np.array(uniform_thresholds(levels, width)), snap, width)
         self.register_buffer("thresholds", torch.from_numpy(
             np.tile(uniform, (self.features, 1))))  # int32 (P, T)
         self.register_buffer("scale", torch.ones(self.features, dtype=torch.float64))
@@ -253,7 +259,8 @@ class FeatureThermometer(nn.Module):
             thr = quantile_thresholds(q, self.num_thresholds, self.max_value)
         else:
             thr = np.tile(uniform_thresholds(self.num_thresholds, self.width), (self.features, 1))
-        self.thresholds.copy_(torch.from_numpy(np.asarray(thr, dtype=np.int32)))
+        thr = snap_thresholds(np.asarray(thr), self.snap, self.width)
+        self.thresholds.copy_(torch.from_numpy(thr))
         return self
 
     def out_channels(self, in_channels: int) -> int:
@@ -276,7 +283,7 @@ class FeatureThermometer(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"input_shape={self.input_shape}, levels={self.num_thresholds}, "
-                f"width={self.width}, quantiles={self.quantiles}")
+                f"width={self.width}, quantiles={self.quantiles}, snap={self.snap}")
 
 
 class DistributiveThermometer(FeatureThermometer):
@@ -326,6 +333,26 @@ def quantile_thresholds(q: np.ndarray, levels: int, max_value: int) -> np.ndarra
     sorted_q = np.sort(q, axis=0)  # (n, P)
     thr = sorted_q[ranks].T + 1  # (P, T), non-decreasing along T
     return np.minimum(thr, max_value + 1).astype(np.int32)
+
+
+def snap_thresholds(thresholds: np.ndarray, snap: int, width: int) -> np.ndarray:
+    """int32 thresholds rounded to the nearest multiple of ``2**snap`` (halves round up),
+    kept in ``2**snap .. 2**width`` (``2**width`` is a constant-0 bit).
+
+    ``x >= m * 2**snap`` on a W-bit ``x`` equals ``(x >> snap) >= m``: the comparator reads
+    only the top ``W - snap`` bits, which is what makes it cheap in LUTs.  Snapping keeps the
+    thresholds non-decreasing (rounding is monotone); ``snap = 0`` returns them unchanged.
+
+    Example:
+        >>> snap_thresholds(np.array([1, 70, 97, 250]), 5, 8).tolist()
+        [32, 64, 96, 256]
+    """
+    t = np.asarray(thresholds, dtype=np.int64)
+    if snap == 0:
+        return t.astype(np.int32)
+    step = 1 << snap
+    snapped = (t + step // 2) // step * step
+    return np.clip(snapped, step, 1 << width).astype(np.int32)
 
 
 #: encoder modules of a model's first block (``to_ir`` and distillation recognise them)
