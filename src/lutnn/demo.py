@@ -25,13 +25,14 @@ from lutnn import io
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of one demo run (the default fits in ~20 minutes on 2 cores; quick in ~3)."""
+    """Sizes of one demo run (the default takes ~25 minutes on 2 quiet cores, ~11 of them
+    training the large preset; quick in ~3)."""
 
     teacher: dict = field(default_factory=lambda: {  # teacher-mlp config fields
         "encoder": "threshold", "hidden": [64], "group_size": 10, "tau": 1.0})
     teacher_epochs: int = 5  # teacher training epochs
     distill: dict = field(default_factory=lambda: {"finetune_epochs": 2})  # distill options
-    e2e_preset: str = "medium"  # preset of the LUT-Net trained end to end (lutnn.presets)
+    e2e_preset: str = "large"  # preset of the LUT-Net trained end to end (lutnn.presets)
     e2e_epochs: int | None = None  # its epochs (None: the preset's)
     rtl_vectors: int = 10000  # test images run through the RTL simulation of each net
     synth: bool = True  # run Yosys synthesis
