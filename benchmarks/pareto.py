@@ -12,6 +12,9 @@ neighbours) and, beside it, the count without the encoder where synthesis report
     .venv/bin/python benchmarks/pareto.py --points small:0 small:1 medium:0 # explicit points
     .venv/bin/python benchmarks/pareto.py --quick                # 1 epoch of small, no synth
 
+Rows of points already in the output JSON and not measured again are kept (``--fresh`` drops
+them), so one preset can be re-measured without retraining the others.
+
 Writes benchmarks/results/pareto.json (``--out``) and pareto.png beside it; the run folders
 go to ``runs/pareto/NAME-sSEED`` (``--runs``), so an interrupted benchmark resumes where it
 stopped (finished stages are read back, not redone).
@@ -125,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 epoch of small, no synth/RTL")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "pareto")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--fresh", action="store_true",
+                        help="drop the rows already in --out (default: keep the other points')")
     args = parser.parse_args(argv)
     if args.quick:
         args.presets, args.epochs, args.no_synth, args.rtl_vectors = ["small"], 1, True, 0
@@ -135,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     points = [(n, s) for n in args.presets for s in args.seeds]
     if args.points:
         points = [(p.split(":")[0], int(p.split(":")[1])) for p in args.points]
-    rows = []
+    rows = []  # rows of other points already in --out are kept, re-measured ones replaced
+    if args.out.is_file() and not args.fresh:
+        rows = [r for r in io.read_json(args.out)["rows"] if (r["preset"], r["seed"]) not in points]
     for name, seed in points:
         row = measure(name, seed, args.runs, args.data, args.epochs, args.rtl_vectors,
                       not args.no_synth)
