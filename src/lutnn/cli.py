@@ -30,7 +30,37 @@ def _load_overrides(path: str | None) -> dict:
     return overrides
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def _launch_if_asked(args: argparse.Namespace) -> int | None:
+    """With ``--nproc N > 1``: rerun this command in N processes under torchrun; the exit
+    status (None: run here, in this process)."""
+    from lutnn import distributed
+
+    if args.nproc == 1:
+        return None
+    if distributed.launched():
+        raise LutnnError("--nproc is for a plain lutnn command; under torchrun leave it out "
+                         "(torchrun's --nproc-per-node sets the processes)")
+    return distributed.launch(args.nproc, _without_nproc(args.argv))
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """``argv`` without its ``--nproc N`` / ``--nproc=N`` (the launched processes' command)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int | None:
+    launched = _launch_if_asked(args)
+    if launched is not None:
+        return launched
+    from lutnn import distributed
     from lutnn.presets import Preset, get_preset
     from lutnn.train import TrainConfig, train
 
@@ -50,13 +80,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_cfg = TrainConfig(seed=args.seed, **settings)
     metrics = train(
         model, args.out, model_overrides=overrides, train_cfg=train_cfg,
-        data=args.data, resume=args.resume, label=args.label,
+        data=args.data, resume=args.resume, label=args.label, device=args.device,
     )
-    print(
-        f"{model}: val {metrics['val_accuracy']:.4f}, test {metrics['test_accuracy']:.4f}, "
-        f"{metrics['epochs']} epochs, {metrics['seconds']:.0f} s "
-        f"-> {Path(args.out) / 'metrics.json'}"
-    )
+    if distributed.is_main():
+        print(
+            f"{model}: val {metrics['val_accuracy']:.4f}, test {metrics['test_accuracy']:.4f}, "
+            f"{metrics['epochs']} epochs, {metrics['seconds']:.0f} s "
+            f"-> {Path(args.out) / 'metrics.json'}"
+        )
+    return None
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -224,6 +256,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _add_scale_arguments(p: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--nproc`` (:mod:`lutnn.distributed`) of ``train`` and ``distill``."""
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
+                   help="where to compute: cpu, cuda, or auto = cuda when a GPU is visible "
+                   "(default: cpu)")
+    p.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
+                   help="data-parallel processes on this machine: relaunches the command under "
+                   "torchrun (gloo on CPU, nccl on CUDA); the global batch stays --batch-size "
+                   "(default: 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lutnn.models import MODELS
     from lutnn.presets import PRESETS
@@ -256,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --teacher: weight of the teacher's soft targets (default: 0.5)")
     p.add_argument("--kd-temperature", type=float,
                    help="with --teacher: softmax temperature (default: 2)")
+    _add_scale_arguments(p)
     p.set_defaults(func=cmd_train)
 
     from lutnn.distill.config import METHODS, SCOPES, TARGETS
@@ -365,17 +409,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], None] = args.func
+    args.argv = argv  # for --nproc, which reruns the command
+    func: Callable[[argparse.Namespace], int | None] = args.func
     from lutnn.runfolder import USER_ERRNOS
 
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning(args.command)
-            func(args)
+            code = func(args)
     except LutnnError as exc:
-        print(f"lutnn {args.command}: error: {exc}", file=sys.stderr)
+        from lutnn.distributed import is_main
+
+        if is_main():  # under torchrun every rank raises the same: rank 0 says it once
+            print(f"lutnn {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as exc:  # the file system refuses (read-only, full): not a lutnn bug
         if exc.errno not in USER_ERRNOS:
@@ -388,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                  else "nothing half-written was left; run the command again")
         print(f"lutnn {args.command}: interrupted ({again})", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 def _one_line_warning(command: str):

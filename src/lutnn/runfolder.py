@@ -155,13 +155,21 @@ def _remove_new(out: Path, before: set[Path]) -> None:
 
 
 def guarded(out_arg: str = "out") -> Callable:
-    """Decorate a run writer (``train``, ``distill``): its ``out_arg`` folder is claimed."""
+    """Decorate a run writer (``train``, ``distill``): its ``out_arg`` folder is claimed.
+
+    Under torchrun only rank 0 claims it (and cleans up after a failed new run): the other
+    ranks write nothing there.
+    """
 
     def wrap(func: Callable) -> Callable:
         sig = inspect.signature(func)
 
         @functools.wraps(func)
         def run(*args, **kwargs):
+            from lutnn.distributed import is_main
+
+            if not is_main():  # under torchrun rank 0 claims the folder for every rank
+                return func(*args, **kwargs)
             bound = sig.bind(*args, **kwargs)
             with claim_run_folder(bound.arguments[out_arg]):
                 return func(*args, **kwargs)

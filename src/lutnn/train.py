@@ -15,10 +15,23 @@ A run folder holds:
 
 Shuffling uses a generator seeded by ``(seed, epoch)``, so a resumed run sees the same batches
 as an uninterrupted one and ends with the same weights.
+
+Data parallel (``torchrun --nproc-per-node N -m lutnn train ...``, or ``--nproc N``): under a
+process group (:mod:`lutnn.distributed`) :func:`fit` wraps the model in
+``DistributedDataParallel`` and every rank takes its contiguous ``batch_size / N`` part of
+each *global* batch of the one-process order, so the global batch, the shuffling, the
+schedule and the steps are the one-process run's.  Each rank's loss is weighted by its share
+of the global batch times N (DDP averages gradients over ranks), so a step is the global
+batch's mean gradient up to float summation order; BatchNorm normalises over the global batch
+(:func:`lutnn.distributed.global_batchnorm`).  Validation is split by evaluation chunk over the
+ranks and the correct counts summed (integers: the accuracy is the one-process one exactly),
+so every rank selects the same epoch.  Rank 0 alone writes the checkpoint (which records the
+world size: resuming needs the same one), ``model.pt``, ``metrics.json`` and the progress.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -33,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from lutnn import io
+from lutnn import distributed, io
 from lutnn.errors import LutnnError
 from lutnn.footprint import check_model_fits
 from lutnn.models import (
@@ -67,9 +80,19 @@ class TrainConfig:
     kd_temperature: float = 2.0  # with a teacher: softmax temperature of both score vectors
 
 
-def to_tensor(x: np.ndarray) -> torch.Tensor:
-    """uint8 images [n, C, H, W] -> float32 pixel values 0..255 (the encoders' input)."""
-    return torch.from_numpy(np.ascontiguousarray(x)).float()
+def to_tensor(x: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 images [n, C, H, W] -> float32 pixel values 0..255 (the encoders' input).
+
+    The uint8 batch is moved to ``device`` before the conversion (a quarter of the bytes).
+    """
+    return torch.from_numpy(np.ascontiguousarray(x)).to(device).float()
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter or buffer (CPU for a model with neither)."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
 
 
 @torch.no_grad()
@@ -77,13 +100,27 @@ def predict(model: nn.Module, x: np.ndarray, batch_size: int = 1000) -> np.ndarr
     """Class predictions (argmax of the head, lowest index on ties) of ``model`` in eval mode."""
     was_training = model.training
     model.eval()
-    out = [model(to_tensor(x[i : i + batch_size])).argmax(1) for i in range(0, len(x), batch_size)]
+    device = model_device(model)
+    out = [model(to_tensor(x[i : i + batch_size], device)).argmax(1).cpu()
+           for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(out).numpy()
 
 
 def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
-    return float((predict(model, x, batch_size) == y).mean())
+    """Fraction of ``x`` that ``model`` (eval mode) classifies as ``y``.
+
+    Under a process group this is a collective (every rank calls it): rank r predicts the
+    chunks ``r, r + N, ...`` of ``batch_size`` samples and the correct counts are summed, so
+    the chunks and the result are the one-process ones exactly.
+    """
+    if not distributed.active():
+        return float((predict(model, x, batch_size) == y).mean())
+    starts = range(0, len(x), batch_size)[distributed.rank()::distributed.world_size()]
+    correct = sum(int((predict(model, x[s : s + batch_size], batch_size)
+                       == y[s : s + batch_size]).sum()) for s in starts)
+    total = distributed.all_sum(torch.tensor([correct], dtype=torch.int64))
+    return float(int(total[0]) / len(x))
 
 
 def clip_parameters(model: nn.Module) -> None:
@@ -199,6 +236,10 @@ def train_epoch(
 ) -> float:
     """One pass over ``x[order]`` (one optimizer and schedule step per batch); the mean loss.
 
+    Under a process group (``model`` wrapped in DDP by :func:`fit`), ``batch_size`` is the
+    global batch: this rank takes its part (:func:`lutnn.distributed.batch_part`) of each one,
+    and the returned loss is the global batches' mean.
+
     Args:
         x: uint8 images ``[n, C, H, W]``, converted batch by batch (never all at once).
         y: int64 labels ``[n]``.
@@ -208,18 +249,30 @@ def train_epoch(
             (BatchNorm in training mode sees each micro-batch alone) (0: the whole batch).
     """
     model.train()
+    world, me = distributed.world_size(), distributed.rank()
+    device = model_device(model)
+    no_sync = getattr(model, "no_sync", None)  # DDP: gradients synchronised once per step
     total, steps = 0.0, 0
-    bar = tqdm(range(0, len(order), batch_size), desc=desc, leave=False, mininterval=1.0)
+    bar = tqdm(range(0, len(order), batch_size), desc=desc, leave=False, mininterval=1.0,
+               disable=not distributed.is_main())
     for start in bar:
-        idx = order[start : start + batch_size].numpy()
+        batch = order[start : start + batch_size].numpy()
+        idx = batch[distributed.batch_part(len(batch), world, me)]
         micro = micro_batch_size or len(idx)
         optimizer.zero_grad(set_to_none=True)
         batch_loss = 0.0
         for m in range(0, len(idx), micro):
             part = idx[m : m + micro]
-            loss = loss_fn(model, to_tensor(x[part]), y[part]) * (len(part) / len(idx))
-            loss.backward()
+            last = m + micro >= len(idx)
+            with no_sync() if no_sync is not None and not last else contextlib.nullcontext():
+                # share of the global batch, times N: DDP's gradient mean over ranks undoes it
+                loss = loss_fn(model, to_tensor(x[part], device), y[part].to(device)) * (
+                    len(part) * world / len(batch))
+                loss.backward()
             batch_loss += loss.item()
+        if world > 1:  # the global batch's loss, the same on every rank (one decision)
+            batch_loss = float(distributed.all_sum(
+                torch.tensor([batch_loss], dtype=torch.float64))[0]) / world
         if not math.isfinite(batch_loss):  # before the step: the weights stay finite
             raise NonFiniteError(f"the loss became {batch_loss} at step {steps + 1}")
         optimizer.step()
@@ -263,8 +316,11 @@ def fit(
     ``(cfg.seed, e)`` whatever happened before).  On return the model holds the weights with
     the best validation accuracy (ties: the earliest).
 
+    Under a process group (torchrun) this is data-parallel, as the module doc says; every
+    rank calls it with the same arguments and gets the same result.
+
     Args:
-        model: the model to train (``model(x)`` gives class scores).
+        model: the model to train (``model(x)`` gives class scores), on its device.
         param_groups: what Adam trains (parameters or Adam parameter groups); the caller
             freezes the rest if it wants them untouched by backward.
         data: the splits (``x_train``, ``y_train``, ``x_val``, ``y_val``; uint8 images).
@@ -278,11 +334,17 @@ def fit(
         log: progress messages.
 
     Raises:
-        LutnnError: a checkpoint that does not match the model or optimizer.
+        LutnnError: a checkpoint that does not match the model or optimizer, or that was
+            written under another world size; a batch size that the world size does not
+            divide.
         NonFiniteError: a NaN or infinite loss or parameter; the checkpoint keeps the last
             good epoch.
     """
     checkpoint = Path(checkpoint)
+    world = distributed.world_size() if distributed.active() else 1
+    _check_world(len(data.x_train), cfg, world)
+    if not distributed.is_main():
+        log = _quiet  # rank 0 reports
     # fused: one kernel per step; 10x faster than the default on learned-wiring weights
     # (28M floats: 13 ms against 133 ms per step on 2 cores)
     optimizer = torch.optim.Adam(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
@@ -294,6 +356,13 @@ def fit(
              "best_model": best_model}
     if resume and checkpoint.exists():
         ckpt = io.load_checkpoint(checkpoint)
+        written = ckpt.get("world_size", 1) if isinstance(ckpt, dict) else 1
+        if written != world:
+            raise LutnnError(
+                f"checkpoint {checkpoint} was written by a run of {written} process(es), this "
+                f"one has {world}; resume with the same number (--nproc {written}, or "
+                f"torchrun --nproc-per-node {written}), or start a new --out"
+            )
         try:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -307,12 +376,66 @@ def fit(
         log(f"resuming {checkpoint.parent} after {label} {state['epoch']}")
 
     y_train = torch.from_numpy(data.y_train)
+    net, sync_bn = model, contextlib.nullcontext()
+    if world > 1:  # after the resume: every rank starts from the same weights and state
+        from torch.nn.parallel import DistributedDataParallel
+
+        device = model_device(model)
+        # buffers are not DDP's to broadcast: every rank computes the same ones (encoder
+        # thresholds from the same training split, BatchNorm statistics of the global batch,
+        # wiring indices of the synchronised weights), and gloo has no int16 (thresholds)
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            model, [name for name, _ in model.named_buffers()])
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda"
+                                      else None)
+        sync_bn = distributed.global_batchnorm(model)
+    with sync_bn:
+        _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg, checkpoint, state,
+                    loss_fn, label, log, world)
+    if state["best_model"] is not None:
+        model.load_state_dict(state["best_model"])
+    return FitResult(epochs=state["epoch"], history=state["history"],
+                     seconds=state["seconds"], best_val=state["best_val"])
+
+
+def _quiet(_: str) -> None:
+    """The ``log`` of ranks other than 0."""
+
+
+def _check_world(n_train: int, cfg: FitConfig, world: int) -> None:
+    """Refuse a global batch that ``world`` ranks cannot share.
+
+    Raises:
+        LutnnError: ``batch_size`` not divisible by ``world``, or a last batch of an epoch
+            with fewer samples than ranks.
+    """
+    if world == 1:
+        return
+    if cfg.batch_size % world:
+        raise LutnnError(
+            f"the batch size {cfg.batch_size} is the global batch and must be divisible by the "
+            f"{world} processes (each takes batch_size / {world}); choose e.g. "
+            f"{max(world, cfg.batch_size // world * world)}"
+        )
+    last = n_train % cfg.batch_size
+    if 0 < last < world:
+        raise LutnnError(
+            f"the last batch of each epoch holds {last} of the {n_train} training samples, "
+            f"fewer than the {world} processes; choose a batch size that leaves 0 or at least "
+            f"{world} samples over"
+        )
+
+
+def _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg: FitConfig,
+                checkpoint: Path, state: dict, loss_fn: LossFn, label: str,
+                log: Callable[[str], None], world: int) -> None:
+    """The epochs of :func:`fit` (``net``: ``model``, or its DDP wrapper); updates ``state``."""
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.perf_counter()
         order = _epoch_order(len(data.x_train), cfg.seed, epoch)
         # looked up in the module at call time, so a test can interrupt a run here
         try:
-            loss = train_epoch(model, optimizer, data.x_train, y_train, order, cfg.batch_size,
+            loss = train_epoch(net, optimizer, data.x_train, y_train, order, cfg.batch_size,
                                f"{label} {epoch + 1}/{cfg.epochs}", schedule, loss_fn=loss_fn,
                                micro_batch_size=cfg.micro_batch_size)
             _check_finite(model)
@@ -332,22 +455,19 @@ def fit(
         if val_acc > state["best_val"]:
             state["best_val"] = val_acc
             state["best_model"] = {k: v.clone() for k, v in model.state_dict().items()}
-        io.save_checkpoint(
-            checkpoint,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                **state,
-            },
-        )
+        if distributed.is_main():  # one writer; the other ranks hold the same state
+            io.save_checkpoint(
+                checkpoint,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "world_size": world,
+                    **state,
+                },
+            )
         log(f"{label} {epoch + 1}/{cfg.epochs}: loss {loss:.4f}, val {val_acc:.4f} "
             f"({state['seconds']:.0f} s)")
-
-    if state["best_model"] is not None:
-        model.load_state_dict(state["best_model"])
-    return FitResult(epochs=state["epoch"], history=state["history"],
-                     seconds=state["seconds"], best_val=state["best_val"])
 
 
 #: files that make a folder hold a run (weights or results): refused without resume
@@ -387,7 +507,6 @@ def same_record(previous: dict, record: dict) -> bool:
     return all(previous.get(k) == record[k] for k in keys)
 
 
-@guarded("out")  # --out is locked while it runs; a failed new run leaves nothing
 def train(
     model_name: str,
     out: str | Path,
@@ -399,15 +518,32 @@ def train(
     extra_metrics: Callable[[nn.Module], dict] | None = None,
     log: Callable[[str], None] = print,
     label: str | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Train model ``model_name`` into run folder ``out``; returns the metrics dict.
 
     ``label`` names the label column of a ``.csv`` table (default: its last column).
+    ``device`` is ``cpu``, ``cuda`` or ``auto`` (:func:`lutnn.distributed.resolve_device`);
+    it is not part of the run record, so a run may resume on another device.  Launched by
+    torchrun, the run is data-parallel (see the module doc) and every rank returns the same
+    metrics; rank 0 writes the files.
 
     Raises:
         LutnnError: a user error (unknown model, bad config, a run folder that already holds
-            a run without ``resume``, a corrupt checkpoint, a mismatching resumed config).
+            a run without ``resume``, a corrupt checkpoint, a mismatching resumed config, a
+            world size that changed since the checkpoint).
     """
+    with distributed.session(device) as dev:
+        return _train(model_name, out, model_overrides=model_overrides, train_cfg=train_cfg,
+                      data=data, resume=resume, extra_metrics=extra_metrics, log=log,
+                      label=label, device=dev)
+
+
+@guarded("out")  # --out is locked (by rank 0) while it runs; a failed new run leaves nothing
+def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
+           train_cfg: TrainConfig, data: str | None, resume: bool,
+           extra_metrics: Callable[[nn.Module], dict] | None, log: Callable[[str], None],
+           label: str | None, device: torch.device) -> dict:
     from lutnn.data import fit_encoders, load_dataset
     from lutnn.data.tables import table_record
 
@@ -423,7 +559,7 @@ def train(
     record.update(table_record(dataset, label))  # a table's label column and class names
     loss_fn = cross_entropy
     if train_cfg.teacher is not None:
-        loss_fn = _teacher_loss_for(train_cfg, dataset, record)
+        loss_fn = _teacher_loss_for(train_cfg, dataset, record, device)
     if resume and (out / "run.json").exists():
         previous = io.read_json(out / "run.json", "run record")
         if not isinstance(previous, dict) or not same_record(previous, record):
@@ -431,18 +567,22 @@ def train(
                 f"--resume: {out}/run.json was written for another model, config or data; "
                 "resume with the same arguments or choose another --out"
             )
-    io.write_json(out / "run.json", record)
+    main = distributed.is_main()
+    if main:
+        io.write_json(out / "run.json", record)
 
     torch.manual_seed(train_cfg.seed)
     model = build_model(model_name, model_cfg, dataset.input_shape, dataset.num_classes)
     fit_encoders(model, dataset.x_train)  # thresholds per input from the training split
+    model.to(device)
     fit_cfg = FitConfig(epochs=train_cfg.epochs, batch_size=train_cfg.batch_size,
                         lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
                         seed=train_cfg.seed, eval_batch_size=train_cfg.eval_batch_size)
     result = fit(model, model.parameters(), dataset, fit_cfg, out / "checkpoint.pt",
                  resume=resume, loss_fn=loss_fn, log=log)
 
-    io.save_checkpoint(out / "model.pt", model.state_dict())
+    if main:
+        io.save_checkpoint(out / "model.pt", model.state_dict())
     metrics = {
         "model": model_name,
         "val_accuracy": accuracy(model, dataset.x_val, dataset.y_val, train_cfg.eval_batch_size),
@@ -456,11 +596,13 @@ def train(
         metrics["luts"] = count_lut_nodes(model, dataset.input_shape)
     if extra_metrics is not None:
         metrics.update(extra_metrics(model))
-    io.write_json(out / "metrics.json", metrics)
+    if main:
+        io.write_json(out / "metrics.json", metrics)
     return metrics
 
 
-def _teacher_loss_for(train_cfg: TrainConfig, dataset: Dataset, record: dict) -> LossFn:
+def _teacher_loss_for(train_cfg: TrainConfig, dataset: Dataset, record: dict,
+                      device: torch.device) -> LossFn:
     """Load ``train_cfg.teacher``, check it fits the data, fingerprint it into ``record``."""
     if not 0.0 <= train_cfg.kd_alpha <= 1.0:
         raise LutnnError(f"--kd-alpha must lie in [0, 1], got {train_cfg.kd_alpha}")
@@ -475,7 +617,7 @@ def _teacher_loss_for(train_cfg: TrainConfig, dataset: Dataset, record: dict) ->
             f"of shape {list(dataset.input_shape)}; use a teacher trained on the same data"
         )
     record["teacher_sha256"] = io.file_sha256(Path(train_cfg.teacher) / "model.pt")
-    return teacher_loss(teacher, train_cfg.kd_alpha, train_cfg.kd_temperature)
+    return teacher_loss(teacher.to(device), train_cfg.kd_alpha, train_cfg.kd_temperature)
 
 
 def load_run(run_dir: str | Path) -> tuple[nn.Module, dict]:
