@@ -255,3 +255,50 @@ def test_batch_not_divisible_is_one_line_exit_2(tiny_npz, tmp_path):
     assert len(lines) == 1, r.stderr
     assert "batch size 31 is the global batch and must be divisible by the 2 processes" in lines[0]
     assert not (tmp_path / "run").exists()
+
+
+# --- distillation ----------------------------------------------------------------------------
+
+def test_two_process_distillation_gives_the_one_process_student(tiny_npz, tmp_path):
+    """The ranks split each block's neurons (closed form, per neuron): the distilled student
+    is one process's bit for bit; the data-parallel fine-tuning then matches to float
+    rounding, and only rank 0 wrote."""
+    from lutnn.distill import DistillConfig, distill
+
+    teacher = tmp_path / "teacher"
+    train("teacher-mlp", teacher, model_overrides={**TINY_TEACHER, "binary_weights": False},
+          train_cfg=CFG, data=str(tiny_npz), log=lambda _: None)
+    distill(teacher, tmp_path / "one", DistillConfig(finetune_epochs=2), log=lambda _: None)
+    r = torchrun(tmp_path, "distill", "--teacher", str(teacher), "--out", "two",
+                 "--finetune-epochs", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    ckpt = {n: torch.load(tmp_path / n / "checkpoint.pt", weights_only=True)
+            for n in ("one", "two")}
+    assert ckpt["one"]["student"].keys() == ckpt["two"]["student"].keys()
+    for key, value in ckpt["one"]["student"].items():  # the distilled student, before tuning
+        torch.testing.assert_close(ckpt["two"]["student"][key], value, rtol=0, atol=0)
+    one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=0, atol=1e-5)
+    m1 = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    m2 = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    for key in ("test_accuracy_before_finetune", "val_accuracy_before_finetune", "luts"):
+        assert m2[key] == m1[key]
+    assert abs(m2["test_accuracy"] - m1["test_accuracy"]) <= 0.002
+    assert {rank for rank, _ in writes(tmp_path)} == {"0"}
+    assert {p.name for p in (tmp_path / "two").iterdir()} == {
+        p.name for p in (tmp_path / "one").iterdir()}
+
+
+def test_block_fit_work_units(monkeypatch):
+    """How the ranks share a block: the closed form splits every memory group over the
+    ranks; local training deals whole groups (its seed is the group's first neuron)."""
+    from lutnn.distill.blocks import _work_units
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert _work_units(16, 16, split=True) == [(0, 0, 8), (0, 8, 16)]
+    assert _work_units(10, 4, split=True) == [(0, 0, 2), (0, 2, 4), (4, 4, 6), (4, 6, 8),
+                                              (8, 8, 9), (8, 9, 10)]
+    assert _work_units(10, 4, split=False) == [(0, 0, 4), (4, 4, 8), (8, 8, 10)]
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert _work_units(10, 4, split=True) == [(0, 0, 4), (4, 4, 8), (8, 8, 10)]

@@ -171,7 +171,11 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report of {len(summary['networks'])} network(s) -> {Path(args.dir) / 'report.md'}")
 
 
-def cmd_distill(args: argparse.Namespace) -> None:
+def cmd_distill(args: argparse.Namespace) -> int | None:
+    launched = _launch_if_asked(args)
+    if launched is not None:
+        return launched
+    from lutnn import distributed
     from lutnn.distill import DistillConfig, distill
 
     fields = {
@@ -183,14 +187,17 @@ def cmd_distill(args: argparse.Namespace) -> None:
         "memory_budget_mb": args.memory_budget, "seed": args.seed,
     }
     cfg = DistillConfig(**{k: v for k, v in fields.items() if v is not None})
-    metrics = distill(args.teacher, args.out, cfg, data=args.data, resume=args.resume)
-    print(
-        f"distilled {metrics['teacher_model']}: test {metrics['test_accuracy']:.4f} "
-        f"(teacher {metrics['teacher_test_accuracy']:.4f}, before fine-tuning "
-        f"{metrics['test_accuracy_before_finetune']:.4f}), {metrics['luts']} LUTs, "
-        f"{metrics['seconds']:.0f} s, peak {metrics['peak_memory_mb']:.0f} MB "
-        f"-> {Path(args.out) / 'metrics.json'}"
-    )
+    metrics = distill(args.teacher, args.out, cfg, data=args.data, resume=args.resume,
+                      device=args.device)
+    if distributed.is_main():
+        print(
+            f"distilled {metrics['teacher_model']}: test {metrics['test_accuracy']:.4f} "
+            f"(teacher {metrics['teacher_test_accuracy']:.4f}, before fine-tuning "
+            f"{metrics['test_accuracy_before_finetune']:.4f}), {metrics['luts']} LUTs, "
+            f"{metrics['seconds']:.0f} s, peak {metrics['peak_memory_mb']:.0f} MB "
+            f"-> {Path(args.out) / 'metrics.json'}"
+        )
+    return None
 
 
 def _non_negative_int(text: str) -> int:
@@ -337,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="dataset (default: the teacher's)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    _add_scale_arguments(p)
     p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("export", help="write the IR netlist and Verilog into RUN/hdl")

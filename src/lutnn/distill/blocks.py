@@ -13,6 +13,13 @@ neuron group when even a small chunk of all neurons does not fit:
   (``fit+train``: starting from the closed form).
 
 :func:`fit_block` runs the same step on in-memory tensors (for tests and experiments).
+
+Under torchrun the ranks split the work and all-gather the tables (:func:`_work_units`):
+the closed form is independent per neuron (integer address counts per LUT), so each memory
+group's neurons are split over the ranks; local training trains a group's neurons together
+(one Adam, one shuffle seeded by the group), so whole groups go round-robin to the ranks.
+Either way every table is computed exactly as one process computes it, and the student is
+the one-process student bit for bit.  The memory budget holds per rank.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from lutnn import distributed
 from lutnn.distill import memory
 from lutnn.distill.config import DistillConfig
 from lutnn.distill.fit import (
@@ -174,20 +182,46 @@ def distill_block(data: BlockRows, cfg: DistillConfig, luts: list[LUTLayer], see
         luts[0].inputs.copy_(wiring)
     if group < plan.neurons:
         log(f"  {plan.name}: memory budget splits {plan.neurons} neurons into groups of {group}")
-    for o0 in range(0, plan.neurons, group):
-        o1 = min(o0 + group, plan.neurons)
-        desc = plan.name if group == plan.neurons else f"{plan.name} [{o0}:{o1}]"
+    units = _work_units(plan.neurons, group, split=not training)
+    world, me = distributed.world_size(), distributed.rank()
+    done: dict[tuple[int, int], list[torch.Tensor]] = {}
+    for seed_at, o0, o1 in units[me::world]:
+        desc = plan.name if (o0, o1) == (0, plan.neurons) else f"{plan.name} [{o0}:{o1}]"
         if cfg.method in ("fit", "fit+train"):
             tables = _fit_group(data, cfg, luts, o0, o1, samples, desc)
         else:
             tables = [lut.tables[o0 * w : o1 * w].detach() for lut, w in zip(luts, plan.widths,
                                                                                strict=True)]
         if training:
-            tables = _train_group(data, cfg, luts, o0, o1, samples, tables, seed + o0, desc)
+            tables = _train_group(data, cfg, luts, o0, o1, samples, tables, seed + seed_at,
+                                  desc)
+        done[o0, o1] = [t.to(lut.tables.dtype).cpu() for lut, t in zip(luts, tables,
+                                                                         strict=True)]
+    for part in distributed.all_gather_object(done):  # every rank's tables, on every rank
         with torch.no_grad():
-            for lut, w, t in zip(luts, plan.widths, tables, strict=True):
-                lut.tables[o0 * w : o1 * w] = t.to(lut.tables.dtype)
+            for (o0, o1), tables in part.items():
+                for lut, w, t in zip(luts, plan.widths, tables, strict=True):
+                    lut.tables[o0 * w : o1 * w] = t.to(lut.tables.device)
     return {"chunk_samples": samples, "neuron_group": group}
+
+
+def _work_units(neurons: int, group: int, split: bool) -> list[tuple[int, int, int]]:
+    """``(seed_at, o0, o1)``: the neuron ranges fitted at once, rank ``r`` taking units
+    ``r, r + N, ...``; ``seed_at`` is the first neuron of the memory group (local training's
+    seed).  With ``split`` (closed form: per neuron) each group is cut into N parts, so the
+    ranks share every group; otherwise a unit is a whole group."""
+    world = distributed.world_size()
+    units = []
+    for o0 in range(0, neurons, group):
+        o1 = min(o0 + group, neurons)
+        if not split or world == 1:
+            units.append((o0, o0, o1))
+            continue
+        for r in range(world):
+            part = distributed.batch_part(o1 - o0, world, r)
+            if part.stop > part.start:
+                units.append((o0, o0 + part.start, o0 + part.stop))
+    return units
 
 
 def fit_block(

@@ -21,6 +21,12 @@ same seed.  Optional end-to-end fine-tuning on the task loss follows (all tables
 last block's): :func:`lutnn.train.fit`, the loop of ``lutnn train``, with model selection on
 the validation split and its own checkpoint ``finetune.pt``.
 
+Under torchrun (``lutnn distill --nproc N``) every rank walks the same blocks: the ranks split
+each block's fit and gather the tables (:mod:`lutnn.distill.blocks`; the student equals the
+one-process student bit for bit), rank 0 writes the caches, checkpoints and results and
+tells the others the cache names, and the fine-tuning is :func:`lutnn.train.fit`'s
+data-parallel loop.
+
 The run folder is a normal run folder (``run.json`` for model ``lut-student``, ``model.pt``,
 ``metrics.json``), loadable by :func:`lutnn.train.load_run`, plus ``distill.png``.
 """
@@ -40,7 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lutnn import io
+from lutnn import distributed, io
 from lutnn.data.datasets import data_source
 from lutnn.distill.blocks import distill_block, stage_luts
 from lutnn.distill.config import DistillConfig
@@ -250,7 +256,6 @@ def _remove_stale(folder: Path, keep: set[str]) -> None:
                 path.unlink()
 
 
-@guarded("out")  # --out is locked while it runs; a failed new run leaves nothing
 def distill(
     teacher_dir: str | Path,
     out: str | Path,
@@ -259,6 +264,7 @@ def distill(
     data: str | None = None,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    device: str = "cpu",
 ) -> dict:
     """Distill the teacher run ``teacher_dir`` into a LUT student run folder ``out``.
 
@@ -269,7 +275,9 @@ def distill(
         cfg: distillation settings.
         data: dataset (default: the teacher's, with the teacher's validation split).
         resume: continue an interrupted run in ``out``.
-        log: progress messages.
+        log: progress messages (rank 0's).
+        device: ``cpu``, ``cuda`` or ``auto`` for the fine-tuning (the block fit runs on
+            the CPU: its tables come from integer counts over cached bits).
 
     Returns:
         The metrics dict written to ``metrics.json``.
@@ -279,7 +287,22 @@ def distill(
             fit the teacher, a run folder that already holds a run without ``resume``, a
             teacher that changed since the run started, a budget too small for a step.
     """
+    with distributed.session(device) as dev:
+        if not distributed.is_main():
+            log = _quiet
+        return _distill(teacher_dir, out, cfg, data=data, resume=resume, log=log, device=dev)
+
+
+def _quiet(_: str) -> None:
+    """The ``log`` of ranks other than 0."""
+
+
+@guarded("out")  # --out is locked (by rank 0) while it runs; a failed new run leaves nothing
+def _distill(teacher_dir: str | Path, out: str | Path, cfg: DistillConfig, *,
+             data: str | None, resume: bool, log: Callable[[str], None],
+             device: torch.device) -> dict:
     cfg.validate()
+    main = distributed.is_main()
     out, teacher_dir = Path(out), Path(teacher_dir)
     ckpt_path = out / "checkpoint.pt"
     check_new_run(out, resume, (*RUN_FILES, FINETUNE_CHECKPOINT))
@@ -291,7 +314,8 @@ def distill(
                 f"--resume: {out}/run.json was written for another teacher, config or data; "
                 "resume with the same arguments or choose another --out"
             )
-    io.write_json(out / "run.json", run.record)
+    if main:
+        io.write_json(out / "run.json", run.record)
 
     state = DistillState(teacher_sha256=run.teacher_sha256)
     if resume and ckpt_path.exists():
@@ -308,15 +332,17 @@ def distill(
         ):
             raise LutnnError(f"{out}/cache lacks the cached activations the checkpoint names; "
                              "delete the run folder and start again")
-    else:  # a new student: an earlier fine-tuning checkpoint is not its own
+    elif main:  # a new student: an earlier fine-tuning checkpoint is not its own
         (out / FINETUNE_CHECKPOINT).unlink(missing_ok=True)
+    distributed.barrier()  # every rank has read what it resumes from before rank 0 writes
     session = time.perf_counter()
 
     def save(**changes) -> DistillState:
         """The state with ``changes``, the time and memory so far, saved with the student."""
         new = dataclasses.replace(state, **changes, seconds=run.elapsed(state, session),
                                   peak_memory_mb=max(state.peak_memory_mb, peak_rss_mb()))
-        new.save(ckpt_path, run.student)
+        if main:
+            new.save(ckpt_path, run.student)
         return new
 
     plans = {p.teacher_index: p for p in run.plans}
@@ -348,8 +374,11 @@ def distill(
         desc = plan.name if plan is not None else type(run.teacher[i]).__name__
         chunk = forward_rows(cfg.memory_budget_mb, student_mods, run.teacher[i], run.shapes[i],
                              f"the forward pass of module {i}")
-        names, stats = write_caches(run.teacher[i], student_mods, srcs, run.shapes[i + 1],
-                                    run.cache_dir(), i + 1, chunk, desc)
+        written = None
+        if main:  # one writer; the others wait for the names (then the files are whole)
+            written = write_caches(run.teacher[i], student_mods, srcs, run.shapes[i + 1],
+                                   run.cache_dir(), i + 1, chunk, desc)
+        names, stats = distributed.broadcast_object(written)
         layers = state.layers
         if layer is not None:
             positions = math.prod(run.shapes[i + 1][1:]) if plan.conv else 1
@@ -365,18 +394,20 @@ def distill(
                 f"{stats['train']:.4f} (train), local {stats['local']:.4f}, "
                 f"{layer['seconds']:.1f} s")
         state, session = save(position=i + 1, caches=names, layers=layers), time.perf_counter()
-        _remove_stale(run.cache_dir(), set(names.values()))
+        if main:
+            _remove_stale(run.cache_dir(), set(names.values()))
 
     if state.before is None:
         before = {"val": run.accuracy(run.student, run.ds.x_val, run.ds.y_val),
                   "test": run.accuracy(run.student, run.ds.x_test, run.ds.y_test)}
         state, session = save(before=before), time.perf_counter()
-    metrics = _finish(run, state, session, resume)
-    shutil.rmtree(run.cache_dir(), ignore_errors=True)
+    metrics = _finish(run, state, session, resume, device)
+    if main:
+        shutil.rmtree(run.cache_dir(), ignore_errors=True)
     return metrics
 
 
-def _finetune(run: _Run, state: DistillState, resume: bool) -> FitResult:
+def _finetune(run: _Run, state: DistillState, resume: bool, device: torch.device) -> FitResult:
     """End-to-end fine-tuning of the distilled student with :func:`lutnn.train.fit`: Adam on
     the tables in scope, cosine schedule to 0, micro-batches within the memory budget, the
     distilled student as the candidate to beat on validation."""
@@ -397,6 +428,7 @@ def _finetune(run: _Run, state: DistillState, resume: bool) -> FitResult:
                         lr=cfg.finetune_lr, seed=cfg.seed, schedule="cosine",
                         micro_batch_size=micro, eval_batch_size=run.eval_rows(student))
     data = dataclasses.replace(run.ds, x_train=run.x_train, y_train=run.y_train)
+    student.to(device)
     distilled = {k: v.clone() for k, v in student.state_dict().items()}
     result = fit(student, params, data, fit_cfg, run.out / FINETUNE_CHECKPOINT, resume=resume,
                  initial_best=(state.before["val"], distilled), label="fine-tune epoch",
@@ -405,16 +437,19 @@ def _finetune(run: _Run, state: DistillState, resume: bool) -> FitResult:
     return result
 
 
-def _finish(run: _Run, state: DistillState, session: float, resume: bool) -> dict:
+def _finish(run: _Run, state: DistillState, session: float, resume: bool,
+            device: torch.device) -> dict:
     """Fine-tune (optional), select on validation, write model.pt, metrics.json, the plot."""
     cfg, student, ds = run.cfg, run.student, run.ds
     run.log(f"distilled student: val {state.before['val']:.4f}, "
             f"test {state.before['test']:.4f} (before fine-tuning)")
     result = FitResult(epochs=0, history=[], seconds=0.0, best_val=state.before["val"])
     if cfg.finetune_epochs:
-        result = _finetune(run, state, resume)
-    student.eval()
-    io.save_checkpoint(run.out / "model.pt", student.state_dict())
+        result = _finetune(run, state, resume, device)
+    student.eval().cpu()
+    main = distributed.is_main()
+    if main:
+        io.save_checkpoint(run.out / "model.pt", student.state_dict())
     final = state.before
     if result.history:  # selected weights may differ from the distilled ones
         final = {"val": run.accuracy(student, ds.x_val, ds.y_val),
@@ -443,6 +478,8 @@ def _finish(run: _Run, state: DistillState, session: float, resume: bool) -> dic
         "layers": list(state.layers),
         "config": run.record["distill"],
     }
+    if not main:
+        return metrics
     io.write_json(run.out / "metrics.json", metrics)
     try:
         from lutnn.distill.report import plot_distillation
