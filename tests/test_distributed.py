@@ -302,3 +302,17 @@ def test_block_fit_work_units(monkeypatch):
     assert _work_units(10, 4, split=False) == [(0, 0, 4), (4, 4, 8), (8, 8, 10)]
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert _work_units(10, 4, split=True) == [(0, 0, 4), (4, 4, 8), (8, 8, 10)]
+
+
+def test_sim_device_auto_is_the_cpu_here(tiny_npz, tmp_path):
+    """``lutnn sim --device auto``: the PyTorch side of the comparison on the chosen device
+    (the CPU on this machine), still equal to the IR simulator."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: auto would pick it")
+    from lutnn.pipeline import export_run, simulate_run
+
+    train("teacher-mlp", tmp_path / "run", model_overrides=TINY_TEACHER, train_cfg=CFG,
+          data=str(tiny_npz), log=lambda _: None)
+    export_run(tmp_path / "run")
+    result = simulate_run(tmp_path / "run", device="auto", backend="numpy")
+    assert result["mismatches"] == 0 and result["vectors"] == 100

@@ -125,7 +125,7 @@ def cmd_sim(args: argparse.Namespace) -> None:
     from lutnn.pipeline import simulate_run
 
     r = simulate_run(args.run, rtl=args.rtl, vectors=args.vectors, simulator=args.simulator,
-                     backend=args.backend, threads=args.threads)
+                     backend=args.backend, threads=args.threads, device=args.device)
     if r.get("backend_note"):
         print(f"note: {r['backend_note']}")
     line = (f"{args.run}: {r['vectors']} vectors, simulator ({r['backend']}) accuracy "
@@ -373,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "compiler is found, else numpy)")
     p.add_argument("--threads", type=_positive_int, default=1, metavar="N",
                    help="threads the C backend splits the batch over (default 1)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
+                   help="where the PyTorch evaluation runs (default: cpu)")
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("compile", help="the netlist as bit-sliced C: a shared library + header")

@@ -210,7 +210,8 @@ def _classify(netlist, x: np.ndarray, backend: str, threads: int) -> tuple[np.nd
 
 
 def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None = None,
-                 simulator: str = "auto", backend: str = "auto", threads: int = 1) -> dict:
+                 simulator: str = "auto", backend: str = "auto", threads: int = 1,
+                 device: str = "cpu") -> dict:
     """Compare PyTorch eval, the IR simulator and (with ``rtl``) the RTL on test images.
 
     Writes ``RUN/sim.json`` with ``vectors``, ``mismatches`` (classes differing between any
@@ -219,7 +220,9 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
     non-zero count is a bug in lutnn.  The IR simulator is the compiled C or numpy
     (``backend``, see :func:`_classify`; ``threads`` split the batch for C); sim.json
     records which (``backend``, and ``backend_note`` when auto fell back to numpy).
+    ``device`` (``cpu``, ``cuda``, ``auto``) is where the PyTorch evaluation runs.
     """
+    from lutnn.distributed import resolve_device
     from lutnn.train import load_run, predict
 
     run_dir = Path(run_dir)
@@ -231,7 +234,7 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
         vectors = 1000
     x, y = _test_split(record, vectors)
     t0 = time.perf_counter()
-    torch_classes = predict(model, x)
+    torch_classes = predict(model.to(resolve_device(device)), x)
     t_torch = time.perf_counter() - t0
     sim_classes, ran = _classify(netlist, x.reshape(len(x), -1), backend, threads)
     result = {
