@@ -31,7 +31,7 @@ from lutnn.ir import (
     save_netlist,
 )
 from lutnn.ir.dispatch import MissingEntryError, NodeTable
-from lutnn.ir.layers import MAX_LUT_K, NODE_TYPES
+from lutnn.ir.layers import ALL_NODE_TYPES, MAX_LUT_K, NODE_TYPES
 from lutnn.ir.passes import lower
 from lutnn.ir.serialize import JSON_NAME, LAYER_TYPES, NPZ_NAME
 from lutnn.ir.summary import rows as summary_rows
@@ -118,7 +118,7 @@ def test_json_is_readable(tmp_path):
 
 def test_every_unlowered_ir_type_is_serializable():
     lowered = {LogicLayer, LoweredHead}
-    assert set(LAYER_TYPES.values()) == set(NODE_TYPES) - lowered
+    assert set(LAYER_TYPES.values()) == set(ALL_NODE_TYPES) - lowered
     assert set(typing.get_args(BitLayer)) | {InputEncoder, FeatureEncoder, GroupSumHead} == set(
         NODE_TYPES) - {LoweredHead}
 
@@ -138,7 +138,7 @@ def test_array_declarations_drive_validation():
                          np.zeros(2, np.int32), np.zeros(2, bool))
     with pytest.raises(ValueError, match="'t': weights must have dtype int8, got int16"):
         thr.validate()
-    for cls in NODE_TYPES:  # every declared array is a field of the class
+    for cls in ALL_NODE_TYPES:  # every declared array is a field of the class
         fields = {f.name for f in dataclasses.fields(cls)}
         assert {spec.name for spec in cls.ARRAYS} <= fields, cls
 
@@ -320,10 +320,10 @@ def test_every_backend_covers_its_node_types(backend):
 
     lowered = {InputEncoder, FeatureEncoder, OrLayer, LogicLayer, LoweredHead}  # emitter reads
     covered, want = {
-        "summary": (summary_rows.node_types, set(NODE_TYPES)),
-        "serialize": (set(LAYER_TYPES.values()), set(NODE_TYPES) - {LogicLayer, LoweredHead}),
-        "sim.packed": (packed.STAGES.node_types, set(NODE_TYPES)),
-        "sim.reference": (reference.STAGES.node_types, set(NODE_TYPES)),
+        "summary": (summary_rows.node_types, set(ALL_NODE_TYPES)),
+        "serialize": (set(LAYER_TYPES.values()), set(ALL_NODE_TYPES) - {LogicLayer, LoweredHead}),
+        "sim.packed": (packed.STAGES.node_types, set(ALL_NODE_TYPES)),
+        "sim.reference": (reference.STAGES.node_types, set(ALL_NODE_TYPES)),
         "hdl.emit": (emit.BLOCKS.node_types, lowered),
     }[backend]
     assert covered == want

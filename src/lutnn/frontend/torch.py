@@ -24,6 +24,7 @@ from torch import nn
 
 from lutnn.errors import LutnnError
 from lutnn.frontend.fold import fold_batchnorm_sign
+from lutnn.frontend.spatial import conv_node, pool_node
 from lutnn.ir.layers import (
     MAX_LUT_K,
     BitLayer,
@@ -35,6 +36,7 @@ from lutnn.ir.layers import (
     OrLayer,
     ThresholdLayer,
 )
+from lutnn.ir.spatial import IMAGE_NODES, ImageFlatten
 from lutnn.nn.binary import BinaryLinear, BinaryMaxPool2d, GroupSum
 from lutnn.nn.conv import LoweredConv2d
 from lutnn.nn.lut import LUTLayer
@@ -169,7 +171,8 @@ def _feature_encoder_layer(module: nn.Module) -> FeatureEncoder:
 
 
 def to_ir(model: nn.Sequential, input_shape: tuple[int, int, int] | None = None,
-          *, input_bits: int | None = None, meta: dict | None = None) -> Netlist:
+          *, input_bits: int | None = None, meta: dict | None = None,
+          spatial: bool = False) -> Netlist:
     """Convert a trained model to a validated :class:`Netlist`.
 
     Args:
@@ -178,6 +181,10 @@ def to_ir(model: nn.Sequential, input_shape: tuple[int, int, int] | None = None,
             a convolution on bits); ``(F,)`` for a table of F features.
         input_bits: width of the input bit vector when the model starts with a dense layer.
         meta: provenance stored in the netlist.
+        spatial: emit convolutions and pools as spatial nodes (:mod:`lutnn.ir.spatial`:
+            tables shared across positions, :mod:`lutnn.frontend.spatial`) and an
+            ``ImageFlatten`` where the image ends, instead of unrolling them;
+            ``lower_spatial`` of that netlist is the default one.
 
     Raises:
         LutnnError: an unsupported block (named, with its position), or real-valued weights.
@@ -193,8 +200,14 @@ def to_ir(model: nn.Sequential, input_shape: tuple[int, int, int] | None = None,
     if shape is not None and width is None:
         width = int(np.prod(shape))
 
+    def end_image(name: str) -> None:  # spatial: a flat reader after an image node
+        if spatial and layers and isinstance(layers[-1], IMAGE_NODES):
+            layers.append(ImageFlatten(name, *layers[-1].out_shape))
+
     for i, module in enumerate(modules):
         name = f"l{i}_{type(module).__name__.lower()}"
+        if spatial and isinstance(module, (nn.Flatten, BinaryLinear, LUTLayer, GroupSum)):
+            end_image(f"l{i}_flatten")
         if head is not None:
             raise LutnnError(f"block {i} ({type(module).__name__}) follows the class head")
         if isinstance(module, ComparatorEncoder):
@@ -218,7 +231,9 @@ def to_ir(model: nn.Sequential, input_shape: tuple[int, int, int] | None = None,
             c, h, w = shape
             slot_index = patch_indices(module, h, w)
             inner = module.inner
-            if isinstance(inner, BinaryLinear):
+            if spatial:
+                layers.append(conv_node(name, module, shape))
+            elif isinstance(inner, BinaryLinear):
                 layers.append(_threshold_rows(name, width, inner, slot_index))
             elif isinstance(inner, LUTLayer):
                 layers.append(_lut_rows(name, width, inner, slot_index))
@@ -233,7 +248,8 @@ def to_ir(model: nn.Sequential, input_shape: tuple[int, int, int] | None = None,
         elif isinstance(module, BinaryMaxPool2d):
             if shape is None:
                 raise LutnnError(f"block {i} (BinaryMaxPool2d) needs an image input")
-            layers.append(_pool_rows(name, module, shape))
+            build_pool = pool_node if spatial else _pool_rows
+            layers.append(build_pool(name, module, shape))
             shape = (shape[0], *_pooled(module, shape[1:]))
             width = layers[-1].out_width
         elif isinstance(module, (BinaryLinear, LUTLayer)):

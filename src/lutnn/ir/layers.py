@@ -34,6 +34,7 @@ from lutnn.ir.lowered import (  # noqa: F401  (re-exported: the lowered node typ
     Term,
 )
 from lutnn.ir.schema import MAX_LUT_K, ArraySpec, check_arrays, check_indices  # noqa: F401
+from lutnn.ir.spatial import SPATIAL_LAYERS, check_image_chain
 
 
 @dataclass(frozen=True, eq=False)
@@ -361,7 +362,10 @@ BIT_LAYERS = (LutLayer, ThresholdLayer, OrLayer, LogicLayer)
 HEADS = (GroupSumHead, LoweredHead)
 Encoder = InputEncoder | FeatureEncoder
 ENCODERS = (InputEncoder, FeatureEncoder)
-NODE_TYPES = (*ENCODERS, *BIT_LAYERS, *HEADS)  # every IR node type
+NODE_TYPES = (*ENCODERS, *BIT_LAYERS, *HEADS)  # every flat IR node type
+# The spatial nodes (lutnn.ir.spatial: shared-table convolutions, pooling, flatten) chain like
+# bit layers; lutnn.ir.passes.lower_spatial unrolls them into flat ones for the flat backends.
+ALL_NODE_TYPES = (*NODE_TYPES, *SPATIAL_LAYERS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -371,7 +375,7 @@ class Netlist:
     Attributes:
         input_bits: width of the bit vector the first layer reads (the encoder's output width
             when there is an encoder).
-        layers: the bit layers in order.
+        layers: the bit layers in order (flat, or spatial: :mod:`lutnn.ir.spatial`).
         encoder: optional input encoder (inputs are then 8-bit pixels, or W-bit fixed-point
             features for a :class:`FeatureEncoder`).
         head: optional class head (output is then a class index; else the last layer's bits).
@@ -404,7 +408,7 @@ class Netlist:
         width = self.input_bits
         names = set()
         for layer in self.layers:
-            if not isinstance(layer, BIT_LAYERS):
+            if not isinstance(layer, (*BIT_LAYERS, *SPATIAL_LAYERS)):
                 raise ValueError(f"unsupported IR layer type {type(layer).__name__}")
             if layer.name in names:
                 raise ValueError(f"layer {layer.name!r}: duplicate layer name")
@@ -424,3 +428,4 @@ class Netlist:
                     f"{width}"
                 )
             self.head.validate()
+        check_image_chain(self.encoder, self.layers, self.head)

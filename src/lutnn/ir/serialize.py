@@ -43,6 +43,7 @@ from lutnn.ir.layers import (
     OrLayer,
     ThresholdLayer,
 )
+from lutnn.ir.spatial import SPATIAL_LAYERS
 
 JSON_NAME = "netlist.json"
 NPZ_NAME = "netlist.npz"
@@ -51,9 +52,11 @@ FORMAT = "lutnn.netlist"
 # The node types a netlist file holds, by name.  Each one's arrays are its ARRAYS declaration
 # (lutnn.ir.layers); every other dataclass field is a JSON scalar (str or int).  The lowered
 # form (LogicLayer, LoweredHead) exists only between the lowering passes and the emitter.
+# The spatial nodes (lutnn.ir.spatial) are saved like the flat layers.
 LAYER_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (InputEncoder, FeatureEncoder, LutLayer, ThresholdLayer, OrLayer, GroupSumHead)
+    for cls in (InputEncoder, FeatureEncoder, LutLayer, ThresholdLayer, OrLayer, GroupSumHead,
+                *SPATIAL_LAYERS)
 }
 _SCALAR_TYPES = {"name": str}  # every other scalar field is an int
 
@@ -224,7 +227,7 @@ def load_netlist(folder: str | os.PathLike) -> Netlist:
             encoder = _layer_from_json(
                 doc["encoder"], "encoder", arrays, json_path, (InputEncoder, FeatureEncoder)
             )
-        bit_types = (LutLayer, ThresholdLayer, OrLayer)
+        bit_types = (LutLayer, ThresholdLayer, OrLayer, *SPATIAL_LAYERS)
         layers = tuple(
             _layer_from_json(entry, f"layer {i}", arrays, json_path, bit_types)
             for i, entry in enumerate(layer_docs)

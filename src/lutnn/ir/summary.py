@@ -26,6 +26,7 @@ from lutnn.ir.layers import (
     OrLayer,
     ThresholdLayer,
 )
+from lutnn.ir.spatial import ImageFlatten, LutConv, OrPool, XnorConv
 
 # One row function per node type: (in_width, out_width, fan_in, nodes, extra fields).
 rows = NodeTable("ir.summary")
@@ -64,6 +65,31 @@ def _or_row(layer: OrLayer) -> dict[str, Any]:
                 nodes=layer.out_width)
 
 
+@rows.register(LutConv)
+def _lut_conv_row(layer: LutConv) -> dict[str, Any]:
+    # nodes: the shared tables (one per output channel), what a streaming engine holds.
+    return dict(in_width=layer.in_width, out_width=layer.out_width, fan_in=layer.k,
+                nodes=layer.out_channels, k=layer.k, positions=layer.positions)
+
+
+@rows.register(XnorConv)
+def _xnor_conv_row(layer: XnorConv) -> dict[str, Any]:
+    return dict(in_width=layer.in_width, out_width=layer.out_width, fan_in=layer.fan_in,
+                nodes=layer.out_channels, connections=int((layer.weights != 0).sum()),
+                positions=layer.positions)
+
+
+@rows.register(OrPool)
+def _or_pool_row(layer: OrPool) -> dict[str, Any]:
+    return dict(in_width=layer.in_width, out_width=layer.out_width, fan_in=layer.kernel_size,
+                nodes=layer.channels, positions=layer.positions)
+
+
+@rows.register(ImageFlatten)
+def _flatten_row(layer: ImageFlatten) -> dict[str, Any]:
+    return dict(in_width=layer.in_width, out_width=layer.out_width, fan_in=1, nodes=0)
+
+
 @rows.register(LogicLayer, LoweredHead)
 def _logic_row(layer: LogicLayer | LoweredHead) -> dict[str, Any]:
     arity = max((len(op.inputs) for op in layer.ops if isinstance(op, LutOp)), default=0)
@@ -88,6 +114,8 @@ def netlist_summary(netlist: Netlist) -> dict[str, Any]:
     ``totals`` holds ``lut_nodes``, ``lut_nodes_by_k`` ({k: count}), ``lut_table_bits``,
     ``threshold_neurons``, ``threshold_connections`` (nonzero weights), ``or_gates``,
     ``comparators`` (encoder), ``input_bits``, ``output_bits`` and ``num_classes`` (or None).
+    A spatial convolution counts its shared tables / neurons once (one per output channel,
+    not per position): the streaming form's node count.
     """
     stages = [netlist.encoder, *netlist.layers, netlist.head]
     table = [_row(layer) for layer in stages if layer is not None]
@@ -101,7 +129,7 @@ def netlist_summary(netlist: Netlist) -> dict[str, Any]:
         "lut_table_bits": sum(n * 2**k for k, n in by_k.items()),
         "threshold_neurons": sum(r["nodes"] for r in table if "connections" in r),
         "threshold_connections": sum(r["connections"] for r in table if "connections" in r),
-        "or_gates": sum(r["nodes"] for r in table if r["type"] == "OrLayer"),
+        "or_gates": sum(r["nodes"] for r in table if r["type"] in ("OrLayer", "OrPool")),
         "comparators": netlist.encoder.out_width if netlist.encoder is not None else 0,
         "input_bits": netlist.input_bits,
         "output_bits": netlist.output_bits,

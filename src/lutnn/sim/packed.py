@@ -10,7 +10,9 @@ matrix of its input signals to the ``[out_width, words]`` matrix of its outputs:
 * OR layers by bitwise OR of the gathered input rows;
 * threshold layers by a float32 matmul on unpacked bits (exact: every partial sum is an
   integer below 2**24), chunked over samples and neurons;
-* the encoder by comparisons, then packing.
+* the encoder by comparisons, then packing;
+* spatial nodes (:mod:`lutnn.ir.spatial`) on unpacked bits by im2col
+  (:mod:`lutnn.sim.spatial`), packed again after.
 
 Padding bits of the last word (samples B..64*words-1) carry garbage after a LUT layer (a
 constant-1 table sets them); they are dropped by :func:`unpack_bits` and never reach a score.
@@ -35,6 +37,8 @@ from lutnn.ir.layers import (
     OrLayer,
     ThresholdLayer,
 )
+from lutnn.ir.spatial import ImageFlatten, LutConv, OrPool, XnorConv
+from lutnn.sim import spatial
 from lutnn.sim.reference import SimResult, check_input, head_scores
 
 WORD_BITS = 64
@@ -295,6 +299,20 @@ def _lowered_head(head: LoweredHead, bits: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 STAGES.register(GroupSumHead)(head_scores)
+
+_SPATIAL = {LutConv: spatial.lut_conv_bits, XnorConv: spatial.xnor_conv_bits,
+            OrPool: spatial.or_pool_bits}
+
+
+@STAGES.register(*_SPATIAL)
+def _spatial_stage(node, x: np.ndarray, batch: int) -> np.ndarray:
+    """A spatial node (:mod:`lutnn.sim.spatial`): vectorised im2col on unpacked bits."""
+    return pack_bits(_SPATIAL[type(node)](node, unpack_bits(x, batch)))
+
+
+@STAGES.register(ImageFlatten)
+def _flatten_stage(node: ImageFlatten, x: np.ndarray, batch: int) -> np.ndarray:
+    return x  # the identity on bits
 
 
 def simulate(netlist: Netlist, x: np.ndarray, *, keep_layers: bool = True) -> SimResult:

@@ -26,6 +26,8 @@ from lutnn.ir.layers import (
     OrLayer,
     ThresholdLayer,
 )
+from lutnn.ir.spatial import ImageFlatten, LutConv, OrPool, XnorConv
+from lutnn.sim import spatial
 
 # One function per node type: the encoder and bit layers map bool [B, in] -> bool [B, out];
 # heads map bool [B, in_width] -> (int32 scores [B, C], int64 classes [B]).
@@ -219,6 +221,12 @@ def lowered_head_reference(head: LoweredHead, bits: np.ndarray) -> tuple[np.ndar
     scores = np.stack([_number(signals, s, head.score_width) for s in head.scores.tolist()],
                       axis=1).astype(np.int32)  # (B, C)
     return scores, np.argmax(scores, axis=1).astype(np.int64)
+
+
+STAGES.register(LutConv)(spatial.lut_conv_reference)
+STAGES.register(XnorConv)(spatial.xnor_conv_reference)
+STAGES.register(OrPool)(spatial.or_pool_reference)
+STAGES.register(ImageFlatten)(spatial.flatten_bits)
 
 
 def simulate_reference(netlist: Netlist, x: np.ndarray) -> SimResult:

@@ -8,6 +8,9 @@
 * :func:`prune` (:mod:`~lutnn.ir.passes.prune`): the *unlowered* netlist without constant,
   duplicate and unread nodes (constants folded into their consumers, every LUT on its support,
   equal nodes merged); :func:`prune_with_report` also says what went and why;
+* :func:`lower_spatial` (:mod:`~lutnn.ir.passes.lower_spatial`): every spatial node
+  (shared-table convolution, pooling, flatten: :mod:`lutnn.ir.spatial`) unrolled into flat
+  LUT / threshold / OR layers, one node per output bit (run it before the passes above);
 * :func:`assign_stages` (:mod:`~lutnn.ir.passes.stages`): pipeline stages inside the lowered
   layers and the head, at most N LUT levels each (where ``pipeline="balanced"`` puts registers).
 
@@ -17,6 +20,7 @@ netlists).
 """
 
 from lutnn.ir.passes.lower import lower
+from lutnn.ir.passes.lower_spatial import lower_spatial
 from lutnn.ir.passes.minimize import minimize, minimize_lut
 from lutnn.ir.passes.prune import LayerPrune, PruneReport, prune, prune_with_report
 from lutnn.ir.passes.stages import assign_stages, balanced_levels
@@ -27,6 +31,7 @@ __all__ = [
     "assign_stages",
     "balanced_levels",
     "lower",
+    "lower_spatial",
     "minimize",
     "minimize_lut",
     "prune",
