@@ -18,8 +18,9 @@ from numpy.testing import assert_array_equal
 
 from lutnn.hdl import emit_verilog
 from lutnn.ir import GroupSumHead, LogicLayer, LoweredHead, LutOp, Netlist
+from lutnn.ir.lowered import COMPARE_LUT_INPUTS, greater_ops
 from lutnn.ir.passes import assign_stages, balanced_levels, lower, minimize
-from lutnn.ir.passes.stages import compare_levels, op_levels, stage_depths
+from lutnn.ir.passes.stages import op_levels, stage_depths
 from lutnn.sim import simulate, simulate_reference
 from test_hdl import _mixed_net, tiny_lut_net
 from test_passes import netlists
@@ -38,10 +39,7 @@ def _lowered_nodes(net: Netlist) -> list:
 
 
 def _deepest_op(node) -> int:
-    levels = [op_levels(op) for op in node.ops]
-    if isinstance(node, LoweredHead):
-        levels.append(compare_levels(2 * node.score_width))
-    return max(levels, default=0)
+    return max((op_levels(op) for op in node.ops), default=0)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -67,11 +65,14 @@ def test_head_stages_by_hand():
     net = minimize(lower(Netlist(40, (), head=GroupSumHead("head", 40, 2))))
     assert net.head.stages == 1 and net.head.argmax_stages == ()
     one = assign_stages(net, 1).head
-    assert one.stages == 6 and one.argmax_stages == ((4, 5),)
-    # the 5-bit scores' comparison reads 10 bits: 2 levels, alone in its stage
-    assert stage_depths(one) == [1, 1, 1, 1, 2, 1]
+    # the 5-bit scores' comparison reads 10 bits: 2 LUT levels (chunk gt/eq, then merge),
+    # each its own stage, then the select
+    assert one.compare_depth == 2
+    assert one.stages == 7 and one.argmax_stages == ((4, 5, 6),)
+    assert stage_depths(one) == [1, 1, 1, 1, 1, 1, 1]
+    assert assign_stages(net, 2).head.argmax_stages == ((2, 2, 3),)
     assert assign_stages(net, 100).head.stages == 1
-    assert assign_stages(net, None).head.stages == 6  # a netlist without LUT layers: N = 1
+    assert assign_stages(net, None).head.stages == 7  # a netlist without LUT layers: N = 1
 
 
 def test_validation_refuses_reading_a_later_stage():
@@ -84,9 +85,35 @@ def test_validation_refuses_reading_a_later_stage():
         dataclasses.replace(layer, ops=(dataclasses.replace(ops[0], stage=-1),)).validate()
     head = assign_stages(minimize(lower(Netlist(40, (), head=GroupSumHead("h", 40, 2)))), 1).head
     with pytest.raises(ValueError, match="argmax level 0"):
-        dataclasses.replace(head, argmax_stages=((0, 5),)).validate()  # before its scores
-    with pytest.raises(ValueError, match="pairs"):
-        dataclasses.replace(head, argmax_stages=((5, 5), (5, 5))).validate()
+        dataclasses.replace(head, argmax_stages=((0, 5, 6),)).validate()  # before its scores
+    with pytest.raises(ValueError, match="argmax level 0"):
+        dataclasses.replace(head, argmax_stages=((4, 5),)).validate()  # a compare level short
+    with pytest.raises(ValueError, match="argmax level 0"):
+        dataclasses.replace(head, argmax_stages=((4, 6, 5),)).validate()  # not in order
+    with pytest.raises(ValueError, match="one per tree level"):
+        dataclasses.replace(head, argmax_stages=((5, 5, 5), (5, 5, 5))).validate()
+
+
+@pytest.mark.parametrize("width", range(1, 12))
+def test_greater_ops_is_b_greater_than_a_in_luts_of_six(width):
+    """Every pair of ``width``-bit numbers (a sample of them from 7 bits on): the LUT tree
+    says b > a, each LUT reads at most 6 signals and level l reads only level l - 1."""
+    ops = greater_ops(width)
+    rng = np.random.default_rng(width)
+    if width <= 6:
+        a, b = (v.ravel() for v in np.meshgrid(np.arange(2**width), np.arange(2**width)))
+    else:
+        a, b = rng.integers(0, 2**width, (2, 5000))
+        a[:50] = b[:50]  # ties
+    signals = [(a >> j) & 1 for j in range(width)] + [(b >> j) & 1 for j in range(width)]
+    level = [-1] * (2 * width)
+    for op in ops:
+        assert op.out == len(signals) and len(op.inputs) <= COMPARE_LUT_INPUTS
+        assert all(level[s] == op.stage - 1 for s in op.inputs)
+        signals.append(op.table[sum(signals[s] << j for j, s in enumerate(op.inputs))])
+        level.append(op.stage)
+    assert_array_equal(signals[-1].astype(bool), b > a)
+    assert 1 + ops[-1].stage == (1 if width <= 3 else 2 if width <= 9 else 3)
 
 
 def test_balanced_levels_is_the_deepest_lut_layer():

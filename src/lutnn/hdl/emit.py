@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lutnn.hdl.naming import comment_text, verilog_identifier
-from lutnn.hdl.ops import OPS, Names, bit_range, concat
+from lutnn.hdl.ops import OPS, Names, bit_range, concat, lut_line
 from lutnn.hdl.templates import render
 from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
@@ -42,7 +42,9 @@ from lutnn.ir.layers import (
     Netlist,
     OrLayer,
 )
+from lutnn.ir.lowered import greater_ops
 from lutnn.ir.passes import assign_stages, balanced_levels, lower, minimize
+from lutnn.ir.passes.stages import default_argmax_stages
 
 # One function per node type of the lowered netlist: (node, _Context) -> (_Block, summary line).
 BLOCKS = NodeTable("hdl.emit")
@@ -212,6 +214,27 @@ def class_width(num_classes: int) -> int:
     return max(1, (num_classes - 1).bit_length())
 
 
+def _compare_luts(ops: tuple, stages: list[int], score_a: str, score_b: str, take: str,
+                  names: Names, top: str) -> list[str]:
+    """``take = score_b > score_a`` as the LUTs of :func:`lutnn.ir.lowered.greater_ops`, LUT
+    level l in stage ``stages[l]`` (reading the scores through registers as needed)."""
+    width = ops[0].out // 2  # signals 0..width-1: score_a's bits, then score_b's
+    lines: list[str] = []
+    signal: dict[int, str] = {}  # an op's output -> its wire
+    for j, op in enumerate(ops):
+        names.stage = stages[op.stage]
+        inputs = [names.at(signal[s]) if s in signal else
+                  f"{names.at(score_a if s < width else score_b)}[{s % width}]"
+                  for s in op.inputs]
+        out = take if j == len(ops) - 1 else f"{take}{j}"
+        signal[op.out] = out
+        body = [render("wire", range="", name=out),
+                lut_line(top, f"u_{out}", inputs, op.table, out)]
+        lines += names.take_registers() + body
+        names.written(out)
+    return lines
+
+
 def _staged_head_body(head: LoweredHead, top: str, scores: bool) -> list[str]:
     """The head cut into stages: popcounts, then each argmax level's compare and select in the
     stages ``head.argmax_stages`` names (every level in the last score's stage when empty)."""
@@ -228,21 +251,19 @@ def _staged_head_body(head: LoweredHead, top: str, scores: bool) -> list[str]:
         names.written(score, sw)
         nodes.append((f"{cw}'d{c}", score))
     last = head.stages - 1
-    levels = head.argmax_stages or ((last, last),) * head.argmax_levels
+    levels = head.argmax_stages or default_argmax_stages(head)
+    compare = greater_ops(sw)
     if scores:
         names.stage = last
         rhs = concat([names.at(score) for _, score in nodes])
         lines += names.take_registers() + [render("assign", lhs="scores", rhs=rhs)]
-    for level, (compare, select) in enumerate(levels):
+    for level, (*compare_stages, select) in enumerate(levels):
         nxt = []
         for i in range(0, len(nodes) - 1, 2):
             (cls_a, score_a), (cls_b, score_b) = nodes[i], nodes[i + 1]
             tag = f"m{level}_{i // 2}"
-            names.stage = compare
-            take = render("argmax_take", take=f"{tag}_take", score_a=names.at(score_a),
-                          score_b=names.at(score_b))
-            names.written(f"{tag}_take")
-            lines += names.take_registers() + [take]
+            lines += _compare_luts(compare, compare_stages, score_a, score_b, f"{tag}_take",
+                                   names, top)
             names.stage = select
             step = render("argmax_select", take=names.at(f"{tag}_take"),
                           score_a=names.at(score_a), score_b=names.at(score_b),

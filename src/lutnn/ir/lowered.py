@@ -127,6 +127,87 @@ def _check_ops(name: str, in_width: int, ops: tuple) -> tuple[set[int], list[int
     return single, stage_of
 
 
+COMPARE_LUT_INPUTS = 6  # the widest LUT of a chunked argmax comparison (one LUT6)
+_CHUNK_BITS = COMPARE_LUT_INPUTS // 2  # bits of each score a first-level LUT reads
+
+
+def _split(n: int, parts: int) -> list[int]:
+    """``n`` items in ``parts`` runs as equal as possible (the larger ones first)."""
+    return [n // parts + (i < n % parts) for i in range(parts)]
+
+
+def _table(k: int, rule) -> np.ndarray:
+    """The uint8 [2**k] table of ``rule(bit)``, ``bit(j)`` the address bit j as an array."""
+    a = np.arange(2**k)
+    return np.asarray(rule(lambda j: (a >> j) & 1), dtype=bool).astype(np.uint8).reshape(2**k)
+
+
+def greater_ops(width: int) -> tuple[LutOp, ...]:
+    """``b > a`` for two unsigned ``width``-bit numbers as a tree of LUTs of <= 6 inputs.
+
+    Signals ``0..width-1`` are a's bits and ``width..2*width-1`` b's (least significant
+    first); the ops write from ``2*width`` on and the last one's output is ``b > a``.  An op's
+    ``stage`` is its LUT level (0: it reads the numbers; level l reads only level l-1).  Up to
+    3 bits per number it is one LUT; wider, the numbers are cut into chunks of at most 3 bits
+    whose LUTs give ``gt`` (b's chunk > a's) and ``eq`` (no ``eq`` for the lowest chunk), then
+    groups of 2..3 (gt, eq) pairs merge into one (``gt = gt_hi | eq_hi & gt_lo``, ``eq`` the
+    AND) per level until one ``gt`` is left: 2 levels up to 9 bits, 3 up to 27.  What the
+    argmax of a pipelined head compares with (:class:`LoweredHead`).
+
+    Example:
+        >>> [(len(op.inputs), op.stage) for op in greater_ops(6)]
+        [(6, 0), (6, 0), (6, 0), (3, 1)]
+    """
+    if width < 1:
+        raise ValueError(f"a comparison needs >= 1 bit, got {width}")
+    ops: list[LutOp] = []
+
+    def lut(inputs: list[int], table: np.ndarray, level: int) -> int:
+        ops.append(LutOp(2 * width + len(ops), 0, tuple(inputs), table, stage=level))
+        return ops[-1].out
+
+    def value(bit, lo: int, n: int):  # the n-bit number at address bits lo.. (LSB first)
+        return sum(bit(lo + j) << j for j in range(n))
+
+    chunks = _split(width, -(-width // _CHUNK_BITS))[::-1]  # sizes from the LSB up
+    pairs: list[tuple[int, int | None]] = []  # per chunk, LSB first: (gt, eq or None)
+    lo = 0
+    for i, n in enumerate(chunks):
+        inputs = [*range(lo, lo + n), *range(width + lo, width + lo + n)]
+        gt = lut(inputs, _table(2 * n, lambda bit, n=n: value(bit, n, n) > value(bit, 0, n)),
+                 0)
+        eq = (None if i == 0 else
+              lut(inputs, _table(2 * n, lambda bit, n=n: value(bit, n, n) == value(bit, 0, n)),
+                  0))
+        pairs.append((gt, eq))
+        lo += n
+    level = 0
+    while len(pairs) > 1:
+        level += 1
+        merged, at = [], 0
+        for size in _split(len(pairs), -(-len(pairs) // 3))[::-1]:
+            group, at = pairs[at:at + size], at + size
+            # gt of the group: the highest pair whose eq fails decides (inputs gt0, gt1, eq1, ...)
+            inputs = [group[0][0]] + [s for gt, eq in group[1:] for s in (gt, eq)]
+
+            def rule(bit, size=size):
+                result = bit(0)
+                for j in range(1, size):
+                    result = bit(2 * j - 1) | (bit(2 * j) & result)
+                return result
+
+            gt = lut(inputs, _table(len(inputs), rule), level)
+            eq = None
+            if group[0][1] is not None:  # not the lowest group: its eq is needed above
+                eqs = [e for _, e in group]
+                m = len(eqs)
+                eq = lut(eqs, _table(m, lambda bit, m=m: np.all([bit(j) for j in range(m)],
+                                                                 axis=0)), level)
+            merged.append((gt, eq))
+        pairs = merged
+    return tuple(ops)
+
+
 def _stage_count(ops: tuple, more: tuple[int, ...] = ()) -> int:
     """Pipeline stages of a lowered node: one more than the last stage of its ops (and
     ``more``); 1 for an uncut node."""
@@ -187,9 +268,12 @@ class LoweredHead:
     lowest index on ties.  Signals are numbered as in :class:`LogicLayer`.
 
     The argmax is a balanced tree of ``ceil(log2 C)`` levels of pairwise comparisons (the
-    lower-index side wins ties; an odd node out passes to the next level); level l compares in
-    stage ``argmax_stages[l][0]`` and selects the larger score and its class in stage
-    ``argmax_stages[l][1]``.  Empty (the default): every level in the stage of the last score.
+    lower-index side wins ties; an odd node out passes to the next level), each a
+    ``score_b > score_a`` and a select of the larger score and its class.  ``argmax_stages``
+    (set by :func:`lutnn.ir.passes.assign_stages`) gives per tree level one stage per LUT level
+    of the comparison as :func:`greater_ops` cuts it (``compare_depth`` of them), then the
+    select's; the emitter then writes the comparison as those LUTs.  Empty (the default):
+    every level in the stage of the last score, the comparison a plain ``>``.
     """
 
     name: str
@@ -212,6 +296,11 @@ class LoweredHead:
         return (self.num_classes - 1).bit_length()
 
     @property
+    def compare_depth(self) -> int:
+        """LUT levels of one argmax comparison cut into LUTs (:func:`greater_ops`)."""
+        return 1 + greater_ops(self.score_width)[-1].stage
+
+    @property
     def stages(self) -> int:
         """Pipeline stages inside the head (``stages - 1`` register ranks); 1 when uncut."""
         return _stage_count(self.ops, tuple(s for level in self.argmax_stages for s in level))
@@ -227,14 +316,18 @@ class LoweredHead:
                 self.scores.min() < 0 or self.scores.max() + self.score_width > free)):
             raise ValueError(f"layer {self.name!r}: scores must be written signals")
         if self.argmax_stages:
+            n = self.compare_depth + 1
             if len(self.argmax_stages) != self.argmax_levels:
                 raise ValueError(f"layer {self.name!r}: argmax_stages must give "
-                                 f"{self.argmax_levels} (compare, select) pairs")
+                                 f"{self.argmax_levels} tuples of stages (one per tree level)")
             ready = max(stage_of[s + c] for s in self.scores.tolist()
                         for c in range(self.score_width))
-            for level, pair in enumerate(self.argmax_stages):
-                if (len(pair) != 2 or not all(isinstance(v, int) for v in pair)
-                        or pair[0] < ready or pair[1] < pair[0]):
-                    raise ValueError(f"layer {self.name!r}: argmax level {level} stages {pair} "
-                                     f"must be ints with {ready} <= compare <= select")
-                ready = pair[1]
+            for level, stages in enumerate(self.argmax_stages):
+                if (len(stages) != n or not all(isinstance(v, int) for v in stages)
+                        or stages[0] < ready
+                        or any(b < a for a, b in zip(stages, stages[1:], strict=False))):
+                    raise ValueError(f"layer {self.name!r}: argmax level {level} stages "
+                                     f"{stages} must be {n} ints (the comparison's "
+                                     f"{n - 1} LUT levels, then the select), nondecreasing "
+                                     f"from {ready}")
+                ready = stages[-1]

@@ -13,13 +13,14 @@ The depth model counts LUT levels as a 6-input-LUT FPGA maps the ops, with carry
 * an :class:`~lutnn.ir.AddOp` of two rows is 1 (a propagate LUT per bit into the carry chain),
   a one-row copy 0;
 * a :class:`~lutnn.ir.CompareOp` (sum >= constant) is 1 up to 6 bits, else 2;
-* each argmax level is 1 for the select muxes and, for ``score_b > score_a``, 1 when both
-  scores fit one LUT6 (``2 * score_width <= 6``), else 2: measured with Yosys 0.70,
-  ``synth_ecp5`` puts the comparison on a carry chain (1 LUT4 level) but ``synth_xilinx``
-  maps a 4-bit one to two LUT6 levels, and the model takes the deeper of the two.
+* each argmax level is ``score_b > score_a`` cut into LUTs of at most 6 inputs
+  (:func:`lutnn.ir.lowered.greater_ops`: 1 level when both scores fit one LUT6, ``2 * score_width <=
+  6``, 2 up to 9-bit scores), 1 level per LUT level, then 1 for the select muxes.  The staged
+  head is emitted as exactly those LUTs (no carry chain: on ECP5 a ``>`` on the carry chain,
+  alone in its stage, set the clock at 212 MHz), so every argmax stage holds 1 LUT level.
 
-A single op deeper than N (a 2-level comparison with N = 1) gets a stage of its own, deeper
-than N: :func:`stage_depths` says where.
+A single op deeper than N (a 2-level threshold comparison with N = 1) gets a stage of its
+own, deeper than N: :func:`stage_depths` says where.
 
 Ops are placed as soon as possible (in the order the lowering wrote them): an op goes into the
 latest stage among its inputs, one stage later when its depth there would exceed N.  Every
@@ -109,12 +110,19 @@ def stage_depths(node: LogicLayer | LoweredHead) -> list[int]:
             op.width if isinstance(op, AddOp) else 1)
     if isinstance(node, LoweredHead) and node.num_classes > 1:
         nodes = [max(at[s + c] for c in range(node.score_width)) for s in node.scores.tolist()]
-        last = node.stages - 1
-        for compare, select in node.argmax_stages or ((last, last),) * node.argmax_levels:
-            cmp = arrive(nodes, compare, compare_levels(2 * node.score_width))
-            sel = arrive([cmp, *nodes], select, ARGMAX_SELECT_LEVELS)
+        for stages in node.argmax_stages or default_argmax_stages(node):
+            *compare, select = stages
+            cmp = nodes
+            for stage in compare:  # one LUT level each (the comparison's LUT tree)
+                cmp = [arrive(cmp, stage, 1)]
+            sel = arrive([*cmp, *nodes], select, ARGMAX_SELECT_LEVELS)
             nodes = [sel] * (len(nodes) // 2) + nodes[len(nodes) - len(nodes) % 2:]
     return depth
+
+
+def default_argmax_stages(head: LoweredHead) -> tuple[tuple[int, ...], ...]:
+    """The argmax stages of a head whose ``argmax_stages`` is empty: all in its last stage."""
+    return ((head.stages - 1,) * (head.compare_depth + 1),) * head.argmax_levels
 
 
 def stage_layer(layer: LogicLayer, levels_per_stage: int) -> LogicLayer:
@@ -130,9 +138,12 @@ def stage_head(head: LoweredHead, levels_per_stage: int) -> LoweredHead:
     nodes = [max(at[s + c] for c in range(head.score_width)) for s in head.scores.tolist()]
     argmax = []
     while len(nodes) > 1:  # the same pairing as the emitter's tree; an odd node passes on
-        compare = placer.place(nodes, compare_levels(2 * head.score_width))
-        select = placer.place([compare, *nodes], ARGMAX_SELECT_LEVELS)
-        argmax.append((compare[0], select[0]))
+        cmp, stages = nodes, []
+        for _ in range(head.compare_depth):  # the comparison's LUT levels
+            cmp = [placer.place(cmp, 1)]
+            stages.append(cmp[0][0])
+        select = placer.place([*cmp, *nodes], ARGMAX_SELECT_LEVELS)
+        argmax.append((*stages, select[0]))
         nodes = [select] * (len(nodes) // 2) + nodes[len(nodes) - len(nodes) % 2:]
     return dataclasses.replace(head, ops=ops, argmax_stages=tuple(argmax))
 
@@ -171,7 +182,7 @@ def assign_stages(netlist: Netlist, levels_per_stage: int | None = None) -> Netl
         >>> net = lower(Netlist(40, (), head=GroupSumHead("head", 40, 2)))
         >>> staged = assign_stages(net, 1)
         >>> staged.head.stages, staged.head.argmax_stages
-        (6, ((4, 5),))
+        (7, ((4, 5, 6),))
     """
     n = balanced_levels(netlist) if levels_per_stage is None else levels_per_stage
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
