@@ -106,7 +106,7 @@ def _fit_group(data: BlockRows, cfg: DistillConfig, luts: list[LUTLayer], o0: in
         neuron = torch.arange(m) // plan.widths[s]  # (M,) group-local neuron of each LUT
         counts = torch.zeros(m, size, 2, dtype=torch.int64)
         for a, b in tqdm(chunks(n, rows), desc=f"{desc} stage {s + 1}", leave=False,
-                         mininterval=1.0):
+                         mininterval=1.0, disable=not distributed.is_main()):
             x, z = data.rows(a, b)
             h = x
             for p in range(s):
@@ -132,7 +132,7 @@ def _train_group(data: BlockRows, cfg: DistillConfig, luts: list[LUTLayer], o0: 
     for epoch in range(cfg.local_epochs):
         order = torch.randperm(len(spans), generator=gen).tolist()
         bar = tqdm(order, desc=f"{desc} train {epoch + 1}/{cfg.local_epochs}", leave=False,
-                   mininterval=1.0)
+                   mininterval=1.0, disable=not distributed.is_main())
         for c in bar:
             x, z = data.rows(*spans[c])
             x, z = x.float(), z[:, o0:o1]
@@ -150,7 +150,7 @@ def _input_std(data: BlockRows, rows: int) -> torch.Tensor:
     """Standard deviation of every student input as a +-1 value, over the fitting rows."""
     total, count = torch.zeros(data.plan.fan_in * data.plan.groups, dtype=torch.float64), 0
     for a, b in tqdm(chunks(data.student_src.n, rows), desc=f"{data.plan.name} input stats",
-                     leave=False, mininterval=1.0):
+                     leave=False, mininterval=1.0, disable=not distributed.is_main()):
         x, _ = data.rows(a, b)
         total += x.sum(0, dtype=torch.float64)
         count += len(x)
