@@ -175,7 +175,7 @@ class LUTMLPConfig:
     encoder: str = "thermometer"  # "threshold", "thermometer" or "distributive" (quantiles)
     levels: int = 3  # thermometer levels T
     width: int = 8  # bits of a tabular feature in hardware (fixed point); images are 8-bit
-    snap: int = _count(0)  # "distributive"/tables: low threshold bits forced to 0 (cheaper comparators)
+    snap: int = _count(0)  # fitted encoders, tables: low threshold bits forced to 0 (cheaper)
     layers: tuple[int, ...] = (3000, 1000)  # LUT nodes per layer; the last feeds the head
     k: int = 6  # inputs per LUT
     bn: bool = False  # BatchNorm on LUT pre-activations (folded into the tables at export)
