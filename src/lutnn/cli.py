@@ -74,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     given = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "val_size": args.val_size, "teacher": args.teacher, "kd_alpha": args.kd_alpha,
-        "kd_temperature": args.kd_temperature,
+        "kd_temperature": args.kd_temperature, "shift": args.shift,
     }
     settings = {**preset.train, **{k: v for k, v in given.items() if v is not None}}
     train_cfg = TrainConfig(seed=args.seed, **settings)
@@ -149,7 +149,10 @@ def cmd_compile(args: argparse.Namespace) -> None:
 def cmd_synth(args: argparse.Namespace) -> None:
     from lutnn.pipeline import synth_run
 
-    r = synth_run(args.run, target=args.target, without_encoder=not args.whole_only)
+    if args.target != "ecp5" and args.speed is not None:
+        raise LutnnError("--speed is nextpnr's speed grade: it needs --target ecp5")
+    r = synth_run(args.run, target=args.target, without_encoder=not args.whole_only,
+                  speed=args.speed or 6)
     extra = f", Fmax {r['fmax_mhz']:.0f} MHz" if r.get("fmax_mhz") else ""
     if r.get("latency_ns") is not None:
         extra += f", latency {r['latency']} cycles = {r['latency_ns']:.1f} ns"
@@ -162,6 +165,11 @@ def cmd_synth(args: argparse.Namespace) -> None:
     print(f"  {unit} levels per stage ({r['pipeline']}): {per}")
     if "luts_without_encoder" in r:
         print(f"  {r['luts']} LUTs whole design, {r['luts_without_encoder']} without the encoder")
+    path = r.get("critical_path")
+    if path:
+        print(f"  {r['device']}: critical path {path['ns']:.2f} ns ({path['logic_ns']:.2f} "
+              f"logic, {path['routing_ns']:.2f} routing; longest net {path['longest_net_ns']:.2f}"
+              f" ns) from {path['from']} to {path['to']}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -306,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --teacher: weight of the teacher's soft targets (default: 0.5)")
     p.add_argument("--kd-temperature", type=float,
                    help="with --teacher: softmax temperature (default: 2)")
+    p.add_argument("--shift", type=int,
+                   help="images: move each training image by a random -N..N pixels per axis "
+                        "(augmentation; default: 0, or the preset's)")
     _add_scale_arguments(p)
     p.set_defaults(func=cmd_train)
 
@@ -391,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--whole-only", action="store_true",
                    help="only the whole design (default: with an encoder, also synthesize "
                         "without it for luts_without_encoder)")
+    p.add_argument("--speed", type=int, choices=[6, 7, 8],
+                   help="with --target ecp5: the speed grade nextpnr times for (default: 6, "
+                        "the slowest; 8 is the fastest)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("report", help="report.md, summary.json and PNG plots of run folders")

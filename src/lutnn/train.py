@@ -47,6 +47,7 @@ from torch import nn
 from tqdm import tqdm
 
 from lutnn import distributed, io
+from lutnn.data.augment import epoch_shifts, translate
 from lutnn.errors import LutnnError
 from lutnn.footprint import check_model_fits
 from lutnn.models import (
@@ -78,6 +79,7 @@ class TrainConfig:
     teacher: str | None = None  # run folder of a teacher whose class scores guide training
     kd_alpha: float = 0.5  # with a teacher: weight of the teacher's soft targets (0..1)
     kd_temperature: float = 2.0  # with a teacher: softmax temperature of both score vectors
+    shift: int = 0  # images: each training image moved by up to +-shift pixels (0: off)
 
 
 def to_tensor(x: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -197,6 +199,7 @@ class FitConfig:
     schedule: str = "one-cycle"  # "one-cycle" (5% warm-up, cosine to 0) or "cosine" (lr to 0)
     micro_batch_size: int = 0  # samples per forward/backward, gradients accumulated (0: batch)
     eval_batch_size: int = 1000  # samples per validation step
+    shift: int = 0  # random translation of training images by up to +-shift pixels (0: off)
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,7 @@ def train_epoch(
     *,
     loss_fn: LossFn = cross_entropy,
     micro_batch_size: int = 0,
+    shifts: torch.Tensor | None = None,
 ) -> float:
     """One pass over ``x[order]`` (one optimizer and schedule step per batch); the mean loss.
 
@@ -247,6 +251,8 @@ def train_epoch(
             weighted by their share of the batch and their gradients summed, so one step is
             the batch's step in exact arithmetic, for models without batch statistics
             (BatchNorm in training mode sees each micro-batch alone) (0: the whole batch).
+        shifts: int64 ``[n, 2]``, sample i moved by ``shifts[i]`` pixels
+            (:func:`lutnn.data.augment.translate`); None: images as they are.
     """
     model.train()
     world, me = distributed.world_size(), distributed.rank()
@@ -266,7 +272,10 @@ def train_epoch(
             last = m + micro >= len(idx)
             with no_sync() if no_sync is not None and not last else contextlib.nullcontext():
                 # share of the global batch, times N: DDP's gradient mean over ranks undoes it
-                loss = loss_fn(model, to_tensor(x[part], device), y[part].to(device)) * (
+                images = to_tensor(x[part], device)
+                if shifts is not None:
+                    images = translate(images, shifts[part])
+                loss = loss_fn(model, images, y[part].to(device)) * (
                     len(part) * world / len(batch))
                 loss.backward()
             batch_loss += loss.item()
@@ -433,11 +442,13 @@ def _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg: FitConfig,
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.perf_counter()
         order = _epoch_order(len(data.x_train), cfg.seed, epoch)
+        shifts = (epoch_shifts(len(data.x_train), cfg.shift, cfg.seed, epoch)
+                  if cfg.shift else None)
         # looked up in the module at call time, so a test can interrupt a run here
         try:
             loss = train_epoch(net, optimizer, data.x_train, y_train, order, cfg.batch_size,
                                f"{label} {epoch + 1}/{cfg.epochs}", schedule, loss_fn=loss_fn,
-                               micro_batch_size=cfg.micro_batch_size)
+                               micro_batch_size=cfg.micro_batch_size, shifts=shifts)
             _check_finite(model)
         except NonFiniteError as exc:
             kept = (f"{checkpoint} keeps {label} {state['epoch']}, the last good one"
@@ -502,9 +513,18 @@ def _run_record(model_name: str, model_cfg, train_cfg: TrainConfig, data: str, d
 
 def same_record(previous: dict, record: dict) -> bool:
     """Whether ``--resume`` may continue the run of ``previous`` with ``record``'s settings
-    (a record from before ``data_source`` was recorded is compared without it)."""
+    (a record from before ``data_source`` was recorded is compared without it, and config or
+    training fields added since count as their defaults)."""
+    if previous.get("model") != record["model"]:
+        return False
+    defaults = {"config": config_to_dict(make_config(record["model"], None)),
+                "train": dataclasses.asdict(TrainConfig())}
+
+    def filled(key: str, value):
+        return {**defaults[key], **value} if key in defaults and isinstance(value, dict) else value
+
     keys = [k for k in record if k != "data_source" or "data_source" in previous]
-    return all(previous.get(k) == record[k] for k in keys)
+    return all(filled(k, previous.get(k)) == filled(k, record[k]) for k in keys)
 
 
 def train(
@@ -553,6 +573,11 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
         train_cfg = dataclasses.replace(train_cfg, lr=get_model_spec(model_name).lr)
     check_new_run(out, resume)
     dataset = load_dataset(data, val_size=train_cfg.val_size, seed=train_cfg.seed, label=label)
+    if train_cfg.shift < 0:
+        raise LutnnError(f"--shift must be >= 0 pixels, got {train_cfg.shift}")
+    if train_cfg.shift and dataset.x_train.ndim != 4:
+        raise LutnnError(f"--shift {train_cfg.shift} moves images; this data is a table of "
+                         f"{dataset.x_train.shape[1]} features: drop --shift")
     check_model_fits(model_name, model_cfg, dataset.input_shape, dataset.num_classes,
                      train_cfg.batch_size)
     record = _run_record(model_name, model_cfg, train_cfg, data or "mnist", dataset)
@@ -577,7 +602,8 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     model.to(device)
     fit_cfg = FitConfig(epochs=train_cfg.epochs, batch_size=train_cfg.batch_size,
                         lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
-                        seed=train_cfg.seed, eval_batch_size=train_cfg.eval_batch_size)
+                        seed=train_cfg.seed, eval_batch_size=train_cfg.eval_batch_size,
+                        shift=train_cfg.shift)
     result = fit(model, model.parameters(), dataset, fit_cfg, out / "checkpoint.pt",
                  resume=resume, loss_fn=loss_fn, log=log)
 
