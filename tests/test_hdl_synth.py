@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lutnn.errors import LutnnError, ToolNotFoundError
-from lutnn.hdl import export, find_tool, synthesize
-from lutnn.hdl.synth import logic_levels
+from lutnn.hdl import emit_verilog, export, find_tool, synthesize
+from lutnn.hdl.synth import logic_levels, place_and_route
 from lutnn.ir import LutLayer, Netlist
 
 pytestmark = pytest.mark.tools
@@ -72,7 +72,15 @@ def test_ecp5_fmax(tmp_path):
     result = synthesize(path, "lutnn_top", target="ecp5", workdir=tmp_path / "e")
     assert result["target"] == "ecp5" and result["luts"] > 0 and result["ffs"] == 18
     assert result["fmax_mhz"] is not None and result["fmax_mhz"] > 50
-    assert "25K" in result["device"]
+    assert "25K" in result["device"] and result["speed_grade"] == 6
+    assert "--speed 6" in result["pnr_command"]
+    path_ = result["critical_path"]  # what sets the clock: its delay is 1 / Fmax
+    assert abs(path_["ns"] - 1000 / result["fmax_mhz"]) < 0.05, path_
+    assert path_["ns"] == pytest.approx(path_["logic_ns"] + path_["routing_ns"], abs=0.01)
+    faster = place_and_route(tmp_path / "e", result["luts"], speed=8)
+    assert faster["speed_grade"] == 8 and faster["fmax_mhz"] > result["fmax_mhz"]
+    with pytest.raises(ValueError, match="speed grade"):
+        place_and_route(tmp_path / "e", result["luts"], speed=5)
 
 
 def test_yosys_error_surfaces_log_tail(tmp_path):
@@ -138,6 +146,7 @@ def test_balanced_levels_per_stage_within_the_bound(levels, tmp_path):
                        workdir=tmp_path / "lx")
     assert max(layer["levels_per_stage"].values()) > 2  # the popcounts + argmax in one stage
     design = export(net, tmp_path / "b", pipeline="balanced", levels_per_stage=levels)
+    blocks = emit_verilog(net, pipeline="balanced", levels_per_stage=levels).stages
     for target in ("xilinx", "ecp5"):
         result = synthesize(design["verilog"], "lutnn_top", target=target,
                             workdir=tmp_path / f"b{target}")
@@ -146,5 +155,12 @@ def test_balanced_levels_per_stage_within_the_bound(levels, tmp_path):
         # The bound counts LUT6 levels; ECP5 has LUT4s, and ABC maps a LUT6 to 1 or 2 levels.
         bound = levels if target == "xilinx" else 2 * levels
         assert max(stages.values()) <= bound, (target, stages)
+        # no head stage (the argmax comparison's LUTs included) deeper than the deepest
+        # stage of the layers: the head does not set the clock
+        depth = {label: stages[str(i + 1)] for i, labels in enumerate(blocks)
+                 for label in labels}
+        head = [d for label, d in depth.items() if label.startswith("head")]
+        rest = [d for label, d in depth.items() if not label.startswith("head")]
+        assert len(head) > 1 and max(head) <= max(rest), (target, depth)
         if target == "ecp5":
             assert result["fmax_mhz"] is not None and result["fmax_mhz"] > 100

@@ -289,7 +289,7 @@ def compile_run(run_dir: str | Path, *, out: str | Path | None = None, word: int
     return info
 
 
-def _synth_without_encoder(run_dir: Path, exported: dict, target: str) -> dict:
+def _synth_without_encoder(run_dir: Path, exported: dict, target: str, **options) -> dict:
     """With an encoder: the same netlist synthesized without it (its inputs are then the
     encoder's bits), the convention of most published LUT counts: ``luts_without_encoder``,
     ``encoder_luts`` (the difference) and ``without_encoder`` (that run's counts)."""
@@ -303,19 +303,20 @@ def _synth_without_encoder(run_dir: Path, exported: dict, target: str) -> dict:
                     pipeline=exported.get("pipeline", "layer"),
                     levels_per_stage=exported.get("levels_per_stage"))
     bare = synthesize(design["verilog"], TOP, target=target,
-                      workdir=_hdl_dir(run_dir) / f"synth-{target}-no-encoder")
+                      workdir=_hdl_dir(run_dir) / f"synth-{target}-no-encoder", **options)
     return {"luts_without_encoder": bare["luts"], "without_encoder": {
         key: bare[key] for key in ("luts", "lut_counts", "ffs", "levels", "seconds")
         if key in bare}}
 
 
 def synth_run(run_dir: str | Path, *, target: str = "xilinx",
-              without_encoder: bool = True) -> dict:
+              without_encoder: bool = True, speed: int = 6) -> dict:
     """Synthesize the exported Verilog (exporting first if needed); writes ``RUN/synth.json``
     (``synth-ecp5.json`` for ECP5): the synthesis result plus the export's ``latency``
     (cycles), ``pipeline``, ``levels_per_stage`` and, with an Fmax, ``latency_ns``.
     With ``without_encoder`` and a netlist with an encoder, a second synthesis of the design
-    without it adds ``luts_without_encoder`` and ``encoder_luts`` (whole minus that)."""
+    without it adds ``luts_without_encoder`` and ``encoder_luts`` (whole minus that).
+    ``speed`` (ECP5): nextpnr's speed grade (see :func:`lutnn.hdl.synthesize`)."""
     from lutnn.hdl import synthesize
     from lutnn.hdl.synth import latency_ns
 
@@ -324,15 +325,16 @@ def synth_run(run_dir: str | Path, *, target: str = "xilinx",
     if not meta_path.is_file():
         export_run(run_dir)
     exported = _export_record(run_dir)
+    options = {"speed": speed} if target == "ecp5" else {}
     result = synthesize(exported_path(run_dir, exported["verilog"]), TOP, target=target,
-                        workdir=_hdl_dir(run_dir) / f"synth-{target}")
+                        workdir=_hdl_dir(run_dir) / f"synth-{target}", **options)
     result["latency"] = exported["latency"]
     result["model_sha256"] = exported.get("model_sha256")
     result["pipeline"] = exported.get("pipeline", "layer")
     result["pipeline_levels_per_stage"] = exported.get("levels_per_stage")
     result["latency_ns"] = latency_ns(exported["latency"], result.get("fmax_mhz"))
     if without_encoder:
-        result.update(_synth_without_encoder(run_dir, exported, target))
+        result.update(_synth_without_encoder(run_dir, exported, target, **options))
         if "luts_without_encoder" in result:
             result["encoder_luts"] = result["luts"] - result["luts_without_encoder"]
     name = "synth.json" if target == "xilinx" else f"synth-{target}.json"

@@ -56,6 +56,7 @@ def network_entry(run: Path) -> dict:
     """One network's numbers, gathered from the run folder's JSON files."""
     metrics = _read(run / "metrics.json")
     sim, synth = _read(run / "sim.json"), _read(run / "synth.json")
+    ecp5 = _read(run / "synth-ecp5.json")  # `lutnn synth RUN --target ecp5`: Fmax, ns
     record = _read(run / "run.json")
     model = record.get("model", "?")
     kind = "LUT-Net" if model.startswith("lut") or "luts" in metrics else "XNOR-Net"
@@ -73,7 +74,13 @@ def network_entry(run: Path) -> dict:
         "luts": synth.get("luts"),
         "ffs": synth.get("ffs"),
         "levels": synth.get("levels"),
-        "latency": synth.get("latency"),
+        "latency": synth.get("latency", ecp5.get("latency")),
+        "pipeline": synth.get("pipeline", ecp5.get("pipeline")),
+        "ecp5_luts": ecp5.get("luts"),
+        "fmax_mhz": ecp5.get("fmax_mhz"),
+        "ecp5_latency": ecp5.get("latency"),
+        "latency_ns": ecp5.get("latency_ns"),
+        "ecp5_device": ecp5.get("device"),
         "synth_seconds": synth.get("seconds"),
         "tool": synth.get("tool"),
         "train_seconds": metrics.get("seconds"),
@@ -191,21 +198,28 @@ def write_report(folder: str | Path) -> dict:
 
     lines = ["# lutnn report", "", f"{LUT_COUNT_NOTE}", "",
              "| network | model | test acc. (PyTorch) | simulator acc. | RTL acc. (vectors) "
-             "| mismatches | LUTs | FFs | LUT levels | latency (cycles) | synthesis s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| mismatches | LUTs | FFs | LUT levels | latency (cycles) | ECP5 LUT4s "
+             "| ECP5 Fmax (MHz) | latency (ns) | synthesis s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         lines.append(
             f"| {e['name']} ({e['kind']}) | {e['model']} | {_fmt(e['test_accuracy'], '%')} "
             f"| {_fmt(e['sim_accuracy'], '%')} | {_fmt(e['rtl_accuracy'], '%')} "
             f"({_fmt(e['rtl_vectors'])}) | {_fmt(e['mismatches'])} | {_fmt(e['luts'])} "
             f"| {_fmt(e['ffs'])} | {_fmt(e['levels'])} | {_fmt(e['latency'])} "
-            f"| {_fmt(e['synth_seconds'], '.1f')} |"
+            f"| {_fmt(e['ecp5_luts'])} | {_fmt(e['fmax_mhz'], '.0f')} "
+            f"| {_fmt(e['latency_ns'], '.1f')} | {_fmt(e['synth_seconds'], '.1f')} |"
         )
     for e in entries:
         if e["teacher_test_accuracy"] is not None:
             lines += ["", f"{e['name']}: teacher test accuracy "
                       f"{_fmt(e['teacher_test_accuracy'], '%')}, student "
                       f"{_fmt(e['test_accuracy'], '%')} with {_fmt(e['lut_nodes'])} LUT nodes."]
+    devices = sorted({e["ecp5_device"] for e in entries if e["ecp5_device"]})
+    if devices:
+        lines += ["", f"ECP5: `lutnn synth RUN --target ecp5` (synth_ecp5 + nextpnr-ecp5 on "
+                  f"{', '.join(devices)}); latency (ns) = its cycles / the post-route Fmax "
+                  "(the cycles of that export, which may differ from the Xilinx one's)."]
     lines += ["", "Published peers (their tools, their LUT-count conventions): "
               "see `accuracy_vs_luts.png` and lutnn's `anchors.json`.", ""]
     for title, name in plots:

@@ -40,6 +40,7 @@ XILINX_SYNTH = "synth_xilinx -flatten -noiopad -noclkbuf -nosrl"
 ECP5_SYNTH = "synth_ecp5"
 ECP5_DEVICES = {"25k": 24288, "45k": 43848, "85k": 83640}  # LUT4s per LFE5U device
 ECP5_PACKAGE = "CABGA381"
+ECP5_SPEEDS = (6, 7, 8)  # speed grades nextpnr-ecp5 models; 6 (its default) is the slowest
 _LOG_TAIL = 3000
 _SEQUENTIAL = re.compile(r"^(FD|TRELLIS_FF|\$_S?DFF|\$_DLATCH|\$s?dff|LD)")
 
@@ -181,6 +182,28 @@ def latency_ns(cycles: int, fmax_mhz: float | None) -> float | None:
     return round(1000.0 * cycles / fmax_mhz, 2)
 
 
+def critical_path(report: dict) -> dict | None:
+    """What sets the clock, from a nextpnr ``--report`` JSON: the first critical path as
+    {"ns" (its delay), "logic_ns", "routing_ns", "logic" (each logic step as its cell's
+    ports: "D->F" a LUT4, "M->OFX" a PFUMX/L6MUX21 wide-function mux, "CLK->Q" the source
+    register...), "longest_net_ns", "from", "to" (cell names)}; None without one."""
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")]
+    if not paths:
+        return None
+    steps = paths[0]["path"]
+    routing = [st["delay"] for st in steps if st.get("type") == "routing"]
+    return {
+        "ns": round(sum(st["delay"] for st in steps), 3),
+        "logic_ns": round(sum(st["delay"] for st in steps if st.get("type") != "routing"), 3),
+        "routing_ns": round(sum(routing), 3),
+        "logic": [f"{st['from'].get('port', '?')}->{st['to'].get('port', '?')}"
+                  for st in steps if st.get("type") != "routing"],
+        "longest_net_ns": round(max(routing, default=0.0), 3),
+        "from": steps[0]["from"]["cell"],
+        "to": steps[-1]["to"]["cell"],
+    }
+
+
 def _fmax(report: dict) -> float | None:
     """The lowest achieved Fmax (MHz) over the clocks of a nextpnr ``--report`` JSON."""
     values = [v.get("achieved") for v in report.get("fmax", {}).values()]
@@ -228,31 +251,47 @@ def _summarize(target: str, counts: dict[str, int]) -> dict:
 
 
 def _place_and_route(netlist: Path, workdir: Path, device: str, luts: int, timeout: float | None,
-                     seed: int) -> dict:
+                     seed: int, speed: int = 6) -> dict:
     if device == "auto":
         device = next((d for d, size in ECP5_DEVICES.items() if luts <= 0.8 * size), "85k")
     if device not in ECP5_DEVICES:
         raise ValueError(f"ECP5 device must be one of {list(ECP5_DEVICES)} or 'auto'")
     report = Path("nextpnr-report.json")
-    args = [f"--{device}", "--package", ECP5_PACKAGE, "--json", str(netlist),
-            "--out-of-context", "--timing-allow-fail", "--report", str(report),
+    args = [f"--{device}", "--package", ECP5_PACKAGE, "--speed", str(speed), "--json",
+            str(netlist), "--out-of-context", "--timing-allow-fail", "--report", str(report),
             "--seed", str(seed)]
     t0 = time.perf_counter()
     _run_logged("nextpnr-ecp5", args, workdir / "nextpnr.log", "nextpnr-ecp5", timeout, workdir)
     data = json.loads((workdir / report).read_text())
     return {
         "fmax_mhz": _fmax(data),
-        "device": f"LFE5U-{device.upper()}F {ECP5_PACKAGE} (out of context)",
+        "device": f"LFE5U-{device.upper()}F-{speed} {ECP5_PACKAGE} (out of context)",
+        "speed_grade": speed,
+        "critical_path": critical_path(data),
         "pnr_seconds": round(time.perf_counter() - t0, 2),
         "pnr_tool": tool_version("nextpnr-ecp5"),
         "pnr_command": "nextpnr-ecp5 " + " ".join(args),
     }
 
 
+def place_and_route(workdir: str | os.PathLike, luts: int, *, device: str = "auto",
+                    speed: int = 6, seed: int = 1, timeout: float | None = None) -> dict:
+    """nextpnr-ecp5 once more on the netlist a ``synthesize(target="ecp5")`` run left in
+    ``workdir`` (another speed grade or seed without running Yosys again); ``luts`` picks the
+    device with ``device="auto"``.  Returns the ECP5 keys of :func:`synthesize`."""
+    if speed not in ECP5_SPEEDS:
+        raise ValueError(f"ECP5 speed grade must be one of {ECP5_SPEEDS}, got {speed!r}")
+    workdir = Path(workdir).resolve()
+    if not (workdir / "netlist.json").is_file():
+        raise LutnnError(f"no Yosys netlist in {workdir}: run synthesize(target='ecp5') first")
+    return _place_and_route(Path("netlist.json"), workdir, device, luts, timeout, seed, speed)
+
+
 def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
                target: str = "xilinx", workdir: str | os.PathLike | None = None,
                out_json: str | os.PathLike | None = None, timeout: float | None = None,
-               device: str = "auto", seed: int = 1, lut_mapping: str = "primitive") -> dict:
+               device: str = "auto", seed: int = 1, lut_mapping: str = "primitive",
+               speed: int = 6) -> dict:
     """Synthesize a Verilog file with Yosys and count what it maps to.
 
     Args:
@@ -264,6 +303,10 @@ def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
         timeout: seconds each tool may run (None: no limit).
         device: ECP5 device "25k", "45k", "85k" or "auto" (the smallest fitting at 80%).
         seed: nextpnr placement seed.
+        speed: (ecp5) the speed grade nextpnr times the design for: 6 (the slowest, nextpnr's
+            default), 7 or 8 (the fastest; 1.25x the Fmax of 6 on a 784-300-150 LUT-Net).
+            nextpnr's target clock (``--freq``) is left at its default: 12 or 350 MHz gave the
+            same placement and Fmax on the nets measured (benchmarks/pipeline.py).
         lut_mapping: (xilinx) "primitive": each ``<top>_lut`` table becomes one LUT1..LUT6
             primitive and ABC maps only the logic around them (fast); "abc": tables become
             Yosys ``$lut`` cells that ABC re-maps with everything else (fewer LUTs for
@@ -274,8 +317,8 @@ def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
         {"target", "top", "luts" (LUT1..LUT6 cells, or LUT4 for ECP5), "lut_counts", "ffs",
         target-specific cells ("carry4", "muxf7", "muxf8", "inv" / "ccu2c", "pfumx",
         "l6mux21"), "cells" (all), "levels", "levels_per_stage", "seconds" (Yosys wall time),
-        "tool", "command", "lut_mapping", and for ECP5 "fmax_mhz", "device", "pnr_seconds",
-        "pnr_tool"}.
+        "tool", "command", "lut_mapping", and for ECP5 "fmax_mhz", "device", "speed_grade",
+        "critical_path" (see :func:`critical_path`), "pnr_seconds", "pnr_tool"}.
 
     Raises:
         ToolNotFoundError: Yosys (or nextpnr) is not installed.
@@ -283,6 +326,8 @@ def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if speed not in ECP5_SPEEDS:
+        raise ValueError(f"ECP5 speed grade must be one of {ECP5_SPEEDS}, got {speed!r}")
     verilog = Path(verilog_path).resolve()
     if not verilog.is_file():
         raise LutnnError(f"Verilog file not found: {verilog}")
@@ -293,7 +338,7 @@ def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
         with tempfile.TemporaryDirectory(prefix="lutnn-synth-") as tmp:
             return synthesize(verilog, top, target=target, workdir=tmp, out_json=out_json,
                               timeout=timeout, device=device, seed=seed,
-                              lut_mapping=lut_mapping)
+                              lut_mapping=lut_mapping, speed=speed)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     # YoWASP tools see only their working folder: every path in the script is relative to it.
@@ -327,7 +372,8 @@ def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
         "lut_mapping": lut_mapping,
     })
     if target == "ecp5":
-        result.update(_place_and_route(netlist, workdir, device, result["luts"], timeout, seed))
+        result.update(_place_and_route(netlist, workdir, device, result["luts"], timeout, seed,
+                                       speed))
     if out_json is not None:
         io.write_json(out_json, result)
     return result
