@@ -44,12 +44,14 @@ from torch.utils.checkpoint import checkpoint
 
 from lutnn.errors import LutnnError
 from lutnn.nn.binary import ste_bits
+from lutnn.nn.fused import fused_lookup
 from lutnn.nn.learned_wiring import LearnedWiring
 from lutnn.nn.wiring import get_wiring
 
 __all__ = [
     "IMPLEMENTATIONS",
     "INPUT_GRADIENTS",
+    "KERNELS",
     "LUTLayer",
     "binarize_ste",
     "efd_slopes",
@@ -321,6 +323,11 @@ IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+#: kernels of the lookup path: ``"reference"`` (gather + :func:`lut_lookup`) or ``"fused"``
+#: (:func:`lutnn.nn.fused.fused_lookup`, same values and gradients, saves only the addresses)
+KERNELS = ("reference", "fused")
+
+
 class LUTLayer(nn.Module):
     """N learnable k-input LUTs over bits: ``bits [..., in_features] -> bits [..., N]``.
 
@@ -371,6 +378,10 @@ class LUTLayer(nn.Module):
         input_grad: gradient of the lookup path w.r.t. the inputs: ``"exact"`` (the
             multilinear slope) or ``"efd"`` (:func:`efd_slopes`); ``"efd"`` needs the lookup
             path (bit inputs).
+        kernel: how the lookup path runs: ``"reference"`` (the wiring gather, then
+            :func:`lut_lookup`) or ``"fused"`` (:func:`lutnn.nn.fused.fused_lookup`: one autograd
+            node that saves only the ``uint8`` addresses; bit-identical values and gradients on
+            CPU).  Only used when the implementation resolves to ``"lookup"``.
 
     Example: one LUT learns XOR, which no single binary perceptron can (tests/test_lut.py).
 
@@ -403,6 +414,7 @@ class LUTLayer(nn.Module):
         learn_wiring: bool = False,
         candidates: int | None = None,
         input_grad: str = "exact",
+        kernel: str = "reference",
     ) -> None:
         super().__init__()
         for arg, val in (("in_features", in_features), ("out_features", out_features)):
@@ -416,6 +428,9 @@ class LUTLayer(nn.Module):
         if input_grad not in INPUT_GRADIENTS:
             known = ", ".join(INPUT_GRADIENTS)
             raise LutnnError(f"unknown LUT input gradient {input_grad!r}; known: {known}")
+        if kernel not in KERNELS:
+            raise LutnnError(f"unknown LUT kernel {kernel!r}; known: {', '.join(KERNELS)}")
+        self.kernel = kernel
         self.input_grad = input_grad
         self.in_features = in_features
         self.out_features = out_features
@@ -454,6 +469,7 @@ class LUTLayer(nn.Module):
             f"in_features={self.in_features}, out_features={self.out_features}, k={self.k}, "
             f"bn={self.bn is not None}, implementation={self.implementation!r}, "
             f"input_grad={self.input_grad!r}"
+            + (f", kernel={self.kernel!r}" if self.kernel != "reference" else "")
         )
 
     @torch.no_grad()
@@ -491,11 +507,20 @@ class LUTLayer(nn.Module):
             impl = "lookup" if is_binary(x2) else "chunked"
         elif impl == "lookup" and not is_binary(x2):
             raise ValueError("LUTLayer(implementation='lookup') needs inputs exactly in {0, 1}")
+        if impl == "lookup" and self.kernel == "fused":
+            return self._fused(x2, tables)
         if self.input_grad == "exact":
             return IMPLEMENTATIONS[impl](self._gather(x2), tables)  # (B, N)
         if impl != "lookup":
             raise ValueError(f"LUTLayer(input_grad={self.input_grad!r}) needs bit inputs")
         return lut_lookup(self._gather(x2), tables, self.input_grad)  # (B, N)
+
+    def _fused(self, x2: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+        if self.learned is not None and self.training:  # the learned selection, then identity
+            slots = self.learned(x2).reshape(x2.shape[0], -1)  # (B, N*k)
+            index = torch.arange(slots.shape[1], device=x2.device).view(self.inputs.shape)
+            return fused_lookup(slots, tables, index, self.input_grad)
+        return fused_lookup(x2, tables, self.inputs, self.input_grad)  # (B, N)
 
     def _bn_eval(self, y: torch.Tensor) -> torch.Tensor:
         """BatchNorm with running statistics (the eval / hardware semantics), y: (M, N)."""

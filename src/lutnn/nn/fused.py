@@ -1,0 +1,156 @@
+"""Fused lookup path of :class:`~lutnn.nn.lut.LUTLayer`: wiring gather, address, table lookup
+and their backward in one autograd node that keeps only the addresses.
+
+The reference lookup path is three autograd nodes: ``x2.index_select(1, inputs)`` (the wiring,
+``[B, N*k]`` float), :func:`~lutnn.nn.lut.lut_lookup` (saves an int64 ``[B, N]`` address) and
+their backward, which materializes ``[B, N, k]`` float twice (the slot gradient, then the
+wiring's ``index_add``).  :func:`fused_lookup` computes the same forward and the same gradients
+from ``x2 [B, F]`` directly:
+
+* **forward**, per chunk of ``c`` batch rows: the chunk's bits as ``uint8``, gathered by the
+  wiring (``[c, N, k]`` uint8), shifted and summed to the address, ``tables.take`` of
+  ``address + n * 2^k``.  Saved for backward: the address alone, ``uint8 [B, N]`` for
+  ``k <= 8`` (``int16`` to ``k = 15``, ``int32`` for 16), and the tables.
+* **backward**: the table-sized slopes ``[N, 2^k, k]`` (exact or EFD, the same functions as
+  the reference) once; then per chunk: the table gradient by ``index_add_`` over the flat
+  addresses, and the input gradient by a row gather of the slopes times the output gradient,
+  summed onto the input bits by the wiring with ``index_add_`` (``[c, N, k]`` at a time).
+
+Same operations, same order: on CPU every value and gradient equals the reference bit for bit
+(tests/test_fused_lut.py).  Both accumulations run over the batch in order, chunk after chunk,
+and over the slots ``n*k + j`` in order inside a chunk, exactly as the reference's single
+``index_add_`` does; the slot gradient is the same product.  On CUDA ``index_add_`` uses
+atomics for repeated indices, so there neither path is deterministic in the last bits.
+
+Peak memory of forward + backward, besides ``x2``, its gradient and the tables: the output and
+its gradient ``2 * B*N`` floats, the saved address ``B*N`` bytes, and the per-chunk temporaries
+(about ``c*N*(k + 2)`` elements); the reference path adds ``[B, N, k]`` float twice plus an int64
+``[B, N]``.  ``chunk_rows=None`` picks ``c`` so one chunk's ``[c, N, k]`` float takes at most
+:data:`CHUNK_BYTES`.
+
+All tensor ops are device-agnostic (``index_select``, ``take``, ``index_add_``): the same code
+runs on CPU and CUDA.  Triton is not installed here, so there is no Triton kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["CHUNKS", "CHUNK_BYTES", "address_dtype", "fused_lookup"]
+
+#: nodes are processed in this many chunks when ``chunk_nodes`` is not given ...
+CHUNKS = 8
+#: ... or more, so that one chunk's ``[m, k, B]`` float temporary stays under this budget
+CHUNK_BYTES = 64 * 2**20
+
+
+def address_dtype(k: int) -> torch.dtype:
+    """The smallest dtype that holds a ``k``-bit address (saved between forward and backward)."""
+    if k <= 8:
+        return torch.uint8
+    if k <= 15:
+        return torch.int16
+    return torch.int32
+
+
+def _chunk_nodes(b: int, n: int, k: int, chunk: int | None) -> int:
+    if chunk is None:  # CHUNKS chunks, fewer nodes each if one would exceed CHUNK_BYTES
+        chunk = min(-(-n // CHUNKS), CHUNK_BYTES // max(1, b * k * 4))
+    return max(1, min(n, int(chunk)))
+
+
+class _FusedLookup(torch.autograd.Function):
+    """``y[b, n] = T[n, sum_j x2[b, inputs[n, j]] << j]``; see the module docstring."""
+
+    @staticmethod
+    def forward(ctx, x2, tables, inputs, input_grad, chunk):
+        n, k = inputs.shape
+        b = x2.shape[0]
+        m = _chunk_nodes(b, n, k, chunk)
+        bits = torch.empty(x2.shape[1], b, dtype=torch.uint8, device=x2.device)
+        bits.copy_(x2.t())  # (F, B): a row per input bit, so the wiring gathers whole rows
+        addr = torch.empty(n, b, dtype=address_dtype(k), device=x2.device)  # (N, B)
+        y_t = torch.empty(n, b, dtype=tables.dtype, device=x2.device)
+        for n0 in range(0, n, m):
+            wires = inputs[n0 : n0 + m]
+            a = bits.index_select(0, wires[:, 0]).to(addr.dtype)  # (m, B)
+            for j in range(1, k):
+                a |= bits.index_select(0, wires[:, j]).to(addr.dtype) << j
+            addr[n0 : n0 + m] = a
+            torch.gather(tables[n0 : n0 + m], 1, a.to(torch.int64), out=y_t[n0 : n0 + m])
+        ctx.save_for_backward(addr, tables, inputs)
+        ctx.in_features = x2.shape[1]
+        ctx.input_grad = input_grad
+        ctx.chunk = m
+        ctx.x_dtype = x2.dtype
+        return y_t.t().contiguous()  # (B, N)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from lutnn.nn.lut import INPUT_GRADIENTS
+
+        addr, tables, inputs = ctx.saved_tensors
+        n, b = addr.shape
+        k = inputs.shape[1]
+        m = ctx.chunk
+        need_x, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_x_t = grad_t = slopes = None
+        if need_t:
+            grad_t = torch.zeros_like(tables)
+        if need_x:
+            # (N, k, 2^k): one contiguous row of 2^k slopes per slot
+            slopes = INPUT_GRADIENTS[ctx.input_grad](tables).transpose(1, 2).contiguous()
+            grad_x_t = torch.zeros(ctx.in_features, b, dtype=grad.dtype, device=grad.device)
+        for n0 in range(0, n, m):
+            a = addr[n0 : n0 + m].to(torch.int64)  # (m, B)
+            g = grad[:, n0 : n0 + m].t().contiguous()  # (m, B)
+            if need_t:  # a node's entries get its batch in order b = 0, 1, ... as in reference
+                gt = grad_t[n0 : n0 + m]
+                flat = a + (torch.arange(a.shape[0], device=a.device) << k).unsqueeze(1)
+                gt.view(-1).index_add_(0, flat.view(-1), g.reshape(-1))
+            if need_x:  # slot s = n*k + j: (m*k, B) rows, summed onto input rows in slot order
+                gs = slopes[n0 : n0 + m].gather(2, a.unsqueeze(1).expand(-1, k, -1))
+                gs.mul_(g.unsqueeze(1))  # (m, k, B): d y / d slot bit, times the output grad
+                grad_x_t.index_add_(0, inputs[n0 : n0 + m].reshape(-1), gs.view(-1, b))
+        grad_x = None
+        if grad_x_t is not None:
+            grad_x = grad_x_t.t().contiguous().to(ctx.x_dtype)
+        return grad_x, grad_t, None, None, None
+
+
+def fused_lookup(
+    x2: torch.Tensor,
+    tables: torch.Tensor,
+    inputs: torch.Tensor,
+    input_grad: str = "exact",
+    chunk_nodes: int | None = None,
+) -> torch.Tensor:
+    """LUT outputs ``[B, N]`` of bit inputs ``x2 [B, F]`` through the wiring ``inputs [N, k]``.
+
+    Equal (values and gradients) to ``lut_lookup(x2.index_select(1, inputs.flatten())
+    .view(B, N, k), tables, input_grad)``, without its ``[B, N, k]`` float intermediates.
+
+    Args:
+        x2: ``[B, F]`` float with values exactly in {0, 1} (not checked here).
+        tables: ``[N, 2^k]``.
+        inputs: int64 ``[N, k]`` wiring, entries in ``[0, F)``.
+        input_grad: ``"exact"`` or ``"efd"`` (:data:`lutnn.nn.lut.INPUT_GRADIENTS`).
+        chunk_nodes: LUTs per chunk (``None``: from :data:`CHUNK_BYTES`); only memory and
+            speed depend on it, never the result.
+    """
+    from lutnn.errors import LutnnError
+    from lutnn.nn.lut import INPUT_GRADIENTS
+
+    if x2.dim() != 2:
+        raise ValueError(f"fused_lookup: x2 must be [B, F], got shape {tuple(x2.shape)}")
+    if inputs.dim() != 2 or inputs.dtype != torch.int64:
+        raise ValueError(f"fused_lookup: inputs must be int64 [N, k], got {inputs.dtype} "
+                         f"{tuple(inputs.shape)}")
+    n, k = inputs.shape
+    if tables.shape != (n, 2**k):
+        raise ValueError(f"fused_lookup: inputs [N, k] = {(n, k)} needs tables [N, 2^k] = "
+                         f"[{n}, {2**k}], got {tuple(tables.shape)}")
+    if input_grad not in INPUT_GRADIENTS:
+        known = ", ".join(INPUT_GRADIENTS)
+        raise LutnnError(f"unknown LUT input gradient {input_grad!r}; known: {known}")
+    return _FusedLookup.apply(x2, tables, inputs, input_grad, chunk_nodes)
