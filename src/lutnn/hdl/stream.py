@@ -1,0 +1,549 @@
+"""Streaming Verilog for spatial netlists: one pixel per clock behind line buffers.
+
+:func:`emit_stream` reads the spatial form (:mod:`lutnn.ir.spatial`, what
+``to_ir(model, shape, spatial=True)`` builds) directly, without unrolling the convolutions:
+
+* **Input**: ``s_tdata`` holds one pixel, all its channels in parallel (with an
+  :class:`~lutnn.ir.InputEncoder` its ``C0`` 8-bit values, channel c at bits ``8c+7..8c``,
+  encoded by ``C0 x T`` comparators; without one the ``C`` bits of the first node's pixel,
+  channel c at bit c); pixels in raster order, ``s_tlast`` on the last one of an image.
+* **One stage per** :class:`~lutnn.ir.LutConv` / :class:`~lutnn.ir.XnorConv` /
+  :class:`~lutnn.ir.OrPool`: a counter walks the *padded* image (``R + 2PR`` rows x
+  ``Q + 2PC`` columns), reading a pixel from its input at image positions and inserting
+  ``pad_value`` at padding positions (one clock each); every pixel is pushed into a line buffer
+  of shift registers, ``(KR - 1) * (Q + 2PC) + KC - 1`` pixels of C bits, whose taps (with the
+  incoming pixel) are the window.  When the pushed pixel completes the window of an output
+  position (a constant pattern of rows and columns: strides and pools), the engine's result is
+  registered as the stage's output pixel: the ``N`` shared tables (a ``<top>_lut`` each, the
+  address bits at the taps of :meth:`~lutnn.ir.LutConv.taps`), ``N`` XNOR popcounts compared
+  with their thresholds, or ``C`` ORs.  Each stage has a valid/ready handshake and holds one
+  output pixel; a stage stops while its output is full (``m_tready`` low stops the chain).
+* **ImageFlatten** (or the end of the spatial nodes): a collector shifts in the last stage's
+  pixels until it holds the whole feature map, then the dense tail and head, emitted by
+  :func:`lutnn.hdl.emit_verilog` (``pipeline="none"``: combinational) on the flat layers after
+  the flatten, give the class (or the output bits), registered on ``m_tdata`` with
+  ``m_tvalid`` once per image.
+
+:func:`run_stream` builds the design with a testbench that feeds whole images pixel by pixel
+with random ``s_tvalid`` gaps and ``m_tready`` stalls, in Verilator or Icarus, and returns the
+classes (bit-exact with :func:`lutnn.sim.simulate`, tested on random nets).
+
+What streaming cannot express yet raises :class:`~lutnn.errors.LutnnError` naming the node:
+a :class:`~lutnn.ir.FeatureEncoder`, a flat layer before the spatial nodes, a spatial node after
+the :class:`~lutnn.ir.ImageFlatten`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lutnn import io
+from lutnn.errors import LutnnError
+from lutnn.hdl.emit import class_width, emit_verilog
+from lutnn.hdl.naming import comment_text, verilog_identifier
+from lutnn.hdl.ops import concat, lut_line
+from lutnn.hdl.templates import render
+from lutnn.hdl.testbench import bits_to_hex_lines, parse_hex_lines, pixels_to_hex_lines
+from lutnn.hdl.tools import find_tool, tool_version
+from lutnn.ir.layers import FeatureEncoder, InputEncoder, Netlist
+from lutnn.ir.spatial import IMAGE_NODES, SPATIAL_LAYERS, ImageFlatten, LutConv, XnorConv
+from lutnn.templating import Templates
+
+_T = Templates("lutnn.hdl", "stream_snippets.v", ".v", "HDL")
+STREAM_TB_TOP = "lutnn_tb"
+
+
+@dataclass(frozen=True)
+class StreamStage:
+    """One conv / pool stage of a streaming design (what the report and tests read)."""
+
+    name: str
+    kind: str  # "LutConv", "XnorConv", "OrPool"
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    padded_positions: int  # clocks per image at full speed: (R + 2PR) * (Q + 2PC)
+    line_buffer_bits: int  # shift-register bits: C * ((KR - 1) * (Q + 2PC) + KC - 1)
+
+
+@dataclass(frozen=True)
+class StreamDesign:
+    """The emitted streaming Verilog and what a user of it needs to know.
+
+    Attributes:
+        text: the Verilog source (one file, top module last).
+        top: the top module's name.
+        in_width: ``s_tdata`` bits (one pixel).
+        out_width: ``m_tdata`` bits (the class index, or the output bits without a head).
+        pixels: pixels per image.
+        stages: the conv / pool stages in order.
+        flat_width: bits of the collected feature map (the dense tail's input).
+        cycles_per_image: clocks per image without stalls, steady state (an estimate: the
+            stage with the most padded positions, plus one and the tail's latency).
+        has_head: ``m_tdata`` is a class index.
+        tail_latency: clocks the dense tail and head take (their pipeline registers).
+    """
+
+    text: str
+    top: str
+    in_width: int
+    out_width: int
+    pixels: int
+    stages: tuple[StreamStage, ...]
+    flat_width: int
+    cycles_per_image: int
+    has_head: bool
+    tail_latency: int = 0
+
+    @property
+    def line_buffer_bits(self) -> int:
+        return sum(s.line_buffer_bits for s in self.stages)
+
+
+def _split(netlist: Netlist) -> tuple[list, ImageFlatten | None, list]:
+    """(image nodes, the flatten or None, flat layers after it); refuses what cannot stream."""
+    if isinstance(netlist.encoder, FeatureEncoder):
+        raise LutnnError(f"encoder {netlist.encoder.name!r}: a FeatureEncoder cannot stream "
+                         "(it has no pixels); use emit_verilog (the unrolled form)")
+    layers = list(netlist.layers)
+    if not layers or not isinstance(layers[0], SPATIAL_LAYERS):
+        first = layers[0] if layers else netlist.head
+        what = f"layer {first.name!r} ({type(first).__name__})" if first is not None else "it"
+        raise LutnnError(f"the netlist cannot stream: {what} is not a spatial node; streaming "
+                         "needs the spatial form (to_ir(..., spatial=True)) starting with a "
+                         "LutConv, XnorConv, OrPool or ImageFlatten")
+    image: list = []
+    flatten = None
+    tail: list = []
+    for layer in layers:
+        if flatten is None and isinstance(layer, IMAGE_NODES):
+            image.append(layer)
+        elif flatten is None and isinstance(layer, ImageFlatten):
+            flatten = layer
+        elif isinstance(layer, SPATIAL_LAYERS):
+            raise LutnnError(f"layer {layer.name!r} ({type(layer).__name__}): a spatial node "
+                             "after the ImageFlatten cannot stream (one image stream per design)")
+        else:
+            tail.append(layer)
+    return image, flatten, tail
+
+
+def check_streamable(netlist: Netlist) -> None:
+    """Raise :class:`LutnnError` (naming the node) if ``netlist`` has no streaming form."""
+    netlist.validate()
+    _split(netlist)
+
+
+def _bits(n: int) -> int:
+    """Bits of a counter holding 0..n-1 (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+def _mask(bits: list[bool]) -> str:
+    """A sized binary literal, entry i = bit i."""
+    return f"{len(bits)}'b" + "".join("1" if b else "0" for b in reversed(bits))
+
+
+def _pattern(size: int, pad: int, image: int, kernel: int, stride: int, outs: int
+             ) -> tuple[list[bool], list[bool]]:
+    """Per padded row (or column): inside the image; completes an output window."""
+    inside = [pad <= p < pad + image for p in range(size)]
+    emit = [p >= kernel - 1 and (p - kernel + 1) % stride == 0
+            and (p - kernel + 1) // stride < outs for p in range(size)]
+    return inside, emit
+
+
+def _tap(c_n: int, wp: int, node, ch: int, i: int, j: int) -> str:
+    """The window bit of channel ``ch`` at offset (i, j), as a Verilog expression."""
+    d = (node.kernel_rows - 1 - i) * wp + (node.kernel_cols - 1 - j)
+    return f"win[{c_n * d + ch}]"
+
+
+def _engine(node, top: str, wp: int) -> list[str]:
+    c_n = node.channels
+    lines: list[str] = []
+    if isinstance(node, LutConv):
+        ch, di, dj = node.taps()
+        for n in range(node.out_channels):
+            inputs = [_tap(c_n, wp, node, int(ch[n, j]), int(di[n, j]), int(dj[n, j]))
+                      for j in range(node.k)]
+            lines.append(lut_line(top, f"u{n}", inputs, node.tables[n], f"y[{n}]"))
+    elif isinstance(node, XnorConv):
+        kk, kc, cg = node.kernel_size, node.kernel_cols, node.channels // node.groups
+        ng = node.out_channels // node.groups
+        width = (node.fan_in + 1).bit_length()
+        for n in range(node.out_channels):
+            g = n // ng
+            terms = []
+            for f, w in enumerate(node.weights[n].tolist()):
+                if w:
+                    bit = _tap(c_n, wp, node, g * cg + f // kk, (f % kk) // kc, f % kc)
+                    terms.append(bit if w > 0 else f"!{bit}")
+            name = f"cnt{n}"
+            lines.append(_T.render("popcount", msb=width - 1, name=name,
+                                   terms=" + ".join(terms) if terms else f"{width}'d0"))
+            cmp = "<" if node.invert[n] else ">="
+            lines.append(render("threshold_cmp", bit=n, sum=name, op=cmp, width=width,
+                                threshold=int(node.thresholds[n])))
+    else:  # OrPool
+        for c in range(c_n):
+            taps = [_tap(c_n, wp, node, c, i, j) for i in range(node.kernel_rows)
+                    for j in range(node.kernel_cols)]
+            lines.append(render("assign", lhs=f"y[{c}]", rhs=" | ".join(taps)))
+    return lines
+
+
+def _stage(node, top: str, index: int) -> tuple[str, str, StreamStage]:
+    c_n, r_n, q_n = node.in_shape
+    pr, pc = int(node.pad_rows), int(node.pad_cols)
+    hp, wp = r_n + 2 * pr, q_n + 2 * pc
+    row_in, row_out = _pattern(hp, pr, r_n, node.kernel_rows, node.stride_rows, node.out_rows)
+    col_in, col_out = _pattern(wp, pc, q_n, node.kernel_cols, node.stride_cols, node.out_cols)
+    length = (node.kernel_rows - 1) * wp + node.kernel_cols - 1  # pixels in the line buffer
+    if length:
+        shift = "px" if length == 1 else f"{{sr[{c_n * (length - 1) - 1}:0], px}}"
+        window = _T.render("window_sr", sr_msb=c_n * length - 1, c=c_n,
+                           win_msb=c_n * (length + 1) - 1, shift=shift)
+    else:
+        window = _T.render("window_px", win_msb=c_n - 1)
+    pad_value = int(getattr(node, "pad_value", 0))
+    module = f"{top}_s{index}_{verilog_identifier(node.name)}"
+    kind = type(node).__name__
+    what = {"LutConv": f"{node.out_channels} shared {getattr(node, 'k', 0)}-input LUTs",
+            "XnorConv": f"{node.out_channels} XNOR popcounts vs thresholds",
+            "OrPool": f"OR over the window, {c_n} channel(s)"}[kind]
+    title = (f"S{index}: {kind} {comment_text(node.name)}, {list(node.in_shape)} -> "
+             f"{list(node.out_shape)}, kernel {node.kernel_rows}x{node.kernel_cols}, stride "
+             f"{node.stride_rows}x{node.stride_cols}, padding {pr}x{pc}"
+             + (f" of {pad_value}s" if pr or pc else "")
+             + (f", groups {node.groups}" if getattr(node, "groups", 1) > 1 else "")
+             + f": {what}; line buffer {c_n * length} bits")
+    text = _T.render(
+        "stream_stage", title=title, module=module, in_msb=c_n - 1,
+        out_msb=node.out_channels - 1, hp=hp, wp=wp,
+        pad_note=f"{c_n}'b{str(pad_value) * c_n}", row_msb=_bits(hp) - 1,
+        col_msb=_bits(wp) - 1, hp_msb=hp - 1, wp_msb=wp - 1, row_in=_mask(row_in),
+        col_in=_mask(col_in), row_out=_mask(row_out), col_out=_mask(col_out),
+        pad="{" + f"{c_n}{{1'b{pad_value}}}" + "}", window=window,
+        engine="\n".join(_engine(node, top, wp)), wp_last=wp - 1, hp_last=hp - 1)
+    stage = StreamStage(node.name, kind, node.in_shape, node.out_shape, hp * wp, c_n * length)
+    return module, text, stage
+
+
+def _tail(shape: tuple[int, int, int], tail: list, netlist: Netlist, top: str,
+          pipeline: str | int) -> tuple[str, list[str], int, str, int]:
+    """(collector module text, extra module texts, output width, summary line, tail latency)."""
+    c_n, r_n, q_n = shape
+    positions, width = r_n * q_n, c_n * r_n * q_n
+    flat = render("assign", lhs="flat", rhs=concat([f"feat[{c_n * pos + c}]" for c in range(c_n)
+                                                    for pos in range(positions)]))
+    extra: list[str] = []
+    latency = 0
+    if tail or netlist.head is not None:
+        sub = Netlist(width, tuple(tail), head=netlist.head)
+        design = emit_verilog(sub, top=f"{top}_tail", pipeline=pipeline)
+        out_width, latency = design.out_port.width, design.latency
+        extra.append(design.text)
+        tail_line = _T.render("tail_instance", module=design.top, port=design.out_port.name)
+        note = (f"dense tail: {len(tail)} flat layer(s)"
+                + (f" and the head ({netlist.head.num_classes} classes)" if netlist.head
+                   else "") + f" ({design.top}, pipeline {pipeline!r}, latency {latency})")
+    else:
+        out_width = width
+        tail_line = render("assign", lhs="result", rhs="flat")
+        note = "no dense tail: m_tdata is the flattened feature map"
+    feat_next = "in_data" if positions == 1 else \
+        f"{{in_data, feat[{width - 1}:{c_n}]}}"
+    capture = "launch" if latency == 0 else "busy & (left == 0)"
+    text = _T.render("stream_collect", title=f"collector: {positions} pixel(s) of {c_n} bit(s) "
+                     f"-> {width} bits, then the {note}", module=f"{top}_collect",
+                     in_msb=c_n - 1, out_msb=out_width - 1, feat_msb=width - 1,
+                     channels=c_n, count_msb=_bits(positions) - 1, positions=positions,
+                     flat=flat, tail=tail_line, feat_next=feat_next,
+                     count_last=positions - 1, left_msb=_bits(max(latency, 2)) - 1,
+                     latency=latency, capture=capture, left_start=max(latency - 1, 0))
+    return (text, extra, out_width, f"//   collector: {width} bits ({list(shape)}); {note}",
+            latency)
+
+
+def _encoder(netlist: Netlist, channels: int) -> tuple[int, list[str], str]:
+    """(s_tdata width, lines driving px0, summary line)."""
+    enc = netlist.encoder
+    if enc is None:
+        return channels, [render("assign", lhs="px0", rhs="s_tdata")], \
+            f"//   input: {channels} bit(s) per pixel, channel c at s_tdata[c]"
+    assert isinstance(enc, InputEncoder)
+    levels = [int(t) for t in enc.thresholds]
+    lines = []
+    for c in range(enc.channels):
+        for t, thr in enumerate(levels):
+            bit = c * len(levels) + t
+            if thr == 0:
+                rhs = "1'b1"
+            elif thr >= 256:
+                rhs = "1'b0"
+            else:
+                rhs = f"(s_tdata[{8 * c + 7}:{8 * c}] >= 8'd{thr})"
+            lines.append(render("assign", lhs=f"px0[{bit}]", rhs=rhs))
+    return 8 * enc.channels, lines, (
+        f"//   input: {enc.channels} 8-bit value(s) per pixel, channel c at "
+        f"s_tdata[8c+7:8c]; encoder {comment_text(enc.name)}: bit c*T + t = value c >= "
+        f"threshold t, thresholds [{', '.join(map(str, levels))}]")
+
+
+def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
+                tail_pipeline: str | int = "layer") -> StreamDesign:
+    """Emit a spatial ``netlist`` as streaming Verilog (see the module docstring).
+
+    ``tail_pipeline`` is :func:`lutnn.hdl.emit_verilog`'s ``pipeline`` for the dense tail and
+    head ("layer": a register after each layer; "none": combinational).
+
+    Raises:
+        LutnnError: the netlist has no streaming form (the message names the node).
+
+    Example:
+        >>> from lutnn.ir import Netlist, OrPool, ImageFlatten
+        >>> net = Netlist(16, (OrPool("p", 1, 4, 4, 2, 2, 2, 2), ImageFlatten("f", 1, 2, 2)))
+        >>> d = emit_stream(net)
+        >>> d.in_width, d.out_width, d.pixels, d.stages[0].line_buffer_bits
+        (1, 4, 16, 5)
+    """
+    netlist.validate()
+    image, flatten, tail = _split(netlist)
+    top = verilog_identifier(top, max_len=64)
+    first = image[0] if image else flatten
+    c0, r0, q0 = first.in_shape
+    pixels = r0 * q0
+    in_width, enc_lines, enc_line = _encoder(netlist, c0)
+    modules: list[str] = []
+    summary = [enc_line]
+    body: list[str] = []
+    stages: list[StreamStage] = []
+    valid, ready, data = "s_tvalid", "s_tready", "px0"
+    for i, node in enumerate(image, start=1):
+        module, text, stage = _stage(node, top, i)
+        modules.append(text)
+        stages.append(stage)
+        summary.append("//   " + text.splitlines()[0][3:])
+        out_v, out_r, out_d = f"s{i}_valid", f"s{i}_ready", f"s{i}_data"
+        body += [_T.render("stream_wire", range="", name=out_v),
+                 _T.render("stream_wire", range="", name=out_r),
+                 _T.render("stream_wire", range=f"[{node.out_channels - 1}:0] ", name=out_d),
+                 _T.render("stage_instance", module=module, inst=f"u_s{i}", in_valid=valid,
+                           in_ready=ready, in_data=data, out_valid=out_v, out_ready=out_r,
+                           out_data=out_d)]
+        valid, ready, data = out_v, out_r, out_d
+    shape = image[-1].out_shape if image else flatten.in_shape
+    collect, extra, out_width, line, tail_latency = _tail(shape, tail, netlist, top,
+                                                          tail_pipeline)
+    summary.append(line)
+    body.append(_T.render("stage_instance", module=f"{top}_collect", inst="u_collect",
+                          in_valid=valid, in_ready=ready, in_data=data, out_valid="m_tvalid",
+                          out_ready="m_tready", out_data="m_tdata"))
+    cycles = max([s.padded_positions for s in stages] + [pixels]) + 1 + tail_latency
+    has_head = netlist.head is not None
+    ports = [
+        ("input", "clk", "clock, rising edge"),
+        ("input", "rst", "synchronous reset, active high"),
+        ("input", "s_tvalid", "s_tdata holds a pixel"),
+        ("output", "s_tready", "the design takes the pixel at this edge (with s_tvalid)"),
+        ("input", f"s_tdata[{in_width - 1}:0]", "one pixel, all channels"),
+        ("input", "s_tlast", f"the pixel is the image's last ({pixels - 1})"),
+        ("output", "m_tvalid", "m_tdata holds an image's result"),
+        ("input", "m_tready", "the receiver takes m_tdata at this edge (with m_tvalid)"),
+        ("output", f"m_tdata[{out_width - 1}:0]",
+         "argmax class index (lowest index on ties)" if has_head else
+         "the last layer's output bits (bit j at m_tdata[j])"),
+        ("output", "tlast_error", "sticky: an s_tlast not on the last pixel, or missing"),
+    ]
+    port_doc = "\n".join(f"//   {d:<6} {n:<22} {t}" for d, n, t in ports)
+    header = _T.render("stream_header", top=top, summary="\n".join(summary), ports=port_doc,
+                       pixels=pixels, pixels_last=pixels - 1, cycles_per_image=cycles,
+                       tail_latency=tail_latency)
+    top_text = _T.render("stream_top", top=top, in_msb=in_width - 1, out_msb=out_width - 1,
+                         px_msb=c0 - 1, encoder="\n".join(enc_lines),
+                         pcount_msb=_bits(pixels) - 1, pixels_last=pixels - 1,
+                         body="\n".join(body))
+    parts = [header, "", render("lut_module", top=top), *("\n" + m for m in modules),
+             "\n" + collect, *("\n" + e for e in extra), "", top_text, ""]
+    return StreamDesign("\n".join(parts), top, in_width, out_width, pixels, tuple(stages),
+                        int(np.prod(shape)), cycles, has_head, tail_latency)
+
+
+# ---------------------------------------------------------------------------------------------
+# testbench and runner
+
+
+def emit_stream_testbench(design: StreamDesign, *, nmax: int) -> str:
+    """The stalling testbench (module ``lutnn_tb``) for ``design``; ``nmax``: the most pixels
+    one run reads."""
+    return _T.render("stream_testbench", top=design.top, tb=STREAM_TB_TOP, nmax=nmax,
+                     pixels=design.pixels, in_msb=design.in_width - 1,
+                     in_width=design.in_width, out_msb=design.out_width - 1) + "\n"
+
+
+def stream_hex(netlist: Netlist, x: np.ndarray) -> str:
+    """The ``$readmemh`` text of images ``x`` as pixels in raster order, one per line."""
+    x = np.asarray(x)
+    image, flatten, _ = _split(netlist)
+    c_n, r_n, q_n = (image[0] if image else flatten).in_shape
+    hw = r_n * q_n
+    if netlist.encoder is not None:
+        enc = netlist.encoder
+        if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != enc.pixels:
+            raise ValueError(f"input must be uint8 pixels [B, {enc.pixels}], got {x.dtype} "
+                             f"{x.shape}")
+        per_pixel = x.reshape(len(x), enc.channels, hw).transpose(0, 2, 1).reshape(-1,
+                                                                                  enc.channels)
+        lines = pixels_to_hex_lines(np.ascontiguousarray(per_pixel))
+    else:
+        if x.ndim != 2 or x.shape[1] != netlist.input_bits:
+            raise ValueError(f"input must be bits [B, {netlist.input_bits}], got {x.shape}")
+        per_pixel = x.reshape(len(x), c_n, hw).transpose(0, 2, 1).reshape(-1, c_n)
+        lines = bits_to_hex_lines(per_pixel.astype(bool))
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """What one streaming RTL simulation produced.
+
+    Attributes:
+        outputs: int64 [B] classes (with a head) or bool [B, W] output bits.
+        simulator, version: the RTL simulator.
+        cycles: clocks of the whole run (from the end of reset to the last result).
+        first_pixel_cycle, first_class_cycle: the testbench's cycle of the first pixel's and
+            the first result's handshake (their difference is the first image's latency).
+        build_seconds, run_seconds: wall times (build 0.0 when cached).
+        build_dir: where the design, testbench and build live.
+    """
+
+    outputs: np.ndarray
+    simulator: str
+    version: str
+    cycles: int
+    first_pixel_cycle: int
+    first_class_cycle: int
+    build_seconds: float
+    run_seconds: float
+    build_dir: Path
+
+
+_DONE = re.compile(r"LUTNN_TB_DONE (\d+) of (\d+) outputs in (\d+) cycles, first pixel at "
+                   r"(-?\d+), first class at (-?\d+), tlast_error (\d+)")
+
+
+def simulate_stream(design: StreamDesign, netlist: Netlist, x: np.ndarray, *,
+                    simulator: str = "auto", workdir: str | os.PathLike,
+                    gap: float = 0.0, stall: float = 0.0, seed: int = 1) -> StreamResult:
+    """Stream images ``x`` through ``design`` in an RTL simulator; see :func:`run_stream`."""
+    from lutnn.hdl.rtl import _build, _check, pick_simulator
+
+    simulator = pick_simulator(simulator)
+    n = int(len(x))
+    if n < 1:
+        raise ValueError("simulate_stream needs at least one image")
+    for name, p in (("gap", gap), ("stall", stall)):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"{name} must be a probability in [0, 1), got {p!r}")
+    vectors = stream_hex(netlist, x)
+    total = n * design.pixels
+    nmax = max(1024, 1 << (total - 1).bit_length())
+    tb = emit_stream_testbench(design, nmax=nmax)
+    from lutnn.hdl.rtl import VERILATOR_ARGS, VERILATOR_OPT
+
+    flags = repr((VERILATOR_ARGS, VERILATOR_OPT)) if simulator == "verilator" else "-g2005"
+    key = hashlib.sha256((design.text + tb + flags).encode()).hexdigest()[:16]
+    build_dir = Path(workdir).resolve() / f"stream-{simulator}-{key}"
+    target = build_dir / ("sim.vvp" if simulator == "icarus" else "obj/sim")
+    t0 = time.perf_counter()
+    if not target.is_file():
+        if build_dir.exists():
+            shutil.rmtree(build_dir)
+        build_dir.mkdir(parents=True)
+        io.write_text(build_dir / "design.v", design.text)
+        io.write_text(build_dir / "tb.v", tb)
+        _build(simulator, build_dir)
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    in_path, out_path = build_dir / "inputs.hex", build_dir / "outputs.hex"
+    io.write_text(in_path, vectors)
+    out_path.unlink(missing_ok=True)
+    # without stalls a few clocks per pixel at most; stalls slow it by 1/(1-p) each side
+    slow = 1.0 / ((1.0 - gap) * (1.0 - stall))
+    max_cycles = int(1000 + 4 * slow * n * design.cycles_per_image)
+    args = [f"+in={in_path}", f"+out={out_path}", f"+n={n}", f"+gap={int(gap * 256)}",
+            f"+stall={int(stall * 256)}", f"+seed={int(seed) & 0x7FFFFFFF or 1}",
+            f"+max_cycles={max_cycles}"]
+    if simulator == "icarus":
+        proc = find_tool("vvp").run(["-n", str(target), *args], cwd=build_dir, timeout=None)
+    else:
+        proc = subprocess.run([str(target), *args], cwd=build_dir, capture_output=True,
+                              text=True)
+    log = build_dir / "run.log"
+    _check(proc, f"{simulator} simulation", log)
+    done = _DONE.search(proc.stdout)
+    if done is None or "LUTNN_TB_ERROR" in proc.stdout:
+        raise LutnnError(f"{simulator} stream testbench did not finish cleanly (log {log}):\n"
+                         f"{(proc.stdout + proc.stderr)[-3000:]}")
+    received, _, cycles, first_in, first_out, tlast_error = map(int, done.groups())
+    if received != n:
+        raise LutnnError(f"{simulator}: expected {n} results, got {received} in {cycles} "
+                         f"cycles (stalled? log {log})")
+    if tlast_error:
+        raise LutnnError(f"{simulator}: the design flagged tlast_error (log {log})")
+    lines = out_path.read_text().splitlines()
+    try:
+        bits = parse_hex_lines(lines, design.out_width)
+    except ValueError as exc:
+        raise LutnnError(f"{simulator}: {exc} (in {out_path})") from None
+    run_s = time.perf_counter() - t0
+    if design.has_head:
+        outputs = (bits.astype(np.int64) << np.arange(bits.shape[1])).sum(axis=1)
+    else:
+        outputs = bits
+    version = tool_version("verilator" if simulator == "verilator" else "iverilog")
+    return StreamResult(outputs, simulator, version, cycles, first_in, first_out, build_s,
+                        run_s, build_dir)
+
+
+def run_stream(netlist: Netlist, x: np.ndarray, *, simulator: str = "auto",
+               workdir: str | os.PathLike | None = None, gap: float = 0.0,
+               stall: float = 0.0, seed: int = 1, top: str = "lutnn_top",
+               tail_pipeline: str | int = "layer") -> StreamResult:
+    """Emit ``netlist`` as a stream and run images ``x`` through it in an RTL simulator.
+
+    Args:
+        netlist: a spatial netlist (see :func:`emit_stream`).
+        x: uint8 pixels [B, P] (with an encoder) or bits [B, input_bits].
+        simulator: "verilator", "icarus" or "auto".
+        workdir: where builds are cached (None: a temporary folder, removed).
+        gap: the chance that the source holds ``s_tvalid`` low in a cycle between pixels.
+        stall: the chance that the sink holds ``m_tready`` low in a cycle.
+        seed: the testbench's random seed.
+        tail_pipeline: :func:`emit_stream`'s option (results do not depend on it).
+
+    Returns:
+        A :class:`StreamResult` (``.outputs``: classes, or bits without a head).
+    """
+    design = emit_stream(netlist, top=top, tail_pipeline=tail_pipeline)
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="lutnn-stream-") as tmp:
+            return simulate_stream(design, netlist, x, simulator=simulator, workdir=tmp,
+                                   gap=gap, stall=stall, seed=seed)
+    return simulate_stream(design, netlist, x, simulator=simulator, workdir=workdir, gap=gap,
+                           stall=stall, seed=seed)
+
+
+__all__ = ["StreamDesign", "StreamResult", "StreamStage", "check_streamable",
+           "emit_stream", "emit_stream_testbench", "run_stream", "simulate_stream",
+           "stream_hex"]

@@ -1,0 +1,50 @@
+// {{title}}
+module {{module}} (
+  input  wire clk,
+  input  wire rst,
+  input  wire in_valid,
+  output wire in_ready,
+  input  wire [{{in_msb}}:0] in_data,
+  output reg  out_valid,
+  input  wire out_ready,
+  output reg  [{{out_msb}}:0] out_data
+);
+  // (row, col): the padded-raster position of the next pixel, {{hp}} x {{wp}} positions per
+  // image; a padding position inserts {{pad_note}} without reading in_data.
+  reg [{{row_msb}}:0] row;
+  reg [{{col_msb}}:0] col;
+  localparam [{{hp_msb}}:0] ROW_IN = {{row_in}};
+  localparam [{{wp_msb}}:0] COL_IN = {{col_in}};
+  localparam [{{hp_msb}}:0] ROW_OUT = {{row_out}};
+  localparam [{{wp_msb}}:0] COL_OUT = {{col_out}};
+  wire in_image = ROW_IN[row] & COL_IN[col];
+  wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
+  wire out_free = ~out_valid | out_ready;
+  wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
+  assign in_ready = in_image & (~emits | out_free);
+  wire [{{in_msb}}:0] px = in_image ? in_data : {{pad}};
+{{window}}
+  wire [{{out_msb}}:0] y;
+{{engine}}
+  always @(posedge clk) begin
+    if (rst) begin
+      row <= 0;
+      col <= 0;
+      out_valid <= 1'b0;
+    end else begin
+      if (out_ready) out_valid <= 1'b0;
+      if (step) begin
+        if (col == {{wp_last}}) begin
+          col <= 0;
+          row <= (row == {{hp_last}}) ? 0 : row + 1'b1;
+        end else begin
+          col <= col + 1'b1;
+        end
+        if (emits) begin
+          out_valid <= 1'b1;
+          out_data <= y;
+        end
+      end
+    end
+  end
+endmodule

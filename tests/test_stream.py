@@ -1,0 +1,176 @@
+"""Streaming Verilog (lutnn.hdl.stream): random spatial nets streamed pixel by pixel through the
+RTL with random stalls on both sides == lutnn.sim.simulate, bit for bit; golden structure;
+clear refusals for what cannot stream."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_array_equal
+
+from lutnn.errors import LutnnError
+from lutnn.frontend import to_ir
+from lutnn.hdl.stream import emit_stream, run_stream, stream_hex
+from lutnn.ir import (
+    FeatureEncoder,
+    GroupSumHead,
+    ImageFlatten,
+    LutConv,
+    LutLayer,
+    Netlist,
+    OrPool,
+)
+from lutnn.sim import simulate
+from test_spatial import SHAPE, _all_spatial_types, _inputs, _tiny, spatial_nets
+
+HAVE_IVERILOG = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+needs_icarus = pytest.mark.skipif(not HAVE_IVERILOG, reason="iverilog not installed")
+
+
+def _verilator_ok() -> bool:
+    try:
+        from lutnn.hdl.tools import find_tool
+
+        find_tool("verilator")
+        return True
+    except LutnnError:
+        return False
+
+
+needs_verilator = pytest.mark.skipif(not _verilator_ok(), reason="verilator not installed")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """One build folder for the module (Verilator's runtime is compiled once there)."""
+    return tmp_path_factory.mktemp("stream")
+
+
+def _check(net: Netlist, x: np.ndarray, workdir, *, simulator="icarus", gap=0.3, stall=0.3,
+           seed=1, tail_pipeline="layer") -> None:
+    """Stream ``x`` through ``net`` (and through ``net`` without its head, bit for bit)."""
+    bare = dataclasses.replace(net, head=None)
+    want = simulate(bare, x).output_bits
+    got = run_stream(bare, x, simulator=simulator, workdir=workdir, gap=gap, stall=stall,
+                     seed=seed, tail_pipeline=tail_pipeline)
+    assert_array_equal(got.outputs, want)
+    if net.head is not None:
+        got = run_stream(net, x, simulator=simulator, workdir=workdir, gap=gap, stall=stall,
+                         seed=seed + 1, tail_pipeline=tail_pipeline)
+        assert_array_equal(got.outputs, simulate(net, x).classes)
+
+
+@needs_icarus
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(spatial_nets(), st.integers(0, 1000), st.sampled_from([(0.0, 0.0), (0.3, 0.3),
+                                                              (0.7, 0.1), (0.1, 0.7)]))
+def test_random_nets_stream_equal_the_simulator(workdir, net, seed, stalls):
+    """Random 1..4-node spatial nets (LUT / XNOR / depthwise convs, kernel 1..3, stride 1..2,
+    padding 0..1 of 0s or 1s, pools), Icarus, random s_tvalid gaps and m_tready stalls."""
+    x = _inputs(net, 60, seed)
+    _check(net, x, workdir, gap=stalls[0], stall=stalls[1], seed=seed + 1,
+           tail_pipeline=["layer", "none"][seed % 2])
+
+
+@needs_icarus
+@pytest.mark.parametrize("tail_pipeline", ["layer", "none", "balanced"])
+def test_all_spatial_types_stream(tail_pipeline, workdir):
+    """enc -> LUT conv (pad of 1s) -> depthwise XNOR conv (stride 2) -> pool -> flatten ->
+    threshold layer -> head, 200 images, heavy stalls."""
+    net = _all_spatial_types()
+    _check(net, _inputs(net, 200, 7), workdir, gap=0.5, stall=0.5, tail_pipeline=tail_pipeline)
+
+
+@needs_icarus
+@pytest.mark.parametrize("name", ["lut-cnn", "teacher-cnn", "lut-student"])
+def test_tiny_models_stream(name, workdir):
+    """The frontend's spatial form of tiny LUT-CNN / XNOR-CNN / depthwise LUT student models:
+    classes equal the simulator's (and so PyTorch's: test_spatial checks that)."""
+    net = to_ir(_tiny(name), SHAPE, spatial=True)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (60, 64)).astype(np.uint8)
+    _check(net, x, workdir, gap=0.2, stall=0.4)
+
+
+@needs_verilator
+@pytest.mark.parametrize("name", ["lut-cnn", pytest.param("teacher-cnn", marks=pytest.mark.slow),
+                                  pytest.param("lut-student", marks=pytest.mark.slow)])
+def test_verilator_streams_tiny_models(name, workdir):
+    net = to_ir(_tiny(name), SHAPE, spatial=True)
+    x = np.random.default_rng(1).integers(0, 256, (200, 64)).astype(np.uint8)
+    got = run_stream(net, x, simulator="verilator", workdir=workdir, gap=0.3, stall=0.3)
+    assert_array_equal(got.outputs, simulate(net, x).classes)
+
+
+@needs_icarus
+def test_no_stall_throughput_and_latency(tmp_path):
+    """Without stalls the design takes about cycles_per_image clocks per image."""
+    net = _all_spatial_types()
+    d = emit_stream(net)
+    n = 30
+    got = run_stream(net, _inputs(net, n, 1), simulator="icarus", workdir=tmp_path)
+    assert got.first_class_cycle > got.first_pixel_cycle
+    per_image = (got.cycles - got.first_class_cycle) / (n - 1)
+    assert per_image <= d.cycles_per_image + 1, (per_image, d.cycles_per_image)
+
+
+def test_design_structure():
+    """Golden structure of a tiny stream: ports, one stage per image node, line buffers."""
+    net = _all_spatial_types()
+    d = emit_stream(net, top="tiny")
+    assert d.in_width == 8 and d.pixels == 36 and d.out_width == 2 and d.has_head
+    assert [s.kind for s in d.stages] == ["LutConv", "XnorConv", "OrPool"]
+    # line buffers: C * ((KR-1)*(Q+2P) + KC-1): 2*(2*8+2), 4*(2*8+2), 4*(1*3+1)
+    assert [s.line_buffer_bits for s in d.stages] == [36, 72, 16]
+    assert [s.padded_positions for s in d.stages] == [64, 64, 9]
+    assert d.flat_width == 16 and d.tail_latency == 2 and d.cycles_per_image == 67
+    for port in ("input  wire s_tvalid", "output wire s_tready", "input  wire [7:0] s_tdata",
+                 "input  wire s_tlast", "output wire m_tvalid", "input  wire m_tready",
+                 "output wire [1:0] m_tdata"):
+        assert port in d.text
+    assert d.text.count("module tiny_s") == 3
+    assert "module tiny_collect" in d.text and "module tiny_tail" in d.text
+
+
+def test_stream_hex_is_raster_order():
+    net = Netlist(8, (ImageFlatten("f", 2, 2, 2),))
+    x = np.zeros((1, 8), np.uint8)
+    x[0, 0] = 1  # channel 0, pixel 0
+    x[0, 4 + 3] = 1  # channel 1, pixel 3
+    assert stream_hex(net, x).split() == ["1", "0", "0", "2"]
+
+
+def test_refusals_name_the_node():
+    lut = LutLayer("dense", 4, np.zeros((2, 1), np.int32), np.zeros((2, 2), np.uint8))
+    with pytest.raises(LutnnError, match=r"layer 'dense' \(LutLayer\) is not a spatial node"):
+        emit_stream(Netlist(4, (lut,)))
+    pool = OrPool("p", 1, 4, 4, 2, 2, 2, 2)
+    after = OrPool("q", 1, 2, 2, 1, 1, 1, 1)
+    net = Netlist(16, (pool, ImageFlatten("f", 1, 2, 2), after))
+    with pytest.raises((LutnnError, ValueError), match="'q'"):
+        emit_stream(net)
+    enc = FeatureEncoder("fe", 1, 16, 4, np.ones((16, 1), np.int32), np.ones(16), np.zeros(16))
+    with pytest.raises(LutnnError, match="encoder 'fe': a FeatureEncoder cannot stream"):
+        emit_stream(Netlist(16, (pool,), encoder=enc))
+
+
+def test_conv_without_flatten_outputs_its_bits(tmp_path):
+    if not HAVE_IVERILOG:
+        pytest.skip("iverilog not installed")
+    rng = np.random.default_rng(3)
+    conv = LutConv("c", 1, 5, 5, 3, 3, 2, 1, 1, 0, rng.integers(0, 9, (2, 3)).astype(np.int32),
+                   rng.integers(0, 2, (2, 8)).astype(np.uint8), pad_value=1)
+    net = Netlist(25, (conv,))
+    x = rng.integers(0, 2, (50, 25)).astype(np.uint8)
+    got = run_stream(net, x, simulator="icarus", workdir=tmp_path, gap=0.4, stall=0.4)
+    assert_array_equal(got.outputs, simulate(net, x).output_bits)
+    head_net = Netlist(25, (conv, ImageFlatten("f", *conv.out_shape)),
+                       head=GroupSumHead("h", conv.out_width, 2))
+    got = run_stream(head_net, x, simulator="icarus", workdir=tmp_path)
+    assert_array_equal(got.outputs, simulate(head_net, x).classes)
