@@ -72,6 +72,7 @@ def test_fused_layer_equals_reference_random_shapes(input_grad: str, seed: int) 
 @pytest.mark.parametrize("candidates", [None, 5])
 @pytest.mark.parametrize("k", [2, 4, 6])
 def test_fused_layer_with_learned_wiring(input_grad: str, candidates, k: int) -> None:
+    """kernel="fused" with learned wiring (the reference lookup after LearnedWiring's gather)."""
     gen = torch.Generator().manual_seed(k)
     f, n, b = 41, 23, 57
     ref, fused = _pair(in_features=f, out_features=n, k=k, seed=k, input_grad=input_grad,
@@ -195,3 +196,54 @@ def test_fused_leading_dims() -> None:
     x = _bits((3, 7, 16), gen)
     grad_out = torch.randn(3, 7, 9, generator=gen)
     _assert_same(_run(ref, x, grad_out), _run(fused, x, grad_out))
+
+
+@pytest.mark.slow
+def test_fused_lookup_under_torch_compile() -> None:
+    """torch.compile of the fused path (inductor, CPU: needs a C++ compiler) gives the same
+    values and gradients; skipped where compiling is not possible."""
+    gen = torch.Generator().manual_seed(11)
+    b, f, n, k = 33, 20, 12, 4
+    inputs = torch.randint(0, f, (n, k), generator=gen)
+    tables = torch.randn(n, 2**k, generator=gen)
+    x = _bits((b, f), gen)
+    grad_out = torch.randn(b, n, generator=gen)
+
+    def step(fn):
+        x2 = x.clone().requires_grad_(True)
+        t = tables.clone().requires_grad_(True)
+        y = fn(x2, t)
+        y.backward(grad_out)
+        return y.detach(), x2.grad, t.grad
+
+    def eager(x2, t):
+        return fused_lookup(x2, t, inputs, "efd")
+
+    try:
+        compiled = step(torch.compile(eager))
+    except Exception as err:  # no C++ compiler, unsupported platform, ...
+        pytest.skip(f"torch.compile unavailable here: {type(err).__name__}: {err}"[:300])
+    for want, got in zip(step(eager), compiled, strict=True):
+        torch.testing.assert_close(got, want, **EXACT)
+
+
+def test_fused_lookup_float32_bits_float64_tables() -> None:
+    """The input gradient is summed in the inputs' dtype, as autograd does for the reference."""
+    gen = torch.Generator().manual_seed(13)
+    b, f, n, k = 50, 7, 40, 3  # few inputs: many slots sum onto each input bit
+    inputs = torch.randint(0, f, (n, k), generator=gen)
+    tables = torch.randn(n, 2**k, generator=gen, dtype=torch.float64)
+    x = _bits((b, f), gen)
+    grad_out = torch.randn(b, n, generator=gen, dtype=torch.float64)
+    outs = []
+    for fused in (False, True):
+        x2 = x.clone().requires_grad_(True)
+        if fused:
+            y = fused_lookup(x2, tables, inputs, "efd")
+        else:
+            y = lut_lookup(x2.index_select(1, inputs.flatten()).view(b, n, k), tables, "efd")
+        y.backward(grad_out)
+        outs.append((y.detach(), x2.grad))
+    assert outs[1][1].dtype == torch.float32
+    for want, got in zip(*outs, strict=True):
+        torch.testing.assert_close(got, want, **EXACT)

@@ -381,7 +381,8 @@ class LUTLayer(nn.Module):
         kernel: how the lookup path runs: ``"reference"`` (the wiring gather, then
             :func:`lut_lookup`) or ``"fused"`` (:func:`lutnn.nn.fused.fused_lookup`: one autograd
             node that saves only the ``uint8`` addresses; bit-identical values and gradients on
-            CPU).  Only used when the implementation resolves to ``"lookup"``.
+            CPU).  Only used when the implementation resolves to ``"lookup"`` and the wiring
+            is fixed (with ``learn_wiring`` in training, the reference lookup runs).
 
     Example: one LUT learns XOR, which no single binary perceptron can (tests/test_lut.py).
 
@@ -516,10 +517,10 @@ class LUTLayer(nn.Module):
         return lut_lookup(self._gather(x2), tables, self.input_grad)  # (B, N)
 
     def _fused(self, x2: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
-        if self.learned is not None and self.training:  # the learned selection, then identity
-            slots = self.learned(x2).reshape(x2.shape[0], -1)  # (B, N*k)
-            index = torch.arange(slots.shape[1], device=x2.device).view(self.inputs.shape)
-            return fused_lookup(slots, tables, index, self.input_grad)
+        if self.learned is not None and self.training:
+            # the slots come from LearnedWiring's own autograd node ([B, N*k] float either
+            # way): nothing to fuse, so the reference lookup (measured faster here)
+            return lut_lookup(self._gather(x2), tables, self.input_grad)
         return fused_lookup(x2, tables, self.inputs, self.input_grad)  # (B, N)
 
     def _bn_eval(self, y: torch.Tensor) -> torch.Tensor:
