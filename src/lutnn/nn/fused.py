@@ -28,10 +28,11 @@ deterministic.
 
 Peak memory of forward + backward, besides the tables: the output and its gradient, ``x2``'s
 gradient twice (``[F, B]`` and its transpose), the saved ``B*N``-byte address, and per chunk
-about ``m*B*(3k + 2)`` floats' worth of temporaries (int64 address, gathered slopes); the
-reference adds ``[B, N, k]`` float (gathered bits in forward, slot gradient in backward) and an
-int64 ``[B, N]``.  ``chunk_nodes=None`` picks ``m`` so one ``[m, k, B]`` float takes at most half
-the ``[B, N]`` output, or :data:`CHUNK_BYTES`, whichever is larger.  Measured
+about ``m*B*(k + 5)`` floats' worth of temporaries (int64 address and flat index, output-gradient
+rows, gathered slopes); the reference adds ``[B, N, k]`` float (gathered bits in forward, slot
+gradient in backward) and an int64 ``[B, N]``.  ``chunk_nodes=None`` picks ``m`` so one
+``[m, k, B]`` float takes at most half the ``[B, N]`` output, or :data:`CHUNK_BYTES`, whichever
+is larger.  Measured
 (benchmarks/fused_lut.py, 2,000 LUT6 over 2,352 bits, EFD, grads to tables and inputs, 1 CPU
 thread of a loaded 2-core machine, three runs): batch 1,024 2.1-4.1x faster at 0.60x the step
 memory (43 vs 72 MB); batch 8,192 1.6-1.7x faster at 0.42x (232 vs 555 MB).
