@@ -102,10 +102,16 @@ def cmd_export(args: argparse.Namespace) -> None:
         raise LutnnError(f"--levels-per-stage needs --pipeline balanced, not {pipeline!r}")
     try:
         info = export_run(args.run, pipeline=pipeline, levels_per_stage=args.levels_per_stage,
-                          prune=not args.no_prune)
+                          prune=not args.no_prune, conv=args.conv)
     except ValueError as exc:  # a bad --pipeline value
         raise LutnnError(str(exc)) from None
     s = info["summary"]["totals"]
+    if info.get("conv") == "stream":
+        print(f"exported {args.run} as a stream: {s.get('lut_nodes', 0)} LUT nodes (tables "
+              f"shared across positions), {info['line_buffer_bits']} line-buffer bits, latency "
+              f"{info['latency']} cycles (first pixel to class), one image per "
+              f"{info['cycles_per_image']} cycles -> {info['verilog']}")
+        return
     bound = (f", at most {info['levels_per_stage']} LUT level(s) per stage"
              if info["levels_per_stage"] else "")
     print(f"exported {args.run}: {s.get('lut_nodes', 0)} LUT nodes, "
@@ -370,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-prune", action="store_true",
                    help="export the netlist as converted (default: prune constant, duplicate "
                         "and unread LUTs first; RUN/hdl/unpruned keeps the converted one)")
+    p.add_argument("--conv", choices=("unrolled", "stream"), default="unrolled",
+                   help="convolutions: 'unrolled' (every output position its own LUTs, one "
+                        "image per clock; the default) or 'stream' (one pixel per clock "
+                        "through line buffers, AXI4-Stream ports; not pruned)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("sim", help="check PyTorch == IR simulator (== RTL) on test images")

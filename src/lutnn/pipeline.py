@@ -84,14 +84,20 @@ def _prune_for_export(netlist, out: Path, prune: bool, run_dir: Path):
 
 
 def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
-               levels_per_stage: int | None = None, prune: bool = True) -> dict:
+               levels_per_stage: int | None = None, prune: bool = True,
+               conv: str = "unrolled") -> dict:
     """Convert the run's model to the IR and Verilog under ``RUN/hdl``; returns a summary.
 
     ``pipeline`` and ``levels_per_stage`` are :func:`lutnn.hdl.emit_verilog`'s; both are
     recorded in ``export.json`` (``sim --rtl`` and ``synth`` use the exported design).
     With ``prune`` (the default) the netlist is :func:`lutnn.ir.passes.prune`-d first: the
     pruned one is ``RUN/hdl/netlist.json`` (what ``sim`` and the Verilog use), the converted
-    one ``RUN/hdl/unpruned/``, and ``export.json`` records both LUT node counts."""
+    one ``RUN/hdl/unpruned/``, and ``export.json`` records both LUT node counts.
+
+    ``conv="stream"``: the spatial netlist (``to_ir(..., spatial=True)``, not pruned) as
+    streaming Verilog (:func:`lutnn.hdl.stream.export_stream`: one pixel per clock, line
+    buffers; ``pipeline`` is its dense tail's); ``export.json`` records ``conv``, the
+    no-stall ``latency`` (first pixel to class), ``cycles_per_image`` and the line buffers."""
     from lutnn.frontend import to_ir
     from lutnn.hdl import export
     from lutnn.hdl.emit import parse_pipeline
@@ -103,6 +109,10 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
         parse_pipeline(pipeline)
     except ValueError as exc:
         raise LutnnError(str(exc)) from None
+    if conv not in CONV_FORMS:
+        raise LutnnError(f"conv must be one of {', '.join(CONV_FORMS)}, got {conv!r}")
+    if conv == "stream":
+        return _export_stream_run(Path(run_dir), pipeline)
     run_dir = Path(run_dir)
     model, record = load_run(run_dir)
     fingerprint = model_fingerprint(run_dir)  # every derived file names the weights it is of
@@ -119,6 +129,47 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
         "latency": int(design["latency"]),
         "pipeline": pipeline,
         "levels_per_stage": design["levels_per_stage"],
+        "summary": netlist_summary(netlist),
+        **pruned,
+        "model_sha256": fingerprint,
+    }
+    verilog = Path(design["verilog"])
+    io.write_text(verilog, verilog.read_text() + f"// made from model.pt sha256 {fingerprint}\n")
+    io.write_json(out / "export.json", summary)
+    return summary
+
+
+CONV_FORMS = ("unrolled", "stream")
+
+
+def _export_stream_run(run_dir: Path, pipeline: str | int) -> dict:
+    """``export_run(conv="stream")``: the spatial netlist and its streaming Verilog."""
+    from lutnn.frontend import to_ir
+    from lutnn.hdl.stream import export_stream
+    from lutnn.ir.serialize import save_netlist
+    from lutnn.ir.summary import netlist_summary
+    from lutnn.train import load_run
+
+    model, record = load_run(run_dir)
+    fingerprint = model_fingerprint(run_dir)
+    netlist = to_ir(model, tuple(record["input_shape"]), spatial=True,
+                    meta={"model": record["model"], "model_sha256": fingerprint})
+    out = _hdl_dir(run_dir)
+    netlist, pruned = _prune_for_export(netlist, out, False, run_dir)  # prune is flat-only
+    save_netlist(netlist, out)
+    design = export_stream(netlist, out, top=TOP, tail_pipeline=pipeline)
+    summary = {
+        "conv": "stream",
+        "netlist": (out / "netlist.json").relative_to(run_dir).as_posix(),
+        "verilog": Path(design["verilog"]).relative_to(run_dir).as_posix(),
+        "testbench": Path(design["testbench"]).relative_to(run_dir).as_posix(),
+        "latency": int(design["latency"]),
+        "cycles_per_image": int(design["cycles_per_image"]),
+        "tail_latency": int(design["tail_latency"]),
+        "line_buffer_bits": int(design["line_buffer_bits"]),
+        "stages": design["stages"],
+        "pipeline": pipeline,
+        "levels_per_stage": None,
         "summary": netlist_summary(netlist),
         **pruned,
         "model_sha256": fingerprint,
@@ -189,7 +240,11 @@ def _classify(netlist, x: np.ndarray, backend: str, threads: int) -> tuple[np.nd
         t0 = time.perf_counter()
         try:
             # 256 samples per word: ~2x the 64-bit speed (AVX2, or SSE2 pairs without it)
-            compiled = csrc.compile_netlist(netlist, word=256, threads=threads,
+            from lutnn.ir.passes import lower_spatial
+
+            # the C back end reads flat nodes: a spatial netlist is compiled unrolled (the
+            # same bits, tested in test_spatial)
+            compiled = csrc.compile_netlist(lower_spatial(netlist), word=256, threads=threads,
                                             max_lines=AUTO_C_MAX_LINES if backend == "auto"
                                             else None)
         except LutnnError as e:
@@ -254,11 +309,21 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
         exported = _export_record(run_dir)
         t0 = time.perf_counter()
         with _tool_safe_dir(_hdl_dir(run_dir) / "rtl") as workdir:
-            rtl_classes = run_rtl(netlist, x.reshape(len(x), -1), simulator=simulator,
-                                  workdir=workdir, pipeline=exported.get("pipeline", "layer"),
-                                  levels_per_stage=exported.get("levels_per_stage"))
+            if exported.get("conv") == "stream":
+                from lutnn.hdl.stream import run_stream
+
+                rtl_classes = run_stream(netlist, x.reshape(len(x), -1), simulator=simulator,
+                                         workdir=workdir, gap=0.1, stall=0.1,
+                                         tail_pipeline=exported.get("pipeline", "layer")
+                                         ).outputs
+            else:
+                rtl_classes = run_rtl(netlist, x.reshape(len(x), -1), simulator=simulator,
+                                      workdir=workdir,
+                                      pipeline=exported.get("pipeline", "layer"),
+                                      levels_per_stage=exported.get("levels_per_stage"))
         result.update({
             "pipeline": exported.get("pipeline", "layer"),
+            "conv": exported.get("conv", "unrolled"),
             "rtl_mismatches": int((rtl_classes != sim_classes).sum()),
             "rtl_accuracy": float((rtl_classes == y).mean()),
             "rtl_seconds": round(time.perf_counter() - t0, 2),
@@ -299,9 +364,15 @@ def _synth_without_encoder(run_dir: Path, exported: dict, target: str, **options
     if netlist.encoder is None:
         return {}
     out = _hdl_dir(run_dir) / "no_encoder"
-    design = export(dataclasses.replace(netlist, encoder=None), out, top=TOP,
-                    pipeline=exported.get("pipeline", "layer"),
-                    levels_per_stage=exported.get("levels_per_stage"))
+    if exported.get("conv") == "stream":
+        from lutnn.hdl.stream import export_stream
+
+        design = export_stream(dataclasses.replace(netlist, encoder=None), out, top=TOP,
+                               tail_pipeline=exported.get("pipeline", "layer"))
+    else:
+        design = export(dataclasses.replace(netlist, encoder=None), out, top=TOP,
+                        pipeline=exported.get("pipeline", "layer"),
+                        levels_per_stage=exported.get("levels_per_stage"))
     bare = synthesize(design["verilog"], TOP, target=target,
                       workdir=_hdl_dir(run_dir) / f"synth-{target}-no-encoder", **options)
     return {"luts_without_encoder": bare["luts"], "without_encoder": {
@@ -332,6 +403,10 @@ def synth_run(run_dir: str | Path, *, target: str = "xilinx",
     result["model_sha256"] = exported.get("model_sha256")
     result["pipeline"] = exported.get("pipeline", "layer")
     result["pipeline_levels_per_stage"] = exported.get("levels_per_stage")
+    result["conv"] = exported.get("conv", "unrolled")
+    for key in ("cycles_per_image", "line_buffer_bits"):
+        if key in exported:
+            result[key] = exported[key]
     result["latency_ns"] = latency_ns(exported["latency"], result.get("fmax_mhz"))
     if without_encoder:
         result.update(_synth_without_encoder(run_dir, exported, target, **options))

@@ -49,7 +49,7 @@ import numpy as np
 
 from lutnn import io
 from lutnn.errors import LutnnError
-from lutnn.hdl.emit import class_width, emit_verilog
+from lutnn.hdl.emit import emit_verilog
 from lutnn.hdl.naming import comment_text, verilog_identifier
 from lutnn.hdl.ops import concat, lut_line
 from lutnn.hdl.templates import render
@@ -73,6 +73,10 @@ class StreamStage:
     out_shape: tuple[int, int, int]
     padded_positions: int  # clocks per image at full speed: (R + 2PR) * (Q + 2PC)
     line_buffer_bits: int  # shift-register bits: C * ((KR - 1) * (Q + 2PC) + KC - 1)
+    row_in: tuple[bool, ...] = ()  # per padded row: inside the image
+    col_in: tuple[bool, ...] = ()  # per padded column: inside the image
+    row_out: tuple[bool, ...] = ()  # per padded row: completes an output window
+    col_out: tuple[bool, ...] = ()  # per padded column: completes an output window
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,11 @@ class StreamDesign:
         pixels: pixels per image.
         stages: the conv / pool stages in order.
         flat_width: bits of the collected feature map (the dense tail's input).
-        cycles_per_image: clocks per image without stalls, steady state (an estimate: the
-            stage with the most padded positions, plus one and the tail's latency).
+        cycles_per_image: clocks per image without stalls, steady state
+            (:func:`stream_timing`).
         has_head: ``m_tdata`` is a class index.
         tail_latency: clocks the dense tail and head take (their pipeline registers).
+        latency: clocks from the first pixel's handshake to the class's, without stalls.
     """
 
     text: str
@@ -103,6 +108,7 @@ class StreamDesign:
     cycles_per_image: int
     has_head: bool
     tail_latency: int = 0
+    latency: int = 0
 
     @property
     def line_buffer_bits(self) -> int:
@@ -235,7 +241,8 @@ def _stage(node, top: str, index: int) -> tuple[str, str, StreamStage]:
         col_in=_mask(col_in), row_out=_mask(row_out), col_out=_mask(col_out),
         pad="{" + f"{c_n}{{1'b{pad_value}}}" + "}", window=window,
         engine="\n".join(_engine(node, top, wp)), wp_last=wp - 1, hp_last=hp - 1)
-    stage = StreamStage(node.name, kind, node.in_shape, node.out_shape, hp * wp, c_n * length)
+    stage = StreamStage(node.name, kind, node.in_shape, node.out_shape, hp * wp, c_n * length,
+                        tuple(row_in), tuple(col_in), tuple(row_out), tuple(col_out))
     return module, text, stage
 
 
@@ -252,7 +259,11 @@ def _tail(shape: tuple[int, int, int], tail: list, netlist: Netlist, top: str,
         sub = Netlist(width, tuple(tail), head=netlist.head)
         design = emit_verilog(sub, top=f"{top}_tail", pipeline=pipeline)
         out_width, latency = design.out_port.width, design.latency
-        extra.append(design.text)
+        # one LUT module for the whole design (synthesis maps <top>_lut to LUT primitives)
+        own_lut = render("lut_module", top=f"{top}_tail")
+        assert own_lut in design.text
+        extra.append(design.text.replace(own_lut, "").replace(f"{top}_tail_lut #(",
+                                                                f"{top}_lut #("))
         tail_line = _T.render("tail_instance", module=design.top, port=design.out_port.name)
         note = (f"dense tail: {len(tail)} flat layer(s)"
                 + (f" and the head ({netlist.head.num_classes} classes)" if netlist.head
@@ -298,6 +309,69 @@ def _encoder(netlist: Netlist, channels: int) -> tuple[int, list[str], str]:
         f"//   input: {enc.channels} 8-bit value(s) per pixel, channel c at "
         f"s_tdata[8c+7:8c]; encoder {comment_text(enc.name)}: bit c*T + t = value c >= "
         f"threshold t, thresholds [{', '.join(map(str, levels))}]")
+
+
+def stream_timing(stages: tuple[StreamStage, ...], positions: int, tail_latency: int,
+                  pixels: int, images: int = 3, lead: int = 1) -> tuple[int, int]:
+    """(latency, interval) of the emitted control logic without stalls, clock by clock.
+
+    A model of the RTL's handshakes (stages, collector, tail) with ``s_tvalid`` and
+    ``m_tready`` always high: latency = clocks from the first pixel's handshake to the first
+    result's, interval = clocks between the last two of ``images`` results (steady state).
+    ``positions``: pixels the collector takes per image; ``lead``: clocks after reset before
+    the first pixel is offered (the testbench's 1).  Tested equal to the testbench's.
+    """
+    n = len(stages)
+    state = [[0, 0, False] for _ in stages]  # row, col, out_valid
+    full = busy = m_valid = False
+    count = left = sent = 0
+    cycle, first_in, outs = 0, None, []
+    total = images * pixels
+    while len(outs) < images:
+        cycle += 1
+        if cycle > 100 * (total + 10) * (tail_latency + 2):
+            raise AssertionError("stream_timing: no progress")
+        launch = full and not busy and not m_valid
+        capture = launch if tail_latency == 0 else busy and left == 0
+        ready = not full  # the collector's in_ready
+        moves = []
+        for i in reversed(range(n)):
+            s, (row, col, out_valid) = stages[i], state[i]
+            inside, emits = s.row_in[row] and s.col_in[col], s.row_out[row] and s.col_out[col]
+            out_free = not out_valid or ready
+            in_valid = lead < cycle and sent < total if i == 0 else state[i - 1][2]
+            step = (in_valid if inside else True) and (not emits or out_free)
+            moves.append((i, step, emits, ready))
+            ready = inside and (not emits or out_free)
+        c_valid = state[-1][2] if n else lead < cycle and sent < total
+        if lead < cycle and sent < total and ready:  # stage 0's in_ready (or the collector's)
+            sent += 1
+            first_in = cycle if first_in is None else first_in
+        for i, step, emits, out_ready in moves:
+            s, st = stages[i], state[i]
+            if out_ready:
+                st[2] = False
+            if step:
+                st[1] += 1
+                if st[1] == len(s.col_in):
+                    st[1] = 0
+                    st[0] = (st[0] + 1) % len(s.row_in)
+                if emits:
+                    st[2] = True
+        if m_valid:  # m_tready always high
+            outs.append(cycle)
+            m_valid = False
+        if c_valid and not full:
+            count += 1
+            if count == positions:
+                count, full = 0, True
+        if launch:
+            busy, left = True, max(tail_latency - 1, 0)
+        elif left:
+            left -= 1
+        if capture:
+            m_valid, full, busy = True, False, False
+    return outs[0] - first_in, (outs[-1] - outs[-2]) if images > 1 else 0
 
 
 def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
@@ -349,7 +423,8 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
     body.append(_T.render("stage_instance", module=f"{top}_collect", inst="u_collect",
                           in_valid=valid, in_ready=ready, in_data=data, out_valid="m_tvalid",
                           out_ready="m_tready", out_data="m_tdata"))
-    cycles = max([s.padded_positions for s in stages] + [pixels]) + 1 + tail_latency
+    positions = shape[1] * shape[2]
+    latency, cycles = stream_timing(tuple(stages), positions, tail_latency, pixels)
     has_head = netlist.head is not None
     ports = [
         ("input", "clk", "clock, rising edge"),
@@ -368,7 +443,7 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
     port_doc = "\n".join(f"//   {d:<6} {n:<22} {t}" for d, n, t in ports)
     header = _T.render("stream_header", top=top, summary="\n".join(summary), ports=port_doc,
                        pixels=pixels, pixels_last=pixels - 1, cycles_per_image=cycles,
-                       tail_latency=tail_latency)
+                       tail_latency=tail_latency, latency=latency)
     top_text = _T.render("stream_top", top=top, in_msb=in_width - 1, out_msb=out_width - 1,
                          px_msb=c0 - 1, encoder="\n".join(enc_lines),
                          pcount_msb=_bits(pixels) - 1, pixels_last=pixels - 1,
@@ -376,7 +451,34 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
     parts = [header, "", render("lut_module", top=top), *("\n" + m for m in modules),
              "\n" + collect, *("\n" + e for e in extra), "", top_text, ""]
     return StreamDesign("\n".join(parts), top, in_width, out_width, pixels, tuple(stages),
-                        int(np.prod(shape)), cycles, has_head, tail_latency)
+                        int(np.prod(shape)), cycles, has_head, tail_latency, latency)
+
+
+def export_stream(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "lutnn_top",
+                  tail_pipeline: str | int = "layer", nmax: int = 1 << 22) -> dict:
+    """Write ``out_dir/<top>.v`` (the streaming design) and ``out_dir/<top>_tb.v`` (its
+    stalling testbench, ``nmax`` pixels at most; plusargs in its header).
+
+    Returns:
+        {"verilog", "testbench", "top", "testbench_top", "latency" (clocks, first pixel to
+        class without stalls), "cycles_per_image", "tail_latency", "line_buffer_bits",
+        "pixels", "stages": [{name, kind, in_shape, out_shape, padded_positions,
+        line_buffer_bits}, ...]}
+    """
+    design = emit_stream(netlist, top=top, tail_pipeline=tail_pipeline)
+    out_dir = Path(out_dir)
+    verilog, testbench = out_dir / f"{design.top}.v", out_dir / f"{design.top}_tb.v"
+    io.write_text(verilog, design.text)
+    io.write_text(testbench, emit_stream_testbench(design, nmax=nmax))
+    return {
+        "verilog": verilog, "testbench": testbench, "top": design.top,
+        "testbench_top": STREAM_TB_TOP, "latency": design.latency,
+        "cycles_per_image": design.cycles_per_image, "tail_latency": design.tail_latency,
+        "line_buffer_bits": design.line_buffer_bits, "pixels": design.pixels,
+        "stages": [{"name": s.name, "kind": s.kind, "in_shape": list(s.in_shape),
+                    "out_shape": list(s.out_shape), "padded_positions": s.padded_positions,
+                    "line_buffer_bits": s.line_buffer_bits} for s in design.stages],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,5 +647,5 @@ def run_stream(netlist: Netlist, x: np.ndarray, *, simulator: str = "auto",
 
 
 __all__ = ["StreamDesign", "StreamResult", "StreamStage", "check_streamable",
-           "emit_stream", "emit_stream_testbench", "run_stream", "simulate_stream",
-           "stream_hex"]
+           "emit_stream", "emit_stream_testbench", "export_stream", "run_stream",
+           "simulate_stream", "stream_hex", "stream_timing"]

@@ -9,17 +9,18 @@
 //
 // Protocol (AXI4-Stream handshakes): a pixel moves when s_tvalid & s_tready at a rising clock
 // edge, a class when m_tvalid & m_tready.  Pixels come in raster order (row by row, column by
-// column), {{pixels}} per image; s_tlast marks pixel {{pixels_last}} of each image (the design
-// counts pixels itself: a misplaced s_tlast sets the sticky tlast_error and changes nothing
-// else).  s_tready never depends on s_tvalid; it is low while the stage it feeds cannot
-// move, and m_tready low stops the whole pipeline back to s_tready (each stage holds one
-// output; a full one stops its input).  m_tdata holds while m_tvalid & ~m_tready.  rst (synchronous, active high, at least
-// one cycle) empties the pipeline; registers other than the control ones have no reset.
+// column), {{pixels}} per image; s_tlast marks pixel {{pixels_last}} of each image (the
+// design counts pixels itself: a misplaced s_tlast sets the sticky tlast_error and changes
+// nothing else).  s_tready never depends on s_tvalid; it is low while the stage it feeds
+// cannot move, and m_tready low stops the whole pipeline back to s_tready (each stage holds
+// one output; a full one stops its input).  m_tdata holds while m_tvalid & ~m_tready.
+// rst (synchronous, active high, at least one cycle) empties the pipeline; registers other
+// than the control ones have no reset.
 // Each conv / pool stage is a line buffer of shift registers ((KR-1) padded rows + KC - 1
 // pixels), the window its taps, and one engine evaluating one window per clock; borders are
 // padding positions the stage inserts itself (one clock each), strides and pools a pattern of
 // the positions that emit an output.
 // The dense tail and head start once the collector holds the whole feature map and the
 // m_tdata register is empty; their result comes {{tail_latency}} clock(s) later.
-// Throughput without stalls: about one image per {{cycles_per_image}} clocks (the stage
-// with the most padded positions, plus one and the tail's latency).
+// Without stalls: latency {{latency}} clocks from the first pixel's handshake to the class's;
+// one image per {{cycles_per_image}} clocks in steady state (pixels given back to back).
