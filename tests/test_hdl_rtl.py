@@ -101,17 +101,18 @@ def expected(net: Netlist, x: np.ndarray) -> np.ndarray:
 
 
 def check(net, x, simulator, pipeline, workdir) -> None:
-    levels = None
-    if isinstance(pipeline, tuple):  # ("balanced", N)
-        pipeline, levels = pipeline
+    levels = argmax = None
+    if isinstance(pipeline, tuple):  # ("balanced", N) or (pipeline, N, argmax)
+        pipeline, levels, argmax = (*pipeline, None)[:3]
     got = run_rtl(net, x, simulator=simulator, pipeline=pipeline, workdir=workdir,
-                  levels_per_stage=levels)
+                  levels_per_stage=levels, argmax=argmax)
     want = expected(net, x)
     assert got.dtype == want.dtype and got.shape == want.shape
     assert_array_equal(got, want)
 
 
-PIPELINES = ["none", "layer", 2, "balanced", ("balanced", 2), ("balanced", 3)]
+PIPELINES = ["none", "layer", 2, "balanced", ("balanced", 2), ("balanced", 3),
+             ("balanced", None, "tree"), ("layer", None, "parallel")]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -154,16 +155,18 @@ def test_classifier_both_simulators(simulator, pipeline, rtl_dir):
     assert_array_equal(again.outputs, result.outputs[:5])
 
 
-@pytest.mark.parametrize(("pipeline", "levels"), [
-    ("none", None), ("layer", None), (2, None), ("balanced", None), ("balanced", 2),
-    ("balanced", 3)])
-def test_every_pipeline_on_1000_vectors_and_its_latency(pipeline, levels, rtl_dir):
-    """RTL == simulator on 1,000 vectors for every pipeline option (Verilator: fast for that
-    many), and the latency the header states is the one the testbench measures."""
+@pytest.mark.parametrize(("pipeline", "levels", "argmax"), [
+    ("none", None, None), ("layer", None, None), (2, None, None), ("balanced", None, None),
+    ("balanced", 2, None), ("balanced", 3, None), ("balanced", None, "tree"),
+    ("layer", None, "parallel"), ("none", None, "parallel")])
+def test_every_pipeline_on_1000_vectors_and_its_latency(pipeline, levels, argmax, rtl_dir):
+    """RTL == simulator on 1,000 vectors for every pipeline option and argmax (Verilator: fast
+    for that many), and the latency the header states is the one the testbench measures."""
     need("verilator")
     net = _classifier(np.random.default_rng(11))
     x = random_inputs(net, 1000, 12)
-    design = emit_verilog(net, pipeline=pipeline, levels_per_stage=levels, scores=True)
+    design = emit_verilog(net, pipeline=pipeline, levels_per_stage=levels, scores=True,
+                          argmax=argmax)
     result = simulate_design(design, net, x, simulator="verilator", workdir=rtl_dir)
     assert_array_equal(result.outputs, expected(net, x))
     assert f"// Latency: {design.latency} clock cycle(s)" in design.text
@@ -172,13 +175,15 @@ def test_every_pipeline_on_1000_vectors_and_its_latency(pipeline, levels, rtl_di
         assert design.latency > 5  # the threshold layer and the head are cut
 
 
-@pytest.mark.parametrize(("group", "levels"), [(40, 1), (40, 2), (200, 1), (7, 1)])
-def test_balanced_argmax_comparison_luts_on_ties(group, levels, rtl_dir):
+@pytest.mark.parametrize("argmax", ["tree", "parallel"])
+@pytest.mark.parametrize(("group", "levels", "classes"), [
+    (40, 1, 10), (40, 2, 10), (200, 1, 10), (7, 1, 10), (100, 1, 10), (3, 1, 3), (20, 1, 2)])
+def test_balanced_argmax_comparison_luts_on_ties(group, levels, classes, argmax, rtl_dir):
     """The argmax of a balanced head compares through LUTs (6- and 8-bit scores: chunk gt/eq
-    then a merge; 3-bit: one LUT): RTL == simulator on 1,000 vectors full of ties (the lowest
-    index wins), and the header's latency is the one measured."""
+    then a merge; 3-bit: one LUT), as a tree or all pairs at once: RTL == simulator on 1,000
+    vectors full of ties (the lowest index wins), and the header's latency is the one
+    measured."""
     need("verilator")
-    classes = 10
     net = Netlist(classes * group, (), head=GroupSumHead("head", classes * group, classes))
     rng = np.random.default_rng(group)
     x = (rng.random((1000, classes * group)) < rng.random((1000, 1))).astype(np.uint8)
@@ -186,8 +191,11 @@ def test_balanced_argmax_comparison_luts_on_ties(group, levels, rtl_dir):
     x[10:20] = 1  # all classes tie: class 0
     x[20:200] = np.tile(x[20:200, :group], classes)  # every class the same count
     x[200:400, group:2 * group] = x[200:400, :group]  # classes 0 and 1 tie
-    design = emit_verilog(net, pipeline="balanced", levels_per_stage=levels, scores=True)
-    assert "_take0" in design.text or group < 8  # the comparison is cut into LUTs
+    design = emit_verilog(net, pipeline="balanced", levels_per_stage=levels, scores=True,
+                          argmax=argmax)
+    assert design.argmax == argmax
+    if argmax == "tree":
+        assert "_take0" in design.text or group < 8  # the comparison is cut into LUTs
     result = simulate_design(design, net, x, simulator="verilator", workdir=rtl_dir)
     assert_array_equal(result.outputs, expected(net, x))
     assert result.latency_cycles == design.latency
@@ -232,11 +240,11 @@ def test_verilog_2001_and_lint_clean(net, pipeline, scores, tmp_path_factory):
     need("iverilog", "verilator")
     folder = tmp_path_factory.mktemp("lint")
     path = folder / "design.v"
-    levels = None
+    levels = argmax = None
     if isinstance(pipeline, tuple):
-        pipeline, levels = pipeline
+        pipeline, levels, argmax = (*pipeline, None)[:3]
     path.write_text(emit_verilog(net, pipeline=pipeline, scores=scores,
-                                 levels_per_stage=levels).text)
+                                 levels_per_stage=levels, argmax=argmax).text)
     proc = find_tool("iverilog").run(["-g2001", "-o", str(folder / "a.out"), str(path)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = find_tool("verilator").run(["--lint-only", "-Wall", "-Wno-DECLFILENAME",

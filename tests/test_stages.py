@@ -17,11 +17,13 @@ from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 from lutnn.hdl import emit_verilog
+from lutnn.hdl.emit import default_argmax
 from lutnn.ir import GroupSumHead, LogicLayer, LoweredHead, LutOp, Netlist
-from lutnn.ir.lowered import COMPARE_LUT_INPUTS, greater_ops
-from lutnn.ir.passes import assign_stages, balanced_levels, lower, minimize
+from lutnn.ir.lowered import COMPARE_LUT_INPUTS, greater_ops, parallel_argmax_ops
+from lutnn.ir.passes import assign_stages, balanced_levels, lower, minimize, parallel_argmax
 from lutnn.ir.passes.stages import op_levels, stage_depths
 from lutnn.sim import simulate, simulate_reference
+from lutnn.sim.reference import logic_signals
 from test_hdl import _mixed_net, tiny_lut_net
 from test_passes import netlists
 
@@ -127,7 +129,8 @@ def test_balanced_levels_is_the_deepest_lut_layer():
 def test_balanced_verilog_latency_and_registers(levels):
     net = _mixed_net(np.random.default_rng(0))
     design = emit_verilog(net, pipeline="balanced", levels_per_stage=levels)
-    staged = assign_stages(minimize(lower(net)), levels)
+    assert design.argmax == "parallel"  # balanced's default
+    staged = assign_stages(parallel_argmax(minimize(lower(net))), levels)
     inner = sum(node.stages - 1 for node in _lowered_nodes(staged))
     assert design.latency == 5 + inner  # a register after each of the 5 blocks, plus inside
     assert f"// Latency: {design.latency} clock cycle(s)" in design.text
@@ -148,3 +151,74 @@ def test_layer_and_none_text_do_not_change_with_balanced_available():
 def test_levels_per_stage_needs_balanced():
     with pytest.raises(ValueError, match="balanced"):
         emit_verilog(tiny_lut_net(), pipeline="layer", levels_per_stage=2)
+
+
+@pytest.mark.parametrize(("classes", "width"), [(2, 1), (2, 3), (3, 2), (4, 2), (5, 1),
+                                                 (10, 3), (10, 7), (13, 8)])
+def test_parallel_argmax_ops_is_the_lowest_index_argmax(classes, width):
+    """Every pair compared at once, an AND per class, one-hot -> index: the class of
+    ``np.argmax`` (lowest index on ties) on every score vector (a sample where there are too
+    many, full of ties), each LUT of at most 6 inputs."""
+    rng = np.random.default_rng(classes * 100 + width)
+    if (2**width) ** classes <= 5000:
+        grid = np.meshgrid(*[np.arange(2**width)] * classes)
+        scores = np.stack([g.ravel() for g in grid], axis=1)
+    else:
+        scores = rng.integers(0, 2**width, (5000, classes))
+        scores[:1000] = rng.integers(0, 2, (1000, classes)) * (2**width - 1)  # ties at max
+        scores[1000:1100] = scores[1000:1100, :1]  # all equal
+    firsts = [c * width for c in range(classes)]
+    ops, bits = parallel_argmax_ops(classes, width, firsts, classes * width, classes)
+    assert all(len(op.inputs) <= COMPARE_LUT_INPUTS for op in ops)
+    assert len(bits) == max(1, (classes - 1).bit_length())
+    x = np.stack([(scores[:, c] >> j) & 1 for c in range(classes) for j in range(width)],
+                 axis=1).astype(bool)
+    signals = logic_signals(ops, x)
+    got = sum(signals[s].astype(np.int64) << b for b, s in enumerate(bits))
+    assert_array_equal(got, np.argmax(scores, axis=1))
+    with pytest.raises(ValueError, match="2 classes"):
+        parallel_argmax_ops(1, width, firsts[:1], width, 1)
+
+
+@pytest.mark.parametrize(("classes", "group"), [(10, 100), (10, 40), (10, 7), (4, 20), (2, 3)])
+def test_parallel_argmax_stages_and_function(classes, group):
+    """Staged at 1 LUT level per stage: every stage within the bound, the same classes as the
+    unlowered simulator, and fewer stages than the tree (10 classes x 100 bits: 12 vs 19 head
+    stages; the argmax 5 stages instead of 12)."""
+    net = Netlist(classes * group, (), head=GroupSumHead("head", classes * group, classes))
+    lowered = minimize(lower(net))
+    parallel = assign_stages(parallel_argmax(lowered), 1)
+    tree = assign_stages(lowered, 1)
+    head = parallel.head
+    assert head.argmax == "parallel" and head.argmax_stages == () and tree.head.argmax == "tree"
+    assert max(stage_depths(head)) <= 1
+    assert head.stages <= tree.head.stages
+    if (classes, group) == (10, 100):
+        assert (head.stages, tree.head.stages) == (12, 19)
+        popcount = 1 + max(op.stage for op in head.ops[:len(lowered.head.ops)])
+        assert head.stages - popcount == 5  # 2 comparison, 2 AND, 1 encoding levels
+    rng = np.random.default_rng(group)
+    x = (rng.random((600, classes * group)) < rng.random((600, 1))).astype(np.uint8)
+    x[:100] = np.tile(x[:100, :group], classes)  # all classes tie: class 0
+    x[100:200, group:2 * group] = x[100:200, :group]  # 0 and 1 tie
+    want = simulate(net, x).classes
+    for staged in (parallel, parallel_argmax(lowered)):  # staged, and in one stage
+        assert_array_equal(simulate_reference(staged, x).classes, want)
+        assert_array_equal(simulate(staged, x).classes, want)  # the packed simulator
+    with pytest.raises(ValueError, match="class_bits"):
+        dataclasses.replace(head, argmax_stages=((0, 0),)).validate()
+    with pytest.raises(ValueError, match="class_bits"):
+        dataclasses.replace(head, class_bits=head.class_bits + head.class_bits).validate()
+
+
+def test_default_argmax_is_parallel_only_with_balanced():
+    assert [default_argmax(p) for p in ("balanced", "layer", "none", 2)] == [
+        "parallel", "tree", "tree", "tree"]
+    net = _mixed_net(np.random.default_rng(0))
+    assert emit_verilog(net, pipeline="layer").argmax == "tree"
+    both = {a: emit_verilog(net, pipeline="balanced", argmax=a) for a in ("tree", "parallel")}
+    assert both["parallel"].latency < both["tree"].latency
+    assert "argmax='parallel'" in both["parallel"].text
+    assert "argmax='parallel'" not in both["tree"].text
+    with pytest.raises(ValueError, match="argmax"):
+        emit_verilog(net, pipeline="balanced", argmax="fast")

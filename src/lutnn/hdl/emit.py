@@ -23,7 +23,8 @@ Hardware per node of the lowered netlist:
   :class:`~lutnn.ir.CompareOp` one ``>=`` (``<`` where inverted);
 * OR layer: a reduction OR;
 * head: its popcount logic, then an argmax tree of ``>`` comparators in which the
-  lower-index side wins ties.
+  lower-index side wins ties (cut into LUTs when staged); with ``argmax="parallel"`` the
+  all-pairs argmax of :func:`lutnn.ir.passes.parallel_argmax` as LUT instances instead.
 """
 
 from __future__ import annotations
@@ -43,7 +44,14 @@ from lutnn.ir.layers import (
     OrLayer,
 )
 from lutnn.ir.lowered import greater_ops
-from lutnn.ir.passes import assign_stages, balanced_levels, lower, minimize
+from lutnn.ir.passes import (
+    ARGMAX_OPTIONS,
+    assign_stages,
+    balanced_levels,
+    lower,
+    minimize,
+    parallel_argmax,
+)
 from lutnn.ir.passes.stages import default_argmax_stages
 
 # One function per node type of the lowered netlist: (node, _Context) -> (_Block, summary line).
@@ -74,6 +82,7 @@ class VerilogDesign:
             register follows when the output is not registered); stage j of a block cut into
             stages is ``<label>.<j>`` ("head.2").
         levels_per_stage: the LUT-level bound of ``pipeline="balanced"``, else None.
+        argmax: the head's argmax, "tree" or "parallel".
     """
 
     text: str
@@ -83,6 +92,7 @@ class VerilogDesign:
     pipeline: str | int
     stages: tuple[tuple[str, ...], ...]
     levels_per_stage: int | None = None
+    argmax: str = "tree"
 
     def port(self, name: str) -> Port:
         for p in self.ports:
@@ -251,12 +261,16 @@ def _staged_head_body(head: LoweredHead, top: str, scores: bool) -> list[str]:
         names.written(score, sw)
         nodes.append((f"{cw}'d{c}", score))
     last = head.stages - 1
-    levels = head.argmax_stages or default_argmax_stages(head)
-    compare = greater_ops(sw)
     if scores:
         names.stage = last
         rhs = concat([names.at(score) for _, score in nodes])
         lines += names.take_registers() + [render("assign", lhs="scores", rhs=rhs)]
+    if head.class_bits:  # a parallel argmax: its LUTs were among the ops
+        names.stage = last
+        rhs = concat([names.of(s) for s in head.class_bits])
+        return lines + names.take_registers() + [render("assign", lhs="cls", rhs=rhs)]
+    levels = head.argmax_stages or default_argmax_stages(head)
+    compare = greater_ops(sw)
     for level, (*compare_stages, select) in enumerate(levels):
         nxt = []
         for i in range(0, len(nodes) - 1, 2):
@@ -298,6 +312,10 @@ def _head_body(head: LoweredHead, top: str, scores: bool) -> tuple[list[str], in
             nodes.append((f"{cw}'d{c}", score))
     if scores:
         lines.append(render("assign", lhs="scores", rhs=concat([s for _, s in nodes])))
+    if head.class_bits:  # a parallel argmax: its LUTs were among the ops
+        lines.append(render("assign", lhs="cls",
+                            rhs=concat([names.of(s) for s in head.class_bits])))
+        return lines, sw
     level = 0
     while len(nodes) > 1:  # balanced tree; the left (lower-index) side wins ties
         nxt = []
@@ -428,6 +446,13 @@ def parse_pipeline(pipeline: str | int) -> str | int:
     return pipeline
 
 
+def default_argmax(pipeline: str | int) -> str:
+    """The argmax a pipeline option gets unless told: "parallel" with "balanced" (a cycle per
+    LUT level: the all-pairs argmax's ~5 levels against the tree's 12 for 10 classes), "tree"
+    otherwise (one stage either way, and the tree has half the argmax LUTs)."""
+    return "parallel" if pipeline == "balanced" else "tree"
+
+
 def _registered(n_blocks: int, pipeline: str | int) -> list[bool]:
     """Whether a register follows block i: every block ('layer'), none, or every n-th block and
     the last one (int n)."""
@@ -482,7 +507,8 @@ def _ports(netlist: Netlist, scores: bool, latency: int) -> list[Port]:
 
 
 def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | int = "layer",
-                 scores: bool = False, levels_per_stage: int | None = None) -> VerilogDesign:
+                 scores: bool = False, levels_per_stage: int | None = None,
+                 argmax: str | None = None) -> VerilogDesign:
     """Emit ``netlist`` as one synthesizable Verilog-2001 design.
 
     Args:
@@ -496,6 +522,12 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
         scores: also output the class scores (``out_scores``) when there is a head.
         levels_per_stage: with "balanced", the bound (None: the deepest LUT layer's levels,
             see :func:`lutnn.ir.passes.balanced_levels`); refused with any other pipeline.
+        argmax: the head's argmax: "tree" (``ceil(log2 C)`` levels of compare + select, the
+            fewest LUTs) or "parallel" (every pair compared at once, then an AND per class
+            and a one-hot -> index OR: :func:`lutnn.ir.passes.parallel_argmax`; about 5
+            LUT levels for 10 classes instead of 12, for about twice the argmax LUTs); None
+            (the default): :func:`default_argmax`, "parallel" with ``balanced`` (there every
+            LUT level is a cycle), else "tree".  Ties go to the lowest index either way.
 
     Returns:
         The :class:`VerilogDesign` (text, top, latency, ports, stages).
@@ -513,8 +545,13 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
     pipeline = parse_pipeline(pipeline)
     if levels_per_stage is not None and pipeline != "balanced":
         raise ValueError(f"levels_per_stage needs pipeline='balanced', got {pipeline!r}")
+    argmax = default_argmax(pipeline) if argmax is None else argmax
+    if argmax not in ARGMAX_OPTIONS:
+        raise ValueError(f"argmax must be one of {', '.join(ARGMAX_OPTIONS)}, got {argmax!r}")
     top = verilog_identifier(top, max_len=64)
     lowered = minimize(lower(netlist))
+    if argmax == "parallel":
+        lowered = parallel_argmax(lowered)
     if pipeline == "balanced":
         levels_per_stage = (balanced_levels(lowered) if levels_per_stage is None
                             else levels_per_stage)
@@ -588,6 +625,8 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
             pipe_note = (f"pipeline='balanced', at most {levels_per_stage} LUT level(s) per "
                          f"stage (estimated): registers after every block, and inside "
                          f"{inner or 'none'}")
+    if argmax == "parallel" and has_head:
+        pipe_note += "; argmax='parallel' (all pairs compared at once, in LUTs)"
     parts = [
         render("header", top=top, summary="\n".join(summary), ports=port_doc, latency=latency,
                pipeline=pipe_note),
@@ -599,4 +638,4 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
         "",
     ]
     return VerilogDesign("\n".join(parts), top, latency, tuple(ports), pipeline, tuple(stages),
-                         levels_per_stage)
+                         levels_per_stage, argmax if has_head else "tree")

@@ -251,7 +251,8 @@ def simulate_design(design: VerilogDesign, netlist: Netlist, x: np.ndarray, *,
 
 def run_rtl(netlist: Netlist, x: np.ndarray, *, simulator: str = "auto",
             workdir: str | os.PathLike | None = None, pipeline: str | int = "layer",
-            top: str = "lutnn_top", levels_per_stage: int | None = None) -> np.ndarray:
+            top: str = "lutnn_top", levels_per_stage: int | None = None,
+            argmax: str | None = None) -> np.ndarray:
     """Run ``netlist``'s emitted Verilog in an RTL simulator on inputs ``x``.
 
     Args:
@@ -264,6 +265,7 @@ def run_rtl(netlist: Netlist, x: np.ndarray, *, simulator: str = "auto",
         pipeline: the emitter's pipeline option (outputs do not depend on it).
         top: the top module name.
         levels_per_stage: the emitter's bound for ``pipeline="balanced"``.
+        argmax: the emitter's argmax option ("tree", "parallel"; None: by the pipeline).
 
     Returns:
         int64 [B] class indices with a head, else bool [B, output_bits].
@@ -272,7 +274,8 @@ def run_rtl(netlist: Netlist, x: np.ndarray, *, simulator: str = "auto",
         ToolNotFoundError: the simulator is not installed.
         LutnnError: the build or the simulation failed (the message holds the log's tail).
     """
-    design = emit_verilog(netlist, top=top, pipeline=pipeline, levels_per_stage=levels_per_stage)
+    design = emit_verilog(netlist, top=top, pipeline=pipeline, levels_per_stage=levels_per_stage,
+                          argmax=argmax)
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="lutnn-rtl-") as tmp:
             return simulate_design(design, netlist, x, simulator=simulator,

@@ -208,6 +208,90 @@ def greater_ops(width: int) -> tuple[LutOp, ...]:
     return tuple(ops)
 
 
+def _and_or_tree(ops: list[LutOp], free: int, group: int, terms: list[tuple[int, bool]],
+                 is_and: bool) -> int:
+    """The AND (or OR) of ``terms`` ((signal, inverted) literals) as LUTs of <= 6 inputs
+    appended to ``ops`` (writing from ``free`` on): groups of <= 6 per level, as few levels as
+    possible; the returned signal is the result (one LUT even for a single literal: a wire or
+    an inverter, 0 levels)."""
+    while True:
+        sizes = _split(len(terms), -(-len(terms) // COMPARE_LUT_INPUTS))
+        level, at = [], 0
+        for size in sizes:
+            group_terms, at = terms[at:at + size], at + size
+            inv = [neg for _, neg in group_terms]
+
+            def rule(bit, inv=inv):
+                lits = [bit(j) ^ int(neg) for j, neg in enumerate(inv)]
+                out = lits[0]
+                for lit in lits[1:]:
+                    out = (out & lit) if is_and else (out | lit)
+                return out
+
+            ops.append(LutOp(free + len(ops), group, tuple(s for s, _ in group_terms),
+                             _table(len(inv), rule)))
+            level.append((ops[-1].out, False))
+        if len(level) == 1:
+            return level[0][0]
+        terms = level
+
+
+def parallel_argmax_ops(num_classes: int, score_width: int, scores: list[int], free: int,
+                        group: int) -> tuple[tuple[LutOp, ...], tuple[int, ...]]:
+    """The argmax of ``num_classes`` scores as LUTs of <= 6 inputs, all pairs at once.
+
+    For every pair ``i < j`` one comparison ``score_j > score_i`` (:func:`greater_ops`), so
+    class c beats j < c when its score is greater and j > c when it is greater or equal (ties:
+    the lowest index wins); class c's one-hot bit is the AND of its C - 1 wins (LUTs of <= 6
+    literals, the comparison outcomes read inverted where needed), and out_class bit b the OR
+    of the one-hot bits of the classes with bit b set.  Exactly one class wins every pair, so
+    the one-hot is one-hot and the OR is the index.  Depth: the comparison's LUT levels +
+    ceil(log6(C - 1)) + ceil(log6(C / 2)) (10 classes, 7-bit scores: 2 + 2 + 1), against the
+    tree's ceil(log2 C) x (comparison + select); area: C(C-1)/2 comparisons instead of C - 1
+    plus the selects.
+
+    ``scores[c]`` is the first signal of class c's score (LSB first); the ops write signals
+    from ``free`` on, with stage 0 (stage them with :func:`lutnn.ir.passes.assign_stages`),
+    the comparisons and the encoding in ``group``, class c's AND in group c.  Returns the ops
+    and the signals of out_class's bits, least significant first.
+
+    Example:
+        >>> ops, bits = parallel_argmax_ops(2, 1, [0, 1], 2, 2)
+        >>> len(ops), bits == (ops[-1].out,)
+        (4, True)
+    """
+    if num_classes < 2 or score_width < 1:
+        raise ValueError("an argmax needs >= 2 classes of >= 1-bit scores, got "
+                         f"{num_classes} x {score_width}")
+    compare = greater_ops(score_width)
+    ops: list[LutOp] = []
+    gt: dict[tuple[int, int], int] = {}  # (i, j), i < j: signal of score_j > score_i
+    for i in range(num_classes):
+        for j in range(i + 1, num_classes):
+            base = free + len(ops)
+
+            def remap(s: int, i=i, j=j, base=base) -> int:
+                if s < score_width:
+                    return scores[i] + s
+                if s < 2 * score_width:
+                    return scores[j] + s - score_width
+                return base + s - 2 * score_width
+
+            ops += [LutOp(remap(op.out), group, tuple(remap(s) for s in op.inputs), op.table)
+                    for op in compare]
+            gt[(i, j)] = ops[-1].out
+    onehot = []
+    for c in range(num_classes):
+        wins = [(gt[(j, c)], False) for j in range(c)]  # score_c > score_j
+        wins += [(gt[(c, j)], True) for j in range(c + 1, num_classes)]  # not score_j > c's
+        onehot.append(_and_or_tree(ops, free, c, wins, is_and=True))
+    bits = []
+    for b in range(max(1, (num_classes - 1).bit_length())):
+        members = [(onehot[c], False) for c in range(num_classes) if c >> b & 1]
+        bits.append(_and_or_tree(ops, free, group, members, is_and=False))
+    return tuple(ops), tuple(bits)
+
+
 def _stage_count(ops: tuple, more: tuple[int, ...] = ()) -> int:
     """Pipeline stages of a lowered node: one more than the last stage of its ops (and
     ``more``); 1 for an uncut node."""
@@ -274,6 +358,11 @@ class LoweredHead:
     of the comparison as :func:`greater_ops` cuts it (``compare_depth`` of them), then the
     select's; the emitter then writes the comparison as those LUTs.  Empty (the default):
     every level in the stage of the last score, the comparison a plain ``>``.
+
+    ``class_bits`` non-empty: the argmax is no tree but LUT ops among ``ops``
+    (:func:`parallel_argmax_ops`, added by :func:`lutnn.ir.passes.parallel_argmax`), staged
+    like any other op, and out_class bit b is signal ``class_bits[b]``; ``argmax_stages`` is
+    then empty.
     """
 
     name: str
@@ -283,12 +372,18 @@ class LoweredHead:
     scores: np.ndarray  # int32 [C]
     score_width: int
     argmax_stages: tuple[tuple[int, int], ...] = ()  # per tree level: (compare, select) stage
+    class_bits: tuple[int, ...] = ()  # out_class's signals (LSB first) of an argmax in ops
 
     ARRAYS: ClassVar = (ArraySpec("scores", np.dtype(np.int32), ("num_classes",)),)
 
     @property
     def group_size(self) -> int:
         return self.in_width // self.num_classes
+
+    @property
+    def argmax(self) -> str:
+        """"parallel" when the argmax is LUT ops (``class_bits``), else "tree"."""
+        return "parallel" if self.class_bits else "tree"
 
     @property
     def argmax_levels(self) -> int:
@@ -310,7 +405,12 @@ class LoweredHead:
             raise ValueError(f"layer {self.name!r}: in_width ({self.in_width}) must be a "
                              f"multiple of num_classes ({self.num_classes}) >= 2")
         check_arrays(self)
-        _, stage_of = _check_ops(self.name, self.in_width, self.ops)
+        single, stage_of = _check_ops(self.name, self.in_width, self.ops)
+        if self.class_bits:
+            if (len(self.class_bits) != max(1, (self.num_classes - 1).bit_length())
+                    or not set(self.class_bits) <= single or self.argmax_stages):
+                raise ValueError(f"layer {self.name!r}: class_bits must be ceil(log2 C) "
+                                 "signals written by LUT ops, and argmax_stages empty")
         free = self.in_width + sum(_op_width(op) for op in self.ops)
         if self.score_width < 1 or (self.scores.size and (
                 self.scores.min() < 0 or self.scores.max() + self.score_width > free)):

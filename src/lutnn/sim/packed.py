@@ -295,6 +295,10 @@ def _lowered_head(head: LoweredHead, bits: np.ndarray) -> tuple[np.ndarray, np.n
         unpack_bits(np.stack(signals[first:first + head.score_width]), bits.shape[0]) @ weights
         for first in head.scores.tolist()
     ], axis=1).astype(np.int32)  # (B, C)
+    if head.class_bits:  # a parallel argmax: the class from its LUTs' signals
+        bits_of = unpack_bits(np.stack([signals[s] for s in head.class_bits]), bits.shape[0])
+        return scores, (bits_of.astype(np.int64)
+                        @ (1 << np.arange(len(head.class_bits), dtype=np.int64)))
     return scores, np.argmax(scores, axis=1).astype(np.int64)
 
 

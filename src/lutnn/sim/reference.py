@@ -216,10 +216,14 @@ def logic_reference(layer: LogicLayer, bits: np.ndarray) -> np.ndarray:
 
 @STAGES.register(LoweredHead)
 def lowered_head_reference(head: LoweredHead, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scores read from the popcount logic's signals, then argmax (lowest index on ties)."""
+    """Scores read from the popcount logic's signals, then argmax (lowest index on ties); a
+    parallel argmax (``class_bits``): the class read from its LUTs' signals."""
     signals = logic_signals(head.ops, bits)
     scores = np.stack([_number(signals, s, head.score_width) for s in head.scores.tolist()],
                       axis=1).astype(np.int32)  # (B, C)
+    if head.class_bits:
+        return scores, sum(signals[s].astype(np.int64) << b
+                           for b, s in enumerate(head.class_bits))
     return scores, np.argmax(scores, axis=1).astype(np.int64)
 
 

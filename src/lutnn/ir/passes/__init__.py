@@ -12,13 +12,16 @@
   (shared-table convolution, pooling, flatten: :mod:`lutnn.ir.spatial`) unrolled into flat
   LUT / threshold / OR layers, one node per output bit (run it before the passes above);
 * :func:`assign_stages` (:mod:`~lutnn.ir.passes.stages`): pipeline stages inside the lowered
-  layers and the head, at most N LUT levels each (where ``pipeline="balanced"`` puts registers).
+  layers and the head, at most N LUT levels each (where ``pipeline="balanced"`` puts registers);
+* :func:`parallel_argmax` (:mod:`~lutnn.ir.passes.argmax`): the lowered head's argmax as LUT
+  ops comparing every pair at once (``argmax="parallel"``: fewer levels, more LUTs).
 
 The emitter reads ``minimize(lower(netlist))`` (``lutnn export`` prunes first); every pass
 keeps the function: the simulators give the same bits before and after (tested on random
 netlists).
 """
 
+from lutnn.ir.passes.argmax import ARGMAX_OPTIONS, parallel_argmax
 from lutnn.ir.passes.lower import lower
 from lutnn.ir.passes.lower_spatial import lower_spatial
 from lutnn.ir.passes.minimize import minimize, minimize_lut
@@ -26,6 +29,7 @@ from lutnn.ir.passes.prune import LayerPrune, PruneReport, prune, prune_with_rep
 from lutnn.ir.passes.stages import assign_stages, balanced_levels
 
 __all__ = [
+    "ARGMAX_OPTIONS",
     "LayerPrune",
     "PruneReport",
     "assign_stages",
@@ -34,6 +38,7 @@ __all__ = [
     "lower_spatial",
     "minimize",
     "minimize_lut",
+    "parallel_argmax",
     "prune",
     "prune_with_report",
 ]

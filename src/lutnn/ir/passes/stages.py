@@ -13,9 +13,11 @@ The depth model counts LUT levels as a 6-input-LUT FPGA maps the ops, with carry
 * an :class:`~lutnn.ir.AddOp` of two rows is 1 (a propagate LUT per bit into the carry chain),
   a one-row copy 0;
 * a :class:`~lutnn.ir.CompareOp` (sum >= constant) is 1 up to 6 bits, else 2;
-* each argmax level is ``score_b > score_a`` cut into LUTs of at most 6 inputs
-  (:func:`lutnn.ir.lowered.greater_ops`: 1 level when both scores fit one LUT6, ``2 * score_width <=
-  6``, 2 up to 9-bit scores), 1 level per LUT level, then 1 for the select muxes.  The staged
+* an argmax made LUT ops by :func:`lutnn.ir.passes.parallel_argmax` (``class_bits``) is
+  staged as the ops it is; otherwise each argmax tree level is ``score_b > score_a`` cut into
+  LUTs of at most 6 inputs (:func:`lutnn.ir.lowered.greater_ops`: 1 level when both scores
+  fit one LUT6, ``2 * score_width <= 6``, 2 up to 9-bit scores), 1 level per LUT level, then
+  1 for the select muxes.  The staged
   head is emitted as exactly those LUTs (no carry chain: on ECP5 a ``>`` on the carry chain,
   alone in its stage, set the clock at 212 MHz), so every argmax stage holds 1 LUT level.
 
@@ -108,7 +110,7 @@ def stage_depths(node: LogicLayer | LoweredHead) -> list[int]:
     for op in node.ops:
         at += [arrive([at[s] for s in _reads(op)], op.stage, op_levels(op))] * (
             op.width if isinstance(op, AddOp) else 1)
-    if isinstance(node, LoweredHead) and node.num_classes > 1:
+    if isinstance(node, LoweredHead) and node.num_classes > 1 and not node.class_bits:
         nodes = [max(at[s + c] for c in range(node.score_width)) for s in node.scores.tolist()]
         for stages in node.argmax_stages or default_argmax_stages(node):
             *compare, select = stages
@@ -135,6 +137,8 @@ def stage_head(head: LoweredHead, levels_per_stage: int) -> LoweredHead:
     """The head with its popcounts and argmax levels in stages of at most N LUT levels."""
     placer = _Placer(levels_per_stage)
     ops, at = _stage_ops(head.ops, head.in_width, placer)
+    if head.class_bits:  # a parallel argmax: LUT ops, staged above like the popcounts
+        return dataclasses.replace(head, ops=ops, argmax_stages=())
     nodes = [max(at[s + c] for c in range(head.score_width)) for s in head.scores.tolist()]
     argmax = []
     while len(nodes) > 1:  # the same pairing as the emitter's tree; an odd node passes on
