@@ -23,7 +23,8 @@ import numpy as np
 
 from lutnn.frontend import to_ir
 from lutnn.hdl import export, synthesize, tool_version
-from lutnn.hdl.stream import export_stream, run_stream
+from lutnn.hdl.stream import export_stream
+from lutnn.hdl.stream_rtl import run_stream
 from lutnn.io import write_json
 from lutnn.ir.passes import prune
 from lutnn.ir.summary import netlist_summary

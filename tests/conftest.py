@@ -73,3 +73,28 @@ def tiny_runs(tiny_npz, tmp_path_factory) -> dict[str, Path]:
           log=lambda _: None)
     export_run(runs["lut"])
     return runs
+
+
+@pytest.fixture
+def interrupt_second_epoch(monkeypatch):
+    """``interrupt_second_epoch()`` makes the second ``lutnn.train.train_epoch`` call from now
+    on raise KeyboardInterrupt (a kill mid-run); ``interrupt_second_epoch(False)`` restores it."""
+    import lutnn.train as train_mod
+
+    real_epoch = train_mod.train_epoch
+
+    def arm(on: bool = True) -> None:
+        if not on:
+            monkeypatch.setattr(train_mod, "train_epoch", real_epoch)
+            return
+        calls = []
+
+        def killed_in_second_epoch(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return real_epoch(*args, **kwargs)
+
+        monkeypatch.setattr(train_mod, "train_epoch", killed_in_second_epoch)
+
+    return arm

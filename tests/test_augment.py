@@ -52,7 +52,7 @@ CFG = TrainConfig(epochs=2, batch_size=32, val_size=60, eval_batch_size=100, shi
 
 
 def test_shifted_training_moves_the_batches_resumes_exactly_and_is_recorded(
-        tiny_npz, tmp_path, monkeypatch):
+        tiny_npz, tmp_path, interrupt_second_epoch):
     common = dict(model_overrides=TINY, data=str(tiny_npz), log=lambda _: None)
     train("teacher-mlp", tmp_path / "shifted", train_cfg=CFG, **common)
     train("teacher-mlp", tmp_path / "plain",
@@ -61,18 +61,10 @@ def test_shifted_training_moves_the_batches_resumes_exactly_and_is_recorded(
     plain = torch.load(tmp_path / "plain" / "model.pt", weights_only=True)
     assert any(not torch.equal(shifted[k], plain[k]) for k in shifted)  # the shift took part
 
-    real_epoch, calls = train_mod.train_epoch, []
-
-    def killed_in_second_epoch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(train_mod, "train_epoch", killed_in_second_epoch)
+    interrupt_second_epoch()
     with pytest.raises(KeyboardInterrupt):
         train("teacher-mlp", tmp_path / "split", train_cfg=CFG, **common)
-    monkeypatch.setattr(train_mod, "train_epoch", real_epoch)
+    interrupt_second_epoch(False)
     train("teacher-mlp", tmp_path / "split", train_cfg=CFG, resume=True, **common)
     split = torch.load(tmp_path / "split" / "model.pt", weights_only=True)
     for key in shifted:

@@ -15,7 +15,8 @@ from numpy.testing import assert_array_equal
 
 from lutnn.errors import LutnnError
 from lutnn.frontend import to_ir
-from lutnn.hdl.stream import emit_stream, run_stream, stream_hex
+from lutnn.hdl.stream import emit_stream
+from lutnn.hdl.stream_rtl import run_stream, stream_hex
 from lutnn.ir import (
     FeatureEncoder,
     GroupSumHead,

@@ -35,23 +35,15 @@ def test_train_writes_run_folder_and_learns(tiny_npz, tmp_path):
     )
 
 
-def test_resume_after_interrupt_equals_uninterrupted(tiny_npz, tmp_path, monkeypatch):
+def test_resume_after_interrupt_equals_uninterrupted(tiny_npz, tmp_path, interrupt_second_epoch):
     common = dict(model_overrides=TINY, train_cfg=CFG, data=str(tiny_npz), log=lambda _: None)
     train("teacher-mlp", tmp_path / "whole", **common)
 
-    real_epoch, calls = train_mod.train_epoch, []
-
-    def killed_in_second_epoch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(train_mod, "train_epoch", killed_in_second_epoch)
+    interrupt_second_epoch()
     with pytest.raises(KeyboardInterrupt):
         train("teacher-mlp", tmp_path / "split", **common)
     assert not (tmp_path / "split" / "metrics.json").exists()  # nothing half-done published
-    monkeypatch.setattr(train_mod, "train_epoch", real_epoch)
+    interrupt_second_epoch(False)
     train("teacher-mlp", tmp_path / "split", resume=True, **common)
 
     whole = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)

@@ -310,7 +310,7 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
         t0 = time.perf_counter()
         with _tool_safe_dir(_hdl_dir(run_dir) / "rtl") as workdir:
             if exported.get("conv") == "stream":
-                from lutnn.hdl.stream import run_stream
+                from lutnn.hdl.stream_rtl import run_stream
 
                 rtl_classes = run_stream(netlist, x.reshape(len(x), -1), simulator=simulator,
                                          workdir=workdir, gap=0.1, stall=0.1,

@@ -203,6 +203,32 @@ def _run(simulator: str, target: Path, in_path: Path, out_path: Path, n: int) ->
     return int(done.group(3)) if done else -1
 
 
+def cached_build(simulator: str, design_text: str, tb: str, workdir: str | os.PathLike,
+                 prefix: str = "") -> tuple[Path, Path, float]:
+    """Build design + testbench in ``workdir/<prefix><simulator>-<hash>``, or reuse that build.
+
+    The folder is named by the SHA-256 of both texts and the simulator's flags, so a cached
+    build is always of the same sources; an interrupted build (no target) starts over.
+
+    Returns:
+        ``(build_dir, target, build_seconds)``: the absolute folder (tools run elsewhere), the
+        executable (``sim.vvp`` or ``obj/sim``) and the build's wall time (0.0 when cached).
+    """
+    flags = repr((VERILATOR_ARGS, VERILATOR_OPT)) if simulator == "verilator" else "-g2005"
+    key = hashlib.sha256((design_text + tb + flags).encode()).hexdigest()[:16]
+    build_dir = Path(workdir).resolve() / f"{prefix}{simulator}-{key}"
+    target = build_dir / ("sim.vvp" if simulator == "icarus" else "obj/sim")
+    t0 = time.perf_counter()
+    if not target.is_file():
+        if build_dir.exists():
+            shutil.rmtree(build_dir)
+        build_dir.mkdir(parents=True)
+        io.write_text(build_dir / "design.v", design_text)
+        io.write_text(build_dir / "tb.v", tb)
+        _build(simulator, build_dir)
+    return build_dir, target, time.perf_counter() - t0
+
+
 def simulate_design(design: VerilogDesign, netlist: Netlist, x: np.ndarray, *,
                     simulator: str = "auto", workdir: str | os.PathLike) -> RtlResult:
     """Simulate an emitted ``design`` of ``netlist`` on inputs ``x``; see :func:`run_rtl`."""
@@ -213,19 +239,7 @@ def simulate_design(design: VerilogDesign, netlist: Netlist, x: np.ndarray, *,
     vectors = input_hex(netlist, x)
     nmax = max(1024, 1 << (n - 1).bit_length())
     tb = emit_testbench(design, nmax=nmax)
-    flags = repr((VERILATOR_ARGS, VERILATOR_OPT)) if simulator == "verilator" else "-g2005"
-    key = hashlib.sha256((design.text + tb + flags).encode()).hexdigest()[:16]
-    build_dir = Path(workdir).resolve() / f"{simulator}-{key}"  # absolute: tools run elsewhere
-    target = build_dir / ("sim.vvp" if simulator == "icarus" else "obj/sim")
-    t0 = time.perf_counter()
-    if not target.is_file():
-        if build_dir.exists():  # an interrupted build: start over
-            shutil.rmtree(build_dir)
-        build_dir.mkdir(parents=True)
-        io.write_text(build_dir / "design.v", design.text)
-        io.write_text(build_dir / "tb.v", tb)
-        _build(simulator, build_dir)
-    build_s = time.perf_counter() - t0
+    build_dir, target, build_s = cached_build(simulator, design.text, tb, workdir)
     t0 = time.perf_counter()
     in_path, out_path = build_dir / "inputs.hex", build_dir / "outputs.hex"
     io.write_text(in_path, vectors)

@@ -24,9 +24,9 @@
   the flatten, give the class (or the output bits), registered on ``m_tdata`` with
   ``m_tvalid`` once per image.
 
-:func:`run_stream` builds the design with a testbench that feeds whole images pixel by pixel
-with random ``s_tvalid`` gaps and ``m_tready`` stalls, in Verilator or Icarus, and returns the
-classes (bit-exact with :func:`lutnn.sim.simulate`, tested on random nets).
+:func:`emit_stream_testbench` writes a testbench that feeds whole images pixel by pixel with
+random ``s_tvalid`` gaps and ``m_tready`` stalls; :mod:`lutnn.hdl.stream_rtl` runs it in
+Verilator or Icarus (bit-exact with :func:`lutnn.sim.simulate`, tested on random nets).
 
 What streaming cannot express yet raises :class:`~lutnn.errors.LutnnError` naming the node:
 a :class:`~lutnn.ir.FeatureEncoder`, a flat layer before the spatial nodes, a spatial node after
@@ -35,13 +35,7 @@ the :class:`~lutnn.ir.ImageFlatten`.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import shutil
-import subprocess
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +47,6 @@ from lutnn.hdl.emit import emit_verilog
 from lutnn.hdl.naming import comment_text, verilog_identifier
 from lutnn.hdl.ops import concat, lut_line
 from lutnn.hdl.templates import render
-from lutnn.hdl.testbench import bits_to_hex_lines, parse_hex_lines, pixels_to_hex_lines
-from lutnn.hdl.tools import find_tool, tool_version
 from lutnn.ir.layers import FeatureEncoder, InputEncoder, Netlist
 from lutnn.ir.spatial import IMAGE_NODES, SPATIAL_LAYERS, ImageFlatten, LutConv, XnorConv
 from lutnn.templating import Templates
@@ -115,7 +107,7 @@ class StreamDesign:
         return sum(s.line_buffer_bits for s in self.stages)
 
 
-def _split(netlist: Netlist) -> tuple[list, ImageFlatten | None, list]:
+def split_stream(netlist: Netlist) -> tuple[list, ImageFlatten | None, list]:
     """(image nodes, the flatten or None, flat layers after it); refuses what cannot stream."""
     if isinstance(netlist.encoder, FeatureEncoder):
         raise LutnnError(f"encoder {netlist.encoder.name!r}: a FeatureEncoder cannot stream "
@@ -146,7 +138,7 @@ def _split(netlist: Netlist) -> tuple[list, ImageFlatten | None, list]:
 def check_streamable(netlist: Netlist) -> None:
     """Raise :class:`LutnnError` (naming the node) if ``netlist`` has no streaming form."""
     netlist.validate()
-    _split(netlist)
+    split_stream(netlist)
 
 
 def _bits(n: int) -> int:
@@ -392,7 +384,7 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
         (1, 4, 16, 5)
     """
     netlist.validate()
-    image, flatten, tail = _split(netlist)
+    image, flatten, tail = split_stream(netlist)
     top = verilog_identifier(top, max_len=64)
     first = image[0] if image else flatten
     c0, r0, q0 = first.in_shape
@@ -493,159 +485,5 @@ def emit_stream_testbench(design: StreamDesign, *, nmax: int) -> str:
                      in_width=design.in_width, out_msb=design.out_width - 1) + "\n"
 
 
-def stream_hex(netlist: Netlist, x: np.ndarray) -> str:
-    """The ``$readmemh`` text of images ``x`` as pixels in raster order, one per line."""
-    x = np.asarray(x)
-    image, flatten, _ = _split(netlist)
-    c_n, r_n, q_n = (image[0] if image else flatten).in_shape
-    hw = r_n * q_n
-    if netlist.encoder is not None:
-        enc = netlist.encoder
-        if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != enc.pixels:
-            raise ValueError(f"input must be uint8 pixels [B, {enc.pixels}], got {x.dtype} "
-                             f"{x.shape}")
-        per_pixel = x.reshape(len(x), enc.channels, hw).transpose(0, 2, 1).reshape(-1,
-                                                                                  enc.channels)
-        lines = pixels_to_hex_lines(np.ascontiguousarray(per_pixel))
-    else:
-        if x.ndim != 2 or x.shape[1] != netlist.input_bits:
-            raise ValueError(f"input must be bits [B, {netlist.input_bits}], got {x.shape}")
-        per_pixel = x.reshape(len(x), c_n, hw).transpose(0, 2, 1).reshape(-1, c_n)
-        lines = bits_to_hex_lines(per_pixel.astype(bool))
-    return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class StreamResult:
-    """What one streaming RTL simulation produced.
-
-    Attributes:
-        outputs: int64 [B] classes (with a head) or bool [B, W] output bits.
-        simulator, version: the RTL simulator.
-        cycles: clocks of the whole run (from the end of reset to the last result).
-        first_pixel_cycle, first_class_cycle: the testbench's cycle of the first pixel's and
-            the first result's handshake (their difference is the first image's latency).
-        build_seconds, run_seconds: wall times (build 0.0 when cached).
-        build_dir: where the design, testbench and build live.
-    """
-
-    outputs: np.ndarray
-    simulator: str
-    version: str
-    cycles: int
-    first_pixel_cycle: int
-    first_class_cycle: int
-    build_seconds: float
-    run_seconds: float
-    build_dir: Path
-
-
-_DONE = re.compile(r"LUTNN_TB_DONE (\d+) of (\d+) outputs in (\d+) cycles, first pixel at "
-                   r"(-?\d+), first class at (-?\d+), tlast_error (\d+)")
-
-
-def simulate_stream(design: StreamDesign, netlist: Netlist, x: np.ndarray, *,
-                    simulator: str = "auto", workdir: str | os.PathLike,
-                    gap: float = 0.0, stall: float = 0.0, seed: int = 1) -> StreamResult:
-    """Stream images ``x`` through ``design`` in an RTL simulator; see :func:`run_stream`."""
-    from lutnn.hdl.rtl import _build, _check, pick_simulator
-
-    simulator = pick_simulator(simulator)
-    n = int(len(x))
-    if n < 1:
-        raise ValueError("simulate_stream needs at least one image")
-    for name, p in (("gap", gap), ("stall", stall)):
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"{name} must be a probability in [0, 1), got {p!r}")
-    vectors = stream_hex(netlist, x)
-    total = n * design.pixels
-    nmax = max(1024, 1 << (total - 1).bit_length())
-    tb = emit_stream_testbench(design, nmax=nmax)
-    from lutnn.hdl.rtl import VERILATOR_ARGS, VERILATOR_OPT
-
-    flags = repr((VERILATOR_ARGS, VERILATOR_OPT)) if simulator == "verilator" else "-g2005"
-    key = hashlib.sha256((design.text + tb + flags).encode()).hexdigest()[:16]
-    build_dir = Path(workdir).resolve() / f"stream-{simulator}-{key}"
-    target = build_dir / ("sim.vvp" if simulator == "icarus" else "obj/sim")
-    t0 = time.perf_counter()
-    if not target.is_file():
-        if build_dir.exists():
-            shutil.rmtree(build_dir)
-        build_dir.mkdir(parents=True)
-        io.write_text(build_dir / "design.v", design.text)
-        io.write_text(build_dir / "tb.v", tb)
-        _build(simulator, build_dir)
-    build_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    in_path, out_path = build_dir / "inputs.hex", build_dir / "outputs.hex"
-    io.write_text(in_path, vectors)
-    out_path.unlink(missing_ok=True)
-    # without stalls a few clocks per pixel at most; stalls slow it by 1/(1-p) each side
-    slow = 1.0 / ((1.0 - gap) * (1.0 - stall))
-    max_cycles = int(1000 + 4 * slow * n * design.cycles_per_image)
-    args = [f"+in={in_path}", f"+out={out_path}", f"+n={n}", f"+gap={int(gap * 256)}",
-            f"+stall={int(stall * 256)}", f"+seed={int(seed) & 0x7FFFFFFF or 1}",
-            f"+max_cycles={max_cycles}"]
-    if simulator == "icarus":
-        proc = find_tool("vvp").run(["-n", str(target), *args], cwd=build_dir, timeout=None)
-    else:
-        proc = subprocess.run([str(target), *args], cwd=build_dir, capture_output=True,
-                              text=True)
-    log = build_dir / "run.log"
-    _check(proc, f"{simulator} simulation", log)
-    done = _DONE.search(proc.stdout)
-    if done is None or "LUTNN_TB_ERROR" in proc.stdout:
-        raise LutnnError(f"{simulator} stream testbench did not finish cleanly (log {log}):\n"
-                         f"{(proc.stdout + proc.stderr)[-3000:]}")
-    received, _, cycles, first_in, first_out, tlast_error = map(int, done.groups())
-    if received != n:
-        raise LutnnError(f"{simulator}: expected {n} results, got {received} in {cycles} "
-                         f"cycles (stalled? log {log})")
-    if tlast_error:
-        raise LutnnError(f"{simulator}: the design flagged tlast_error (log {log})")
-    lines = out_path.read_text().splitlines()
-    try:
-        bits = parse_hex_lines(lines, design.out_width)
-    except ValueError as exc:
-        raise LutnnError(f"{simulator}: {exc} (in {out_path})") from None
-    run_s = time.perf_counter() - t0
-    if design.has_head:
-        outputs = (bits.astype(np.int64) << np.arange(bits.shape[1])).sum(axis=1)
-    else:
-        outputs = bits
-    version = tool_version("verilator" if simulator == "verilator" else "iverilog")
-    return StreamResult(outputs, simulator, version, cycles, first_in, first_out, build_s,
-                        run_s, build_dir)
-
-
-def run_stream(netlist: Netlist, x: np.ndarray, *, simulator: str = "auto",
-               workdir: str | os.PathLike | None = None, gap: float = 0.0,
-               stall: float = 0.0, seed: int = 1, top: str = "lutnn_top",
-               tail_pipeline: str | int = "layer") -> StreamResult:
-    """Emit ``netlist`` as a stream and run images ``x`` through it in an RTL simulator.
-
-    Args:
-        netlist: a spatial netlist (see :func:`emit_stream`).
-        x: uint8 pixels [B, P] (with an encoder) or bits [B, input_bits].
-        simulator: "verilator", "icarus" or "auto".
-        workdir: where builds are cached (None: a temporary folder, removed).
-        gap: the chance that the source holds ``s_tvalid`` low in a cycle between pixels.
-        stall: the chance that the sink holds ``m_tready`` low in a cycle.
-        seed: the testbench's random seed.
-        tail_pipeline: :func:`emit_stream`'s option (results do not depend on it).
-
-    Returns:
-        A :class:`StreamResult` (``.outputs``: classes, or bits without a head).
-    """
-    design = emit_stream(netlist, top=top, tail_pipeline=tail_pipeline)
-    if workdir is None:
-        with tempfile.TemporaryDirectory(prefix="lutnn-stream-") as tmp:
-            return simulate_stream(design, netlist, x, simulator=simulator, workdir=tmp,
-                                   gap=gap, stall=stall, seed=seed)
-    return simulate_stream(design, netlist, x, simulator=simulator, workdir=workdir, gap=gap,
-                           stall=stall, seed=seed)
-
-
-__all__ = ["StreamDesign", "StreamResult", "StreamStage", "check_streamable",
-           "emit_stream", "emit_stream_testbench", "export_stream", "run_stream",
-           "simulate_stream", "stream_hex", "stream_timing"]
+__all__ = ["STREAM_TB_TOP", "StreamDesign", "StreamStage", "check_streamable", "emit_stream",
+           "emit_stream_testbench", "export_stream", "split_stream", "stream_timing"]
