@@ -223,8 +223,13 @@ def test_fused_lookup_under_torch_compile() -> None:
         compiled = step(torch.compile(eager))
     except Exception as err:  # no C++ compiler, unsupported platform, ...
         pytest.skip(f"torch.compile unavailable here: {type(err).__name__}: {err}"[:300])
-    for want, got in zip(step(eager), compiled, strict=True):
-        torch.testing.assert_close(got, want, **EXACT)
+    (y_want, *grads_want), (y_got, *grads_got) = step(eager), compiled
+    torch.testing.assert_close(y_got, y_want, **EXACT)  # table reads: no arithmetic
+    # inductor may reorder the float sums of index_add (seen: 56 of 660 input-gradient
+    # entries 1 ulp apart), so gradients agree to float32 rounding, not bit for bit; the
+    # eager kernel (the one LUTLayer uses) is exact, tested above
+    for want, got in zip(grads_want, grads_got, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_fused_lookup_float32_bits_float64_tables() -> None:
