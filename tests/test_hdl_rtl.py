@@ -115,6 +115,17 @@ PIPELINES = ["none", "layer", 2, "balanced", ("balanced", 2), ("balanced", 3),
              ("balanced", None, "tree"), ("layer", None, "parallel")]
 
 
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_one_bit_scores_in_every_pipeline(pipeline, rtl_dir):
+    """Group size 1: each class score is 1 bit, a scalar wire, so the staged comparison must
+    read it without a part-select (Hypothesis found ``score_p2[0]`` failing to elaborate)."""
+    need("iverilog", "vvp")
+    net = Netlist(1, (LutLayer("lut 0", 1, np.array([[0], [0], [0]], np.int32),
+                               np.array([[1, 1], [1, 0], [0, 0]], np.uint8)),),
+                  head=GroupSumHead("head", 3, 3))
+    check(net, random_inputs(net, 40, 0), "icarus", pipeline, rtl_dir)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=netlists(), pipeline=st.sampled_from(PIPELINES), seed=st.integers(0, 2**16))
 def test_icarus_matches_simulator(net, pipeline, seed, rtl_dir):

@@ -224,6 +224,11 @@ def class_width(num_classes: int) -> int:
     return max(1, (num_classes - 1).bit_length())
 
 
+def _bit(name: str, i: int, width: int) -> str:
+    """Bit ``i`` of a ``width``-bit signal (a 1-bit one is a scalar: no part-select)."""
+    return name if width == 1 else f"{name}[{i}]"
+
+
 def _compare_luts(ops: tuple, stages: list[int], score_a: str, score_b: str, take: str,
                   names: Names, top: str) -> list[str]:
     """``take = score_b > score_a`` as the LUTs of :func:`lutnn.ir.lowered.greater_ops`, LUT
@@ -234,7 +239,7 @@ def _compare_luts(ops: tuple, stages: list[int], score_a: str, score_b: str, tak
     for j, op in enumerate(ops):
         names.stage = stages[op.stage]
         inputs = [names.at(signal[s]) if s in signal else
-                  f"{names.at(score_a if s < width else score_b)}[{s % width}]"
+                  _bit(names.at(score_a if s < width else score_b), s % width, width)
                   for s in op.inputs]
         out = take if j == len(ops) - 1 else f"{take}{j}"
         signal[op.out] = out
