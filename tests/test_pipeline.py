@@ -71,6 +71,21 @@ def test_export_prunes_and_sim_checks_the_pruned_form(lut_run):
     assert result["mismatches"] == 0  # PyTorch == simulator (== RTL) on the pruned netlist
 
 
+@pytest.mark.parametrize("argmax", ["tree", "parallel"])
+def test_export_argmax_choice_is_recorded_and_exact(lut_run, argmax):
+    """--argmax picks the head's argmax: recorded in export.json, and RTL == simulator."""
+    record = export_run(lut_run, pipeline="balanced", argmax=argmax)
+    saved = json.loads((lut_run / "hdl" / "export.json").read_text())
+    assert record["argmax"] == saved["argmax"] == argmax
+    text = (lut_run / saved["verilog"]).read_text()
+    assert ("all pairs compared at once" in text) == (argmax == "parallel")
+    try:
+        find_tool("iverilog")
+    except ToolNotFoundError as exc:
+        pytest.skip(str(exc))
+    assert simulate_run(lut_run, rtl=True, vectors=60, simulator="icarus")["mismatches"] == 0
+
+
 def test_export_no_prune_keeps_the_converted_netlist(lut_run):
     export_run(lut_run)
     record = export_run(lut_run, prune=False)

@@ -102,7 +102,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         raise LutnnError(f"--levels-per-stage needs --pipeline balanced, not {pipeline!r}")
     try:
         info = export_run(args.run, pipeline=pipeline, levels_per_stage=args.levels_per_stage,
-                          prune=not args.no_prune, conv=args.conv)
+                          prune=not args.no_prune, conv=args.conv, argmax=args.argmax)
     except ValueError as exc:  # a bad --pipeline value
         raise LutnnError(str(exc)) from None
     s = info["summary"]["totals"]
@@ -116,7 +116,7 @@ def cmd_export(args: argparse.Namespace) -> None:
              if info["levels_per_stage"] else "")
     print(f"exported {args.run}: {s.get('lut_nodes', 0)} LUT nodes, "
           f"{s.get('threshold_neurons', 0)} XNOR neurons, latency {info['latency']} cycles "
-          f"(pipeline {info['pipeline']}{bound}) -> {info['verilog']}")
+          f"(pipeline {info['pipeline']}{bound}, {info['argmax']} argmax) -> {info['verilog']}")
     if info.get("pruned"):
         gone = {}
         for layer in info["prune"]["layers"]:
@@ -373,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--levels-per-stage", type=_positive_int, metavar="N",
                    help="with --pipeline balanced (implied): the most LUT levels per stage "
                         "(default: the deepest LUT layer's, 1 for k <= 6)")
+    p.add_argument("--argmax", choices=("tree", "parallel"),
+                   help="the class head's argmax: 'tree' (log2 C levels of compare + select, "
+                        "fewer LUTs) or 'parallel' (all pairs compared at once, ~5 LUT levels "
+                        "for 10 classes: fewer cycles when balanced); default: parallel with "
+                        "--pipeline balanced, tree otherwise")
     p.add_argument("--no-prune", action="store_true",
                    help="export the netlist as converted (default: prune constant, duplicate "
                         "and unread LUTs first; RUN/hdl/unpruned keeps the converted one)")

@@ -85,11 +85,11 @@ def _prune_for_export(netlist, out: Path, prune: bool, run_dir: Path):
 
 def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
                levels_per_stage: int | None = None, prune: bool = True,
-               conv: str = "unrolled") -> dict:
+               conv: str = "unrolled", argmax: str | None = None) -> dict:
     """Convert the run's model to the IR and Verilog under ``RUN/hdl``; returns a summary.
 
-    ``pipeline`` and ``levels_per_stage`` are :func:`lutnn.hdl.emit_verilog`'s; both are
-    recorded in ``export.json`` (``sim --rtl`` and ``synth`` use the exported design).
+    ``pipeline``, ``levels_per_stage`` and ``argmax`` are :func:`lutnn.hdl.emit_verilog`'s
+    (``argmax=None``: the pipeline's default); all are recorded in ``export.json`` (``sim --rtl`` and ``synth`` use the exported design).
     With ``prune`` (the default) the netlist is :func:`lutnn.ir.passes.prune`-d first: the
     pruned one is ``RUN/hdl/netlist.json`` (what ``sim`` and the Verilog use), the converted
     one ``RUN/hdl/unpruned/``, and ``export.json`` records both LUT node counts.
@@ -112,6 +112,9 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
     if conv not in CONV_FORMS:
         raise LutnnError(f"conv must be one of {', '.join(CONV_FORMS)}, got {conv!r}")
     if conv == "stream":
+        if argmax is not None:
+            raise LutnnError("argmax is an option of the unrolled form's head; the stream's "
+                             "dense tail uses its pipeline's default: drop --argmax")
         return _export_stream_run(Path(run_dir), pipeline)
     run_dir = Path(run_dir)
     model, record = load_run(run_dir)
@@ -121,7 +124,8 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
     out = _hdl_dir(run_dir)
     netlist, pruned = _prune_for_export(netlist, out, prune, run_dir)
     save_netlist(netlist, out)
-    design = export(netlist, out, top=TOP, pipeline=pipeline, levels_per_stage=levels_per_stage)
+    design = export(netlist, out, top=TOP, pipeline=pipeline, levels_per_stage=levels_per_stage,
+                    argmax=argmax)
     summary = {  # paths relative to the run folder, so a copied or moved run stays whole
         "netlist": (out / "netlist.json").relative_to(run_dir).as_posix(),
         "verilog": Path(design["verilog"]).relative_to(run_dir).as_posix(),
@@ -129,6 +133,7 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
         "latency": int(design["latency"]),
         "pipeline": pipeline,
         "levels_per_stage": design["levels_per_stage"],
+        "argmax": design["argmax"],
         "summary": netlist_summary(netlist),
         **pruned,
         "model_sha256": fingerprint,
