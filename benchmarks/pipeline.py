@@ -16,6 +16,8 @@ Two parts, both written into benchmarks/results/pipeline.json (each keeps the ot
     .venv/bin/python benchmarks/pipeline.py                    # random net (~15 minutes)
     .venv/bin/python benchmarks/pipeline.py --quick            # 64 -> 200 -> 100 (~2 min)
     .venv/bin/python benchmarks/pipeline.py --trained runs/h15 # trained nets (~15 minutes)
+    .venv/bin/python benchmarks/pipeline.py --trained runs/h15 \
+        --run "demo LUT-Net=runs/demo/lutnet" --run "large LUT-Net=runs/demo/lutnet-e2e"
 
 Prints a table; ``--quick`` writes pipeline_quick.json instead.
 """
@@ -161,6 +163,10 @@ def main(argv: list[str] | None = None) -> dict:
                              "others kept from the result file")
     parser.add_argument("--trained", type=Path, metavar="DIR",
                         help="measure trained run folders in DIR instead of the random net")
+    parser.add_argument("--run", action="append", default=[], metavar="NAME=RUN",
+                        help="with --trained: measure this trained run folder (repeatable; "
+                             "e.g. 'demo LUT-Net=runs/demo/lutnet') instead of the ones "
+                             "trained in DIR")
     parser.add_argument("--teacher-hidden", type=int, default=16,
                         help="with --trained: the XNOR teacher's hidden width (default 16)")
     parser.add_argument("--timeout", type=float, default=900.0,
@@ -181,7 +187,10 @@ def main(argv: list[str] | None = None) -> dict:
     })
     if args.trained:
         nets = result.setdefault("trained", {})
-        for name, run in trained_runs(args.trained, args.teacher_hidden).items():
+        given = dict(spec.split("=", 1) for spec in args.run)
+        runs = ({name: Path(path) for name, path in given.items()} if given
+                else trained_runs(args.trained, args.teacher_hidden))
+        for name, run in runs.items():
             metrics = json.loads((run / "metrics.json").read_text())
             entry = {"run": str(run), "model": json.loads((run / "run.json").read_text())
                      .get("model"), "test_accuracy": metrics["test_accuracy"], "rows": []}

@@ -74,6 +74,7 @@ def test_export_prunes_and_sim_checks_the_pruned_form(lut_run):
 @pytest.mark.parametrize("argmax", ["tree", "parallel"])
 def test_export_argmax_choice_is_recorded_and_exact(lut_run, argmax):
     """--argmax picks the head's argmax: recorded in export.json, and RTL == simulator."""
+    shutil.rmtree(lut_run / "hdl" / "rtl", ignore_errors=True)  # only this test's builds
     record = export_run(lut_run, pipeline="balanced", argmax=argmax)
     saved = json.loads((lut_run / "hdl" / "export.json").read_text())
     assert record["argmax"] == saved["argmax"] == argmax
@@ -84,6 +85,9 @@ def test_export_argmax_choice_is_recorded_and_exact(lut_run, argmax):
     except ToolNotFoundError as exc:
         pytest.skip(str(exc))
     assert simulate_run(lut_run, rtl=True, vectors=60, simulator="icarus")["mismatches"] == 0
+    simulated = [p.read_text() for p in (lut_run / "hdl" / "rtl").rglob("design.v")]
+    assert simulated and all(("all pairs compared at once" in t) == (argmax == "parallel")
+                             for t in simulated)  # sim --rtl ran the argmax that was exported
 
 
 def test_export_no_prune_keeps_the_converted_netlist(lut_run):

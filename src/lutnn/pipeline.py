@@ -325,7 +325,8 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
                 rtl_classes = run_rtl(netlist, x.reshape(len(x), -1), simulator=simulator,
                                       workdir=workdir,
                                       pipeline=exported.get("pipeline", "layer"),
-                                      levels_per_stage=exported.get("levels_per_stage"))
+                                      levels_per_stage=exported.get("levels_per_stage"),
+                                      argmax=exported.get("argmax"))
         result.update({
             "pipeline": exported.get("pipeline", "layer"),
             "conv": exported.get("conv", "unrolled"),
