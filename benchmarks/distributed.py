@@ -1,4 +1,4 @@
-"""Data-parallel ``lutnn train``: samples/s of 1 and 2 processes (gloo, torchrun) on a small LUT-Net.
+"""Data-parallel ``lutnn train``: samples/s of 1 and 2 processes (gloo, torchrun), small LUT-Net.
 
 Each configuration is a fresh ``python -m lutnn train`` subprocess (``--nproc 2`` launches
 torchrun) on the same synthetic 28x28 data set (the class sets the bright quadrant), with the

@@ -204,5 +204,24 @@ def test_export_stream_then_sim_rtl(tiny_npz, tmp_path):
     assert "s_tvalid" in (run / info["verilog"]).read_text()
     r = simulate_run(run, rtl=True, vectors=60, simulator="icarus", backend="numpy")
     assert r["conv"] == "stream" and r["mismatches"] == 0 and r["rtl_mismatches"] == 0
+    assert r["file"] == "sim-stream.json" and not (run / "sim.json").exists()
     unrolled = export_run(run)
     assert "conv" not in unrolled and "s_tvalid" not in (run / unrolled["verilog"]).read_text()
+    r = simulate_run(run, rtl=True, vectors=60, simulator="icarus", backend="numpy")
+    assert r["file"] == "sim.json" and r["conv"] == "unrolled" and r["mismatches"] == 0
+    from lutnn.report import write_report
+
+    forms = [(e["conv"], e["rtl_vectors"]) for e in write_report(run)["networks"]]
+    assert forms == [("unrolled", 60), ("stream", 60)]  # both forms' RTL runs, side by side
+
+
+def test_report_puts_the_stream_beside_the_unrolled_form():
+    from lutnn.report import side_by_side
+
+    entries = [{"name": "cnn", "conv": "unrolled", "luts": 12_000, "ffs": 900},
+               {"name": "cnn", "conv": "stream", "luts": 1_000, "ffs": 2_000,
+                "cycles_per_image": 900, "line_buffer_bits": 682},
+               {"name": "mlp", "conv": "unrolled", "luts": 500, "ffs": 10}]
+    (line,) = [t for t in side_by_side(entries) if t]
+    assert line.startswith("cnn: the stream") and "12.0x the LUTs" in line
+    assert "900 clocks per image, 682 line-buffer bits" in line

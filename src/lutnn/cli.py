@@ -141,7 +141,7 @@ def cmd_sim(args: argparse.Namespace) -> None:
     print(line)
     if r["mismatches"]:
         raise LutnnError(f"{r['mismatches']} mismatching outputs: this is a lutnn bug, please "
-                         f"report it with {Path(args.run) / 'sim.json'}")
+                         f"report it with {Path(args.run) / r['file']}")
 
 
 def cmd_compile(args: argparse.Namespace) -> None:

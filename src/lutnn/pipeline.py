@@ -25,7 +25,7 @@ import numpy as np
 
 from lutnn import io
 from lutnn.errors import LutnnError
-from lutnn.runfolder import check_export_current, model_fingerprint
+from lutnn.runfolder import check_export_current, model_fingerprint, result_file
 
 TOP = "lutnn_top"
 
@@ -89,7 +89,8 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
     """Convert the run's model to the IR and Verilog under ``RUN/hdl``; returns a summary.
 
     ``pipeline``, ``levels_per_stage`` and ``argmax`` are :func:`lutnn.hdl.emit_verilog`'s
-    (``argmax=None``: the pipeline's default); all are recorded in ``export.json`` (``sim --rtl`` and ``synth`` use the exported design).
+    (``argmax=None``: the pipeline's default); all are recorded in ``export.json``
+    (``sim --rtl`` and ``synth`` use the exported design).
     With ``prune`` (the default) the netlist is :func:`lutnn.ir.passes.prune`-d first: the
     pruned one is ``RUN/hdl/netlist.json`` (what ``sim`` and the Verilog use), the converted
     one ``RUN/hdl/unpruned/``, and ``export.json`` records both LUT node counts.
@@ -145,6 +146,7 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
 
 
 CONV_FORMS = ("unrolled", "stream")
+
 
 
 def _export_stream_run(run_dir: Path, pipeline: str | int) -> dict:
@@ -274,10 +276,11 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
                  device: str = "cpu") -> dict:
     """Compare PyTorch eval, the IR simulator and (with ``rtl``) the RTL on test images.
 
-    Writes ``RUN/sim.json`` with ``vectors``, ``mismatches`` (classes differing between any
-    two models), ``accuracy`` (the IR simulator's), ``torch_accuracy`` and, with ``rtl``,
-    ``rtl_accuracy`` and ``rtl_mismatches``.  Mismatches are reported, not hidden: a
-    non-zero count is a bug in lutnn.  The IR simulator is the compiled C or numpy
+    Writes ``RUN/sim.json`` (``sim-stream.json`` for an RTL simulation of a stream
+    export; ``file`` in the result names it) with ``vectors``, ``mismatches`` (classes
+    differing between any two models), ``accuracy`` (the IR simulator's), ``torch_accuracy``
+    and, with ``rtl``, ``rtl_accuracy`` and ``rtl_mismatches``.  Mismatches are reported,
+    not hidden: a non-zero count is a bug in lutnn.  The IR simulator is the compiled C or numpy
     (``backend``, see :func:`_classify`; ``threads`` split the batch for C); sim.json
     records which (``backend``, and ``backend_note`` when auto fell back to numpy).
     ``device`` (``cpu``, ``cuda``, ``auto``) is where the PyTorch evaluation runs.
@@ -336,7 +339,8 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
             "simulator": simulator,
         })
         result["mismatches"] += result["rtl_mismatches"]
-    io.write_json(run_dir / "sim.json", result)
+    result["file"] = result_file("sim", result.get("conv", "unrolled"))
+    io.write_json(run_dir / result["file"], result)
     return result
 
 
@@ -389,8 +393,10 @@ def _synth_without_encoder(run_dir: Path, exported: dict, target: str, **options
 def synth_run(run_dir: str | Path, *, target: str = "xilinx",
               without_encoder: bool = True, speed: int = 6) -> dict:
     """Synthesize the exported Verilog (exporting first if needed); writes ``RUN/synth.json``
-    (``synth-ecp5.json`` for ECP5): the synthesis result plus the export's ``latency``
-    (cycles), ``pipeline``, ``levels_per_stage`` and, with an Fmax, ``latency_ns``.
+    (``synth-ecp5.json`` for ECP5; ``-stream`` before ``.json`` for a stream export:
+    :func:`lutnn.runfolder.result_file`; ``file`` in the result names it): the synthesis
+    result plus the export's ``latency`` (cycles), ``pipeline``, ``levels_per_stage`` and,
+    with an Fmax, ``latency_ns``.
     With ``without_encoder`` and a netlist with an encoder, a second synthesis of the design
     without it adds ``luts_without_encoder`` and ``encoder_luts`` (whole minus that).
     ``speed`` (ECP5): nextpnr's speed grade (see :func:`lutnn.hdl.synthesize`)."""
@@ -418,7 +424,7 @@ def synth_run(run_dir: str | Path, *, target: str = "xilinx",
         result.update(_synth_without_encoder(run_dir, exported, target, **options))
         if "luts_without_encoder" in result:
             result["encoder_luts"] = result["luts"] - result["luts_without_encoder"]
-    name = "synth.json" if target == "xilinx" else f"synth-{target}.json"
-    io.write_json(run_dir / name, result)
+    result["file"] = result_file("synth", result["conv"], target)
+    io.write_json(run_dir / result["file"], result)
     return result
 

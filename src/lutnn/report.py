@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lutnn import io
 from lutnn.errors import LutnnError
+from lutnn.runfolder import result_file
 
 LUT_COUNT_NOTE = (
     "LUTs: Yosys `synth_xilinx` (xc7 LUT1..LUT6 cells), post-synthesis, whole design: input "
@@ -52,17 +53,34 @@ def find_runs(folder: Path) -> list[Path]:
     return runs
 
 
-def network_entry(run: Path) -> dict:
-    """One network's numbers, gathered from the run folder's JSON files."""
+def network_entries(run: Path) -> list[dict]:
+    """The run's unrolled form, and its streaming form when it was simulated or synthesized
+    (``lutnn export --conv stream`` then ``sim --rtl`` / ``synth``): one entry each."""
+    entries = [network_entry(run)]
+    if any((run / result_file(kind, "stream", target)).is_file()
+           for kind, target in (("sim", "xilinx"), ("synth", "xilinx"), ("synth", "ecp5"))):
+        entries.append(network_entry(run, conv="stream"))
+    return entries
+
+
+def network_entry(run: Path, conv: str = "unrolled") -> dict:
+    """One network's numbers in one Verilog form (``conv``: "unrolled" or "stream"), gathered
+    from the run folder's JSON files (:func:`lutnn.runfolder.result_file` names them)."""
     metrics = _read(run / "metrics.json")
-    sim, synth = _read(run / "sim.json"), _read(run / "synth.json")
-    ecp5 = _read(run / "synth-ecp5.json")  # `lutnn synth RUN --target ecp5`: Fmax, ns
+    sim = _read(run / result_file("sim", conv))
+    if conv == "stream" and not sim.get("rtl_accuracy"):
+        sim = {}  # the stream's own RTL run, or nothing
+    synth = _read(run / result_file("synth", conv))
+    ecp5 = _read(run / result_file("synth", conv, "ecp5"))  # `lutnn synth --target ecp5`
     record = _read(run / "run.json")
     model = record.get("model", "?")
     kind = "LUT-Net" if model.startswith("lut") or "luts" in metrics else "XNOR-Net"
     return {
         "name": run.name,
         "model": model,
+        "conv": conv,
+        "cycles_per_image": synth.get("cycles_per_image", ecp5.get("cycles_per_image")),
+        "line_buffer_bits": synth.get("line_buffer_bits", ecp5.get("line_buffer_bits")),
         "kind": kind,
         "test_accuracy": metrics.get("test_accuracy"),
         "teacher_test_accuracy": metrics.get("teacher_test_accuracy"),
@@ -86,6 +104,23 @@ def network_entry(run: Path) -> dict:
         "train_seconds": metrics.get("seconds"),
         "layers": metrics.get("layers"),
     }
+
+
+def side_by_side(entries: list[dict]) -> list[str]:
+    """Report lines comparing a network's streaming form with its unrolled one (both
+    synthesized): LUTs, FFs, line-buffer bits, clocks per image."""
+    lines = []
+    unrolled = {e["name"]: e for e in entries if e["conv"] == "unrolled"}
+    for s in entries:
+        u = unrolled.get(s["name"]) if s["conv"] == "stream" else None
+        if u is None or not s["luts"] or not u["luts"]:
+            continue
+        lines += ["", f"{s['name']}: the stream (one pixel per clock, "
+                  f"{_fmt(s['cycles_per_image'])} clocks per image, "
+                  f"{_fmt(s['line_buffer_bits'])} line-buffer bits) takes {s['luts']} LUTs and "
+                  f"{s['ffs']} FFs; unrolled (one image per clock) {u['luts']} LUTs and "
+                  f"{u['ffs']} FFs: {u['luts'] / s['luts']:.1f}x the LUTs."]
+    return lines
 
 
 def _fmt(value, spec: str = "") -> str:
@@ -180,7 +215,7 @@ def write_report(folder: str | Path) -> dict:
     """
     folder = Path(folder)
     scaling = _read(folder / "scaling.json") or None
-    entries = [network_entry(run) for run in find_runs(folder)]
+    entries = [e for run in find_runs(folder) for e in network_entries(run)]
     summary = {"networks": entries, "lut_count": LUT_COUNT_NOTE}
     io.write_json(folder / "summary.json", summary)
 
@@ -197,21 +232,24 @@ def write_report(folder: str | Path) -> dict:
         plots.append(("XNOR vs LUT layer scaling", "scaling.png"))
 
     lines = ["# lutnn report", "", f"{LUT_COUNT_NOTE}", "",
-             "| network | model | test acc. (PyTorch) | simulator acc. | RTL acc. (vectors) "
-             "| mismatches | LUTs | FFs | LUT levels | latency (cycles) | ECP5 LUT4s "
+             "| network | model | Verilog | test acc. (PyTorch) | simulator acc. "
+             "| RTL acc. (vectors) | mismatches | LUTs | FFs | LUT levels | latency (cycles) "
+             "| ECP5 LUT4s "
              "| ECP5 Fmax (MHz) | latency (ns) | synthesis s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         lines.append(
-            f"| {e['name']} ({e['kind']}) | {e['model']} | {_fmt(e['test_accuracy'], '%')} "
+            f"| {e['name']} ({e['kind']}) | {e['model']} | {e['conv']} "
+            f"| {_fmt(e['test_accuracy'], '%')} "
             f"| {_fmt(e['sim_accuracy'], '%')} | {_fmt(e['rtl_accuracy'], '%')} "
             f"({_fmt(e['rtl_vectors'])}) | {_fmt(e['mismatches'])} | {_fmt(e['luts'])} "
             f"| {_fmt(e['ffs'])} | {_fmt(e['levels'])} | {_fmt(e['latency'])} "
             f"| {_fmt(e['ecp5_luts'])} | {_fmt(e['fmax_mhz'], '.0f')} "
             f"| {_fmt(e['latency_ns'], '.1f')} | {_fmt(e['synth_seconds'], '.1f')} |"
         )
+    lines += side_by_side(entries)
     for e in entries:
-        if e["teacher_test_accuracy"] is not None:
+        if e["teacher_test_accuracy"] is not None and e["conv"] == "unrolled":
             lines += ["", f"{e['name']}: teacher test accuracy "
                       f"{_fmt(e['teacher_test_accuracy'], '%')}, student "
                       f"{_fmt(e['test_accuracy'], '%')} with {_fmt(e['lut_nodes'])} LUT nodes."]

@@ -207,5 +207,16 @@ USER_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, e
                          errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG})
 
 
+def result_file(kind: str, conv: str = "unrolled", target: str = "xilinx") -> str:
+    """The run folder's result file of ``kind`` ("sim" or "synth") for a Verilog form:
+    ``sim.json``, ``synth.json``, ``synth-ecp5.json`` for the unrolled form and the same with
+    ``-stream`` for the stream (``sim-stream.json``: an RTL simulation of the stream), so
+    both forms' numbers stay side by side for ``lutnn report``."""
+    name = kind + (f"-{target}" if kind == "synth" and target != "xilinx" else "")
+    return name + ("-stream" if conv == "stream" else "") + ".json"
+
+
 __all__ = ["LOCK_NAME", "RESUMABLE", "USER_ERRNOS", "check_export_current",
-           "check_out_folder", "claim_run_folder", "guarded", "model_fingerprint", "run_lock"]
+           "check_out_folder", "claim_run_folder", "guarded", "model_fingerprint",
+           "result_file", "run_lock"]
+
