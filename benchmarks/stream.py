@@ -7,14 +7,18 @@ simulator == PyTorch on MNIST test images.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/stream.py --run runs/h12/cnn --images 1000
 
 Writes the designs under ``RUN/stream_bench/`` and the numbers to
-``benchmarks/results/stream.json``.  The unrolled form is what ``lutnn export`` writes (pruned,
-``pipeline="layer"``); the stream what ``lutnn export --conv stream`` writes (the spatial
-netlist, not pruned, its dense tail ``pipeline="layer"``).
+``benchmarks/results/stream.json`` under ``runs[NAME]`` (``--name``, default the run folder's
+name; the other runs' entries are kept).  ``--ecp5`` adds ``synth_ecp5`` + nextpnr of the
+stream (post-route Fmax at speed grades 6 and 8, images per second = Fmax / interval).
+The unrolled form is what ``lutnn export`` writes (pruned, ``pipeline="layer"``); the
+stream what ``lutnn export --conv stream`` writes (the spatial netlist, not pruned, its dense
+tail ``pipeline="layer"``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
 from pathlib import Path
@@ -25,6 +29,7 @@ from lutnn.frontend import to_ir
 from lutnn.hdl import export, synthesize, tool_version
 from lutnn.hdl.stream import export_stream
 from lutnn.hdl.stream_rtl import run_stream
+from lutnn.hdl.synth import latency_ns, place_and_route
 from lutnn.io import write_json
 from lutnn.ir.passes import prune
 from lutnn.ir.summary import netlist_summary
@@ -45,12 +50,29 @@ def _synth(verilog: Path, workdir: Path) -> dict:
     return out
 
 
+def _ecp5(verilog: Path, workdir: Path, latency: int, interval: int) -> dict:
+    """synth_ecp5 + nextpnr (speed grade 6, then 8 on the same netlist)."""
+    r = synthesize(verilog, "lutnn_top", target="ecp5", workdir=workdir)
+    out = {k: r[k] for k in ("luts", "ffs", "levels", "seconds", "fmax_mhz", "device",
+                             "critical_path") if k in r}
+    fast = place_and_route(workdir, r["luts"], speed=8)
+    out["speed8"] = {"fmax_mhz": fast["fmax_mhz"], "device": fast["device"]}
+    for row in (out, out["speed8"]):
+        if row["fmax_mhz"]:
+            row["latency_ns"] = latency_ns(latency, row["fmax_mhz"])
+            row["images_per_second"] = round(row["fmax_mhz"] * 1e6 / interval)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default="runs/h12/cnn")
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--gap", type=float, default=0.2)
     ap.add_argument("--stall", type=float, default=0.2)
+    ap.add_argument("--name", help="key of this run in stream.json (default: the folder name)")
+    ap.add_argument("--ecp5", action="store_true",
+                    help="also synth_ecp5 + nextpnr-ecp5 the stream (Fmax, images/s)")
     ap.add_argument("--no-unrolled-synth", action="store_true",
                     help="skip synthesizing the unrolled form (the slow part)")
     args = ap.parse_args()
@@ -114,7 +136,15 @@ def main() -> None:
         print("unrolled:", result["unrolled"]["synth_xilinx"])
         s, u = result["stream"]["synth_xilinx"], result["unrolled"]["synth_xilinx"]
         result["lut_ratio_unrolled_over_stream"] = round(u["luts"] / s["luts"], 2)
-    write_json(RESULTS, result)
+    if args.ecp5:
+        result["stream"]["ecp5"] = _ecp5(Path(stream["verilog"]), out / "ecp5-stream",
+                                         stream["latency"], stream["cycles_per_image"])
+        print("stream ECP5:", result["stream"]["ecp5"])
+    saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    if saved and "runs" not in saved:  # the single-run layout of the first measurement
+        saved = {"runs": {Path(saved["run"]).name: saved}}
+    saved.setdefault("runs", {})[args.name or run.name] = result
+    write_json(RESULTS, saved)
     print(f"-> {RESULTS}")
 
 

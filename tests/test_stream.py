@@ -143,6 +143,15 @@ def test_design_structure():
     assert "module tiny_collect" in d.text and "module tiny_tail" in d.text
 
 
+def test_golden_tiny_stream():
+    """The tiny all-types stream, text for text (LUTNN_UPDATE_GOLDEN=1 regenerates it): a
+    change to the streaming emitter shows up here as a diff to review, not only as a
+    behaviour the RTL tests may or may not reach."""
+    from test_hdl import check_golden
+
+    check_golden("tiny_stream.v", emit_stream(_all_spatial_types(), top="tiny").text)
+
+
 def test_stream_hex_is_raster_order():
     net = Netlist(8, (ImageFlatten("f", 2, 2, 2),))
     x = np.zeros((1, 8), np.uint8)
