@@ -45,13 +45,19 @@ def test_report_numbers_equal_the_json(demo_dir):
     out, _ = demo_dir
     report = (out / "report.md").read_text()
     summary = json.loads((out / "summary.json").read_text())
+    table = [line for line in report.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    rows = {}
+    for line in table[1:]:
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|"))))
+        rows[(cells["network"].split(" (")[0], cells["Verilog"])] = cells
     for e in summary["networks"]:
-        row = next(line for line in report.splitlines() if line.startswith(f"| {e['name']} "))
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[2] == f"{100 * e['test_accuracy']:.2f}%"
-        assert cells[4].startswith(f"{100 * e['rtl_accuracy']:.2f}%")
-        assert cells[6] == str(e["luts"]) and cells[7] == str(e["ffs"])
-        assert cells[8] == str(e["levels"]) and cells[9] == str(e["latency"])
+        cells = rows[(e["name"], e["conv"])]
+        assert cells["test acc. (PyTorch)"] == f"{100 * e['test_accuracy']:.2f}%"
+        assert cells["RTL acc. (vectors)"].startswith(f"{100 * e['rtl_accuracy']:.2f}%")
+        assert cells["LUTs"] == str(e["luts"]) and cells["FFs"] == str(e["ffs"])
+        assert cells["LUT levels"] == str(e["levels"])
+        assert cells["latency (cycles)"] == str(e["latency"])
         metrics = json.loads((out / e["name"] / "metrics.json").read_text())
         synth = json.loads((out / e["name"] / "synth.json").read_text())
         assert e["test_accuracy"] == metrics["test_accuracy"] and e["luts"] == synth["luts"]
