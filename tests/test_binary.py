@@ -155,3 +155,30 @@ def test_xnor_popcount_identity(seed):
     w = rng.choice([-1, 1], size=37)
     x = rng.choice([-1, 1], size=37)
     assert (w * x).sum() == 2 * np.sum((w > 0) == (x > 0)) - 37
+
+
+@pytest.mark.parametrize("groups,stride,padding", [(1, 1, 1), (4, 2, 1), (4, 1, 0), (1, 2, 0)])
+@pytest.mark.parametrize("binary_weights", [True, False])
+def test_conv_forward_equals_the_lowered_path(groups, stride, padding, binary_weights):
+    """LoweredConv2d's one-conv2d path (BinaryLinear inner) == unfold -> inner -> fold:
+    the same bits in training and eval mode, gradients to float rounding."""
+    import copy
+
+    from lutnn.nn.conv import LoweredConv2d
+
+    torch.manual_seed(0)
+    inner = BinaryLinear(4 * 9, 8, groups=groups, binary_weights=binary_weights)
+    conv = LoweredConv2d(4, 8, 3, inner, stride=stride, padding=padding)
+    x = torch.randint(0, 2, (3, 4, 7, 6)).float()
+    runs = []
+    for direct in (False, True):
+        c = copy.deepcopy(conv)
+        c.direct = direct
+        out = c.train()(x)
+        (out * torch.arange(out.numel()).reshape(out.shape)).sum().backward()
+        runs.append((out.detach(), c.eval()(x), [p.grad for p in c.parameters()]))
+    (lo_train, lo_eval, lo_grads), (d_train, d_eval, d_grads) = runs
+    torch.testing.assert_close(d_train, lo_train, rtol=0, atol=0)
+    torch.testing.assert_close(d_eval, lo_eval, rtol=0, atol=0)
+    for a, b in zip(d_grads, lo_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3)

@@ -64,12 +64,17 @@ class MobileNetConfig:
 
     encoder: str = "thermometer"  # input encoding: "threshold" or "thermometer"
     levels: int = 2  # thermometer levels T
-    stem_channels: int = 32  # output channels of the first (full) 3x3 conv, followed by pool 2x2
-    channels: tuple[int, ...] = (64,)  # pointwise output channels of each dw+pw block (+ pool)
+    stem_channels: int = 32  # output channels of the first (full) 3x3 conv, then downsampled
+    channels: tuple[int, ...] = (64,)  # pointwise output channels of each dw+pw block
     hidden: tuple[int, ...] = (512,)  # widths of the dense binary layers
     group_size: int = 50  # output bits per class
     binary_weights: bool = True  # XNOR-Net weights (sign) or real weights
     tau: float = 5.0  # softmax temperature on the popcount scores (training only)
+    # how the stem and each block halve the image: "pool" (OR of 2x2 bits after it) or
+    # "stride" (the stem and the depthwise 3x3 convs step 2 pixels)
+    downsample: str = "pool"
+    # which of the stem and blocks downsample, one 0/1 per layer (stem first); () = all
+    halve: tuple[int, ...] = dataclasses.field(default=(), metadata={"min": 0})
 
 
 def _encoder(name: str, levels: int) -> nn.Module:
@@ -145,24 +150,57 @@ def build_cnn(cfg: CNNConfig, input_shape: tuple[int, int, int], num_classes: in
     return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
 
 
+def _halvings(cfg: MobileNetConfig) -> tuple[int, ...]:
+    """One 0/1 per layer (stem, then each block): whether it halves the image."""
+    if cfg.downsample not in ("pool", "stride"):
+        raise LutnnError(f"teacher-mobilenet: downsample must be 'pool' or 'stride', "
+                         f"got {cfg.downsample!r}")
+    layers = 1 + len(cfg.channels)
+    halve = cfg.halve or (1,) * layers
+    if len(halve) != layers or any(v not in (0, 1) for v in halve):
+        raise LutnnError(f"teacher-mobilenet: halve needs one 0 or 1 per layer (the stem, then "
+                         f"{len(cfg.channels)} block(s)): {layers} values, got {list(halve)}")
+    return tuple(halve)
+
+
+def _output_size(layers: list[nn.Module], size: tuple[int, int]) -> tuple[int, int]:
+    """The image size after ``layers`` (convolutions and 2x2 pools) from ``size``."""
+    h, w = size
+    for layer in layers:
+        if isinstance(layer, LoweredConv2d):
+            h, w = layer.output_shape(h, w)
+        elif isinstance(layer, BinaryMaxPool2d):
+            h, w = h // 2, w // 2
+    return h, w
+
+
 def build_mobilenet(
     cfg: MobileNetConfig, input_shape: tuple[int, int, int], num_classes: int
 ) -> nn.Sequential:
     c, h, w = _image_only("teacher-mobilenet", input_shape)
     c = c * _encoder_bits(cfg.encoder, cfg.levels)
     bw = cfg.binary_weights
+    halve = _halvings(cfg)
+    stride = 2 if cfg.downsample == "stride" else 1
+    pool = [BinaryMaxPool2d(2)] if cfg.downsample == "pool" else []
+
+    def conv3x3(c_in: int, c_out: int, inner: nn.Module, halves: bool) -> list[nn.Module]:
+        conv = LoweredConv2d(c_in, c_out, 3, inner, stride=stride if halves else 1, padding=1)
+        return [conv]
+
     stem = BinaryLinear(c * 9, cfg.stem_channels, binary_weights=bw)
-    layers: list[nn.Module] = [
-        _encoder(cfg.encoder, cfg.levels),
-        _conv(c, cfg.stem_channels, 3, stem),
-        BinaryMaxPool2d(2),
-    ]
-    c, h, w = cfg.stem_channels, h // 2, w // 2
-    for c_out in cfg.channels:
+    layers: list[nn.Module] = [_encoder(cfg.encoder, cfg.levels)]
+    layers += conv3x3(c, cfg.stem_channels, stem, halve[0])
+    layers += pool if halve[0] else []
+    c = cfg.stem_channels
+    for c_out, halves in zip(cfg.channels, halve[1:], strict=True):
         depthwise = BinaryLinear(c * 9, c, groups=c, binary_weights=bw)  # one 3x3 per channel
         pointwise = BinaryLinear(c, c_out, binary_weights=bw)  # 1x1 across channels
-        layers += [_conv(c, c, 3, depthwise), _conv(c, c_out, 1, pointwise), BinaryMaxPool2d(2)]
-        c, h, w = c_out, h // 2, w // 2
+        layers += conv3x3(c, c, depthwise, halves)
+        layers += [_conv(c, c_out, 1, pointwise)]
+        layers += pool if halves else []
+        c = c_out
+    h, w = _output_size(layers, (h, w))
     widths = [c * h * w, *cfg.hidden, num_classes * cfg.group_size]
     layers += [nn.Flatten(), *_dense_stack(widths, bw)]
     return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
@@ -332,7 +370,7 @@ def _coerce(model: str, key: str, hint, value, minimum: int = 1):
     )
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+            isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value
         ):
             raise bad
         return tuple(value)

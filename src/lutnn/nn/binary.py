@@ -190,6 +190,29 @@ class BinaryLinear(nn.Linear):
     def forward(self, bits: Tensor) -> Tensor:
         return self.act(self.preactivation(bits))
 
+    def conv_forward(
+        self,
+        bits: Tensor,
+        kernel_size: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> Tensor:
+        """This layer applied to every patch of ``bits`` ``[B, C, H, W]`` as one ``F.conv2d``.
+
+        Equals :class:`~lutnn.nn.conv.LoweredConv2d`'s unfold -> ``forward`` -> fold: the
+        patch order ``c * kh * kw + i * kw + j`` is conv2d's weight order, a padded bit 0 is
+        the value -1 (so the +-1 image is padded with -1 before a padding-free conv), and
+        BatchNorm's statistics run over every batch element and position as before.
+        Returns bits ``[B, out_features, Ho, Wo]``.
+        """
+        (kh, kw), (ph, pw) = kernel_size, padding
+        c = self.in_features // (kh * kw)
+        x = F.pad(bits_to_pm1(bits), (pw, pw, ph, ph), value=-1.0)  # (B, C, H+2ph, W+2pw)
+        w = self.effective_weight().reshape(self.out_features, c // self.groups, kh, kw)
+        s = F.conv2d(x, w, self.bias, stride=stride, groups=self.groups)  # (B, out, Ho, Wo)
+        z = self.bn(s.flatten(2)).reshape(s.shape)  # BatchNorm1d over (B, out, Ho*Wo)
+        return self.act(z)
+
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "

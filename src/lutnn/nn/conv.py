@@ -13,6 +13,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def _is_binary_linear(module: nn.Module) -> bool:
+    from lutnn.nn.binary import BinaryLinear  # conv.py stays importable from binary.py's users
+
+    return isinstance(module, BinaryLinear)
+
+
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
@@ -51,6 +57,7 @@ class LoweredConv2d(nn.Module):
         self.stride = _pair(stride)
         self.padding = _pair(padding)
         self.inner = inner
+        self.direct = True  # a BinaryLinear inner runs as one F.conv2d (same bits, 3-10x faster)
 
     @property
     def patch_size(self) -> int:
@@ -65,6 +72,12 @@ class LoweredConv2d(nn.Module):
             raise ValueError(
                 f"LoweredConv2d expects [B, {self.in_channels}, H, W], got {tuple(x.shape)}"
             )
+        if self.direct and _is_binary_linear(self.inner):
+            return self.inner.conv_forward(x, self.kernel_size, self.stride, self.padding)
+        return self.lowered_forward(x)
+
+    def lowered_forward(self, x: Tensor) -> Tensor:
+        """The readable path: unfold -> inner per patch -> fold (the reference of ``forward``)."""
         b, _, h, w = x.shape
         ho, wo = self.output_shape(h, w)
         cols = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)  # (B, F, L)
