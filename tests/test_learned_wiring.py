@@ -8,15 +8,8 @@ import torch
 
 from lutnn.errors import LutnnError
 from lutnn.nn.learned_wiring import LearnedWiring
-from lutnn.nn.lut import (
-    EFD_ALPHA,
-    EFD_BETA,
-    EFD_DECAY,
-    LUTLayer,
-    _input_slopes,
-    efd_slopes,
-    lut_lookup,
-)
+from lutnn.nn.lut import LUTLayer, lut_lookup
+from lutnn.nn.slopes import EFD_ALPHA, EFD_BETA, EFD_DECAY, efd_slopes, input_slopes
 
 
 def _efd_brute_force(tables: torch.Tensor) -> torch.Tensor:
@@ -42,16 +35,16 @@ def test_efd_equals_brute_force(k: int) -> None:
 
 def test_efd_nearest_term_is_the_scaled_exact_slope() -> None:
     """With beta -> 0 only the two entries at distance 0 remain: alpha * exact slope."""
-    import lutnn.nn.lut as lut
+    import lutnn.nn.slopes as slopes
 
     tables = torch.randn(4, 2**5, generator=torch.Generator().manual_seed(1))
-    old = lut.EFD_BETA
+    old = slopes.EFD_BETA
     try:
-        lut.EFD_BETA = 0.0
-        alpha = lut.EFD_ALPHA * lut.EFD_DECAY**4
-        torch.testing.assert_close(efd_slopes(tables), alpha * _input_slopes(tables))
+        slopes.EFD_BETA = 0.0
+        alpha = slopes.EFD_ALPHA * slopes.EFD_DECAY**4
+        torch.testing.assert_close(efd_slopes(tables), alpha * input_slopes(tables))
     finally:
-        lut.EFD_BETA = old
+        slopes.EFD_BETA = old
 
 
 def test_lookup_efd_gradient_is_a_gather_of_the_slopes() -> None:

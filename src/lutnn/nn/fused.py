@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import torch
 
+from lutnn.nn.slopes import INPUT_GRADIENTS, check_input_grad
+
 __all__ = ["CHUNK_BYTES", "address_dtype", "fused_lookup"]
 
 #: a chunk's ``[m, k, B]`` float temporary may take half the ``[B, N]`` output's bytes, and never
@@ -99,8 +101,6 @@ class _FusedLookup(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from lutnn.nn.lut import INPUT_GRADIENTS
-
         addr, tables, inputs = ctx.saved_tensors
         n, b = addr.shape
         k = inputs.shape[1]
@@ -149,13 +149,10 @@ def fused_lookup(
         x2: ``[B, F]`` float with values exactly in {0, 1} (not checked here).
         tables: ``[N, 2^k]``.
         inputs: int64 ``[N, k]`` wiring, entries in ``[0, F)``.
-        input_grad: ``"exact"`` or ``"efd"`` (:data:`lutnn.nn.lut.INPUT_GRADIENTS`).
+        input_grad: ``"exact"`` or ``"efd"`` (:data:`lutnn.nn.slopes.INPUT_GRADIENTS`).
         chunk_nodes: LUTs per chunk (``None``: from :data:`CHUNK_BYTES`); only memory and
             speed depend on it, never the result.
     """
-    from lutnn.errors import LutnnError
-    from lutnn.nn.lut import INPUT_GRADIENTS
-
     if x2.dim() != 2:
         raise ValueError(f"fused_lookup: x2 must be [B, F], got shape {tuple(x2.shape)}")
     if inputs.dim() != 2 or inputs.dtype != torch.int64:
@@ -165,7 +162,5 @@ def fused_lookup(
     if tables.shape != (n, 2**k):
         raise ValueError(f"fused_lookup: inputs [N, k] = {(n, k)} needs tables [N, 2^k] = "
                          f"[{n}, {2**k}], got {tuple(tables.shape)}")
-    if input_grad not in INPUT_GRADIENTS:
-        known = ", ".join(INPUT_GRADIENTS)
-        raise LutnnError(f"unknown LUT input gradient {input_grad!r}; known: {known}")
+    check_input_grad(input_grad)
     return _FusedLookup.apply(x2, tables, inputs, input_grad, chunk_nodes)

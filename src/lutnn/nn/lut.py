@@ -46,6 +46,7 @@ from lutnn.errors import LutnnError
 from lutnn.nn.binary import ste_bits
 from lutnn.nn.fused import fused_lookup
 from lutnn.nn.learned_wiring import LearnedWiring
+from lutnn.nn.slopes import INPUT_GRADIENTS, check_input_grad, efd_slopes
 from lutnn.nn.wiring import get_wiring
 
 __all__ = [
@@ -146,67 +147,6 @@ def is_binary(x: torch.Tensor) -> bool:
     return bool(((x == 0) | (x == 1)).all())
 
 
-def _input_slopes(tables: torch.Tensor) -> torch.Tensor:
-    """``S[n, a, j] = T[n, a | 1<<j] - T[n, a & ~(1<<j)]``: the slope of the multilinear LUT
-    in ``x_j`` at address ``a`` (it is linear in each input).  Shape ``[N, 2^k, k]``."""
-    n, size = tables.shape
-    k = size.bit_length() - 1
-    slopes = []
-    for j in range(k):
-        t = tables.view(n, 2 ** (k - 1 - j), 2, 2**j)  # (N, high bits, bit j, low bits)
-        d = (t[:, :, 1:] - t[:, :, :1]).expand(-1, -1, 2, -1)  # same slope for bit j = 0, 1
-        slopes.append(d.reshape(n, size))
-    return torch.stack(slopes, dim=-1)
-
-
-#: EFD constants (DWN, Bacellar et al. 2024): ``alpha = EFD_ALPHA * EFD_DECAY**(k-1)``,
-#: ``beta = EFD_BETA``.
-EFD_ALPHA, EFD_DECAY, EFD_BETA = 0.5, 0.75, 1.0 / 3.0
-
-
-def _efd_kernel(k: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """``M[a, x, j] = alpha * beta^H_j(a, x) * (2*bit_j(a) - 1)``, shape ``[2^k, 2^k, k]``.
-
-    ``H_j(a, x) = popcount((a ^ x) & ~(1 << j))`` is the Hamming distance between table entry
-    ``a`` and address ``x`` with bit ``j`` ignored.  See :func:`efd_slopes`.
-    """
-    size = 2**k
-    a = torch.arange(size, device=device)
-    diff = a.view(-1, 1) ^ a.view(1, -1)  # (a, x)
-    bits = (a.view(-1, 1) >> torch.arange(k, device=device)) & 1  # (a, j)
-    masked = diff.unsqueeze(-1) & ~(1 << torch.arange(k, device=device))  # (a, x, j)
-    dist = torch.zeros_like(masked)
-    for b in range(k):
-        dist += (masked >> b) & 1
-    alpha = EFD_ALPHA * EFD_DECAY ** (k - 1)
-    sign = (2 * bits - 1).unsqueeze(1)  # (a, 1, j)
-    return (alpha * EFD_BETA ** dist.to(dtype)) * sign.to(dtype)
-
-
-def efd_slopes(tables: torch.Tensor) -> torch.Tensor:
-    """Extended finite-difference input gradients (DWN's EFD), shape ``[N, 2^k, k]``.
-
-    ``G[n, x, j] = sum_a alpha * beta^H_j(a, x) * (2*bit_j(a) - 1) * T[n, a]``: every table
-    entry votes for input ``j`` at address ``x`` with the sign of its own bit ``j``, weighted by
-    how far it is from ``x`` on the *other* inputs.  The two entries at distance 0 give
-    ``alpha * (T[x | 1<<j] - T[x & ~(1<<j)])``, the exact finite difference of
-    :func:`_input_slopes`; the rest lets an input's gradient see table entries that the
-    current address does not neighbour.  It depends only on the table, so it is one
-    ``[N, 2^k] @ [2^k, 2^k * k]`` product per step, table-sized like the exact slopes.
-    """
-    n, size = tables.shape
-    k = size.bit_length() - 1
-    kernel = _efd_kernel(k, tables.device, tables.dtype).reshape(size, size * k)  # (a, x*j)
-    return (tables @ kernel).view(n, size, k)
-
-
-#: input-gradient rules of the lookup path: name -> tables [N, 2^k] -> slopes [N, 2^k, k]
-INPUT_GRADIENTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "exact": lambda t: _input_slopes(t),
-    "efd": efd_slopes,
-}
-
-
 class _Lookup(torch.autograd.Function):
     """``y = T[n, address]``; input gradient from table-sized slopes (exact or EFD)."""
 
@@ -248,7 +188,7 @@ def lut_lookup(x: torch.Tensor, tables: torch.Tensor, input_grad: str = "exact")
 
     Peak memory of forward + backward: about ``B*N*(k + 4) + N*2^k*(k + 2)`` elements
     (gathered bits, their gradient, the int64 address, the output; the table-sized slopes of
-    :func:`_input_slopes` and the table gradient): no ``B * 2^k`` term.
+    :func:`~lutnn.nn.slopes.input_slopes` and the table gradient): no ``B * 2^k`` term.
 
     Args:
         x: ``[..., N, k]`` with values exactly in {0, 1} (not checked here; see
@@ -261,9 +201,7 @@ def lut_lookup(x: torch.Tensor, tables: torch.Tensor, input_grad: str = "exact")
         ``[..., N]``.
     """
     _check_lut_args(x, tables)
-    if input_grad not in INPUT_GRADIENTS:
-        known = ", ".join(INPUT_GRADIENTS)
-        raise LutnnError(f"unknown LUT input gradient {input_grad!r}; known: {known}")
+    check_input_grad(input_grad)
     return _Lookup.apply(x, tables, input_grad)
 
 
@@ -426,9 +364,7 @@ class LUTLayer(nn.Module):
         if implementation != "auto" and implementation not in IMPLEMENTATIONS:
             known = ", ".join(["auto", *IMPLEMENTATIONS])
             raise LutnnError(f"unknown LUT implementation {implementation!r}; known: {known}")
-        if input_grad not in INPUT_GRADIENTS:
-            known = ", ".join(INPUT_GRADIENTS)
-            raise LutnnError(f"unknown LUT input gradient {input_grad!r}; known: {known}")
+        check_input_grad(input_grad)
         if kernel not in KERNELS:
             raise LutnnError(f"unknown LUT kernel {kernel!r}; known: {', '.join(KERNELS)}")
         self.kernel = kernel
