@@ -25,6 +25,7 @@ import numpy as np
 
 from lutnn import io
 from lutnn.errors import LutnnError
+from lutnn.ir.options import ExportOptions
 from lutnn.runfolder import check_export_current, model_fingerprint, result_file
 
 TOP = "lutnn_top"
@@ -85,106 +86,64 @@ def _prune_for_export(netlist, out: Path, prune: bool, run_dir: Path):
 
 def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
                levels_per_stage: int | None = None, prune: bool = True,
-               conv: str = "unrolled", argmax: str | None = None) -> dict:
+               conv: str = "unrolled", argmax: str | None = None,
+               options: ExportOptions | None = None) -> dict:
     """Convert the run's model to the IR and Verilog under ``RUN/hdl``; returns a summary.
 
-    ``pipeline``, ``levels_per_stage`` and ``argmax`` are :func:`lutnn.hdl.emit_verilog`'s
-    (``argmax=None``: the pipeline's default); all are recorded in ``export.json``
-    (``sim --rtl`` and ``synth`` use the exported design).
+    The keywords make an :class:`~lutnn.ir.options.ExportOptions` (validated before anything
+    is written; or pass ``options``): ``pipeline``, ``levels_per_stage`` and ``argmax`` are
+    :func:`lutnn.hdl.emit_verilog`'s (``argmax=None``: the pipeline's default); all are
+    recorded in ``export.json`` (``sim --rtl`` and ``synth`` read the exported files).
     With ``prune`` (the default) the netlist is :func:`lutnn.ir.passes.prune`-d first: the
     pruned one is ``RUN/hdl/netlist.json`` (what ``sim`` and the Verilog use), the converted
     one ``RUN/hdl/unpruned/``, and ``export.json`` records both LUT node counts.
 
     ``conv="stream"``: the spatial netlist (``to_ir(..., spatial=True)``, not pruned) as
-    streaming Verilog (:func:`lutnn.hdl.stream.export_stream`: one pixel per clock, line
+    streaming Verilog (:class:`lutnn.hdl.backend.StreamBackend`: one pixel per clock, line
     buffers; ``pipeline`` is its dense tail's); ``export.json`` records ``conv``, the
-    no-stall ``latency`` (first pixel to class), ``cycles_per_image`` and the line buffers."""
+    no-stall ``latency`` (first pixel to class), ``cycles_per_image`` and the line buffers.
+
+    The steps: build the netlist, prune it (recorded), run the backend's flow, save the
+    artifact, write the record."""
     from lutnn.frontend import to_ir
-    from lutnn.hdl import export
-    from lutnn.hdl.emit import parse_pipeline
+    from lutnn.hdl.backend import backend_for
     from lutnn.ir.serialize import save_netlist
     from lutnn.ir.summary import netlist_summary
     from lutnn.train import load_run
 
-    try:  # before anything is written
-        parse_pipeline(pipeline)
-    except ValueError as exc:
-        raise LutnnError(str(exc)) from None
-    if conv not in CONV_FORMS:
-        raise LutnnError(f"conv must be one of {', '.join(CONV_FORMS)}, got {conv!r}")
-    if conv == "stream":
-        if argmax is not None:
-            raise LutnnError("argmax is an option of the unrolled form's head; the stream's "
-                             "dense tail uses its pipeline's default: drop --argmax")
-        return _export_stream_run(Path(run_dir), pipeline)
+    if options is None:  # checked before anything is written
+        options = ExportOptions(form=conv, pipeline=pipeline, levels_per_stage=levels_per_stage,
+                                argmax=argmax, prune=prune)
     run_dir = Path(run_dir)
     model, record = load_run(run_dir)
     fingerprint = model_fingerprint(run_dir)  # every derived file names the weights it is of
-    netlist = to_ir(model, tuple(record["input_shape"]),
+    netlist = to_ir(model, tuple(record["input_shape"]), spatial=options.stream,
                     meta={"model": record["model"], "model_sha256": fingerprint})
     out = _hdl_dir(run_dir)
-    netlist, pruned = _prune_for_export(netlist, out, prune, run_dir)
+    netlist, pruned = _prune_for_export(netlist, out, options.prune, run_dir)
     save_netlist(netlist, out)
-    design = export(netlist, out, top=TOP, pipeline=pipeline, levels_per_stage=levels_per_stage,
-                    argmax=argmax)
+    artifact = backend_for(options, top=TOP).emit(netlist, options)
+    saved = artifact.save(out, footer=f"// made from model.pt sha256 {fingerprint}\n")
+    resolved = options.replace(levels_per_stage=saved.get("levels_per_stage"),
+                               argmax=saved.get("argmax"))  # the bound and argmax it got
     summary = {  # paths relative to the run folder, so a copied or moved run stays whole
         "netlist": (out / "netlist.json").relative_to(run_dir).as_posix(),
-        "verilog": Path(design["verilog"]).relative_to(run_dir).as_posix(),
-        "testbench": Path(design["testbench"]).relative_to(run_dir).as_posix(),
-        "latency": int(design["latency"]),
-        "pipeline": pipeline,
-        "levels_per_stage": design["levels_per_stage"],
-        "argmax": design["argmax"],
+        "verilog": saved["verilog"].relative_to(run_dir).as_posix(),
+        "testbench": saved["testbench"].relative_to(run_dir).as_posix(),
+        "latency": int(saved["latency"]),
+        **{key: saved[key] for key in STREAM_KEYS if options.stream},
+        **resolved.to_json(),
         "summary": netlist_summary(netlist),
         **pruned,
+        "design": saved["design"],
         "model_sha256": fingerprint,
     }
-    verilog = Path(design["verilog"])
-    io.write_text(verilog, verilog.read_text() + f"// made from model.pt sha256 {fingerprint}\n")
     io.write_json(out / "export.json", summary)
     return summary
 
 
-CONV_FORMS = ("unrolled", "stream")
-
-
-
-def _export_stream_run(run_dir: Path, pipeline: str | int) -> dict:
-    """``export_run(conv="stream")``: the spatial netlist and its streaming Verilog."""
-    from lutnn.frontend import to_ir
-    from lutnn.hdl.stream import export_stream
-    from lutnn.ir.serialize import save_netlist
-    from lutnn.ir.summary import netlist_summary
-    from lutnn.train import load_run
-
-    model, record = load_run(run_dir)
-    fingerprint = model_fingerprint(run_dir)
-    netlist = to_ir(model, tuple(record["input_shape"]), spatial=True,
-                    meta={"model": record["model"], "model_sha256": fingerprint})
-    out = _hdl_dir(run_dir)
-    netlist, pruned = _prune_for_export(netlist, out, False, run_dir)  # prune is flat-only
-    save_netlist(netlist, out)
-    design = export_stream(netlist, out, top=TOP, tail_pipeline=pipeline)
-    summary = {
-        "conv": "stream",
-        "netlist": (out / "netlist.json").relative_to(run_dir).as_posix(),
-        "verilog": Path(design["verilog"]).relative_to(run_dir).as_posix(),
-        "testbench": Path(design["testbench"]).relative_to(run_dir).as_posix(),
-        "latency": int(design["latency"]),
-        "cycles_per_image": int(design["cycles_per_image"]),
-        "tail_latency": int(design["tail_latency"]),
-        "line_buffer_bits": int(design["line_buffer_bits"]),
-        "stages": design["stages"],
-        "pipeline": pipeline,
-        "levels_per_stage": None,
-        "summary": netlist_summary(netlist),
-        **pruned,
-        "model_sha256": fingerprint,
-    }
-    verilog = Path(design["verilog"])
-    io.write_text(verilog, verilog.read_text() + f"// made from model.pt sha256 {fingerprint}\n")
-    io.write_json(out / "export.json", summary)
-    return summary
+#: what a stream's export.json records of its design besides the latency
+STREAM_KEYS = ("cycles_per_image", "tail_latency", "line_buffer_bits", "stages")
 
 
 def _export_record(run_dir: Path) -> dict:
@@ -197,6 +156,16 @@ def _export_record(run_dir: Path) -> dict:
                          f"'latency'); run `lutnn export {run_dir}` again")
     check_export_current(run_dir, exported)
     return exported
+
+
+def _exported_artifact(run_dir: Path, exported: dict):
+    """The design export wrote, its text read from the file
+    (:func:`lutnn.hdl.backend.load_artifact`; an older record without ``design`` is
+    described by the run's netlist)."""
+    from lutnn.hdl.backend import load_artifact
+
+    netlist = None if "design" in exported else run_netlist(run_dir)
+    return load_artifact(exported_path(run_dir, exported["verilog"]).parent, exported, netlist)
 
 
 def _test_split(record: dict, vectors: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -310,38 +279,42 @@ def simulate_run(run_dir: str | Path, *, rtl: bool = False, vectors: int | None 
         "model_sha256": model_fingerprint(run_dir),
     }
     if rtl:
-        from lutnn.hdl import run_rtl
-
-        if not (_hdl_dir(run_dir) / "export.json").is_file():
-            export_run(run_dir)
-        exported = _export_record(run_dir)
-        t0 = time.perf_counter()
-        with _tool_safe_dir(_hdl_dir(run_dir) / "rtl") as workdir:
-            if exported.get("conv") == "stream":
-                from lutnn.hdl.stream_rtl import run_stream
-
-                rtl_classes = run_stream(netlist, x.reshape(len(x), -1), simulator=simulator,
-                                         workdir=workdir, gap=0.1, stall=0.1,
-                                         tail_pipeline=exported.get("pipeline", "layer")
-                                         ).outputs
-            else:
-                rtl_classes = run_rtl(netlist, x.reshape(len(x), -1), simulator=simulator,
-                                      workdir=workdir,
-                                      pipeline=exported.get("pipeline", "layer"),
-                                      levels_per_stage=exported.get("levels_per_stage"),
-                                      argmax=exported.get("argmax"))
-        result.update({
-            "pipeline": exported.get("pipeline", "layer"),
-            "conv": exported.get("conv", "unrolled"),
-            "rtl_mismatches": int((rtl_classes != sim_classes).sum()),
-            "rtl_accuracy": float((rtl_classes == y).mean()),
-            "rtl_seconds": round(time.perf_counter() - t0, 2),
-            "simulator": simulator,
-        })
+        result.update(_simulate_exported(run_dir, netlist, x, y, sim_classes, simulator))
         result["mismatches"] += result["rtl_mismatches"]
     result["file"] = result_file("sim", result.get("conv", "unrolled"))
     io.write_json(run_dir / result["file"], result)
     return result
+
+
+def _simulate_exported(run_dir: Path, netlist, x: np.ndarray, y: np.ndarray,
+                       sim_classes: np.ndarray, simulator: str) -> dict:
+    """``sim --rtl``: the Verilog file export wrote (exporting first if there is none), run
+    in an RTL simulator on ``x``; what sim.json records of it."""
+    from lutnn.hdl.rtl import simulate_design
+    from lutnn.hdl.stream_rtl import simulate_stream
+
+    if not (_hdl_dir(run_dir) / "export.json").is_file():
+        export_run(run_dir)
+    exported = _export_record(run_dir)
+    options = ExportOptions.from_json(exported)
+    artifact = _exported_artifact(run_dir, exported)
+    t0 = time.perf_counter()
+    flat = x.reshape(len(x), -1)
+    with _tool_safe_dir(_hdl_dir(run_dir) / "rtl") as workdir:
+        if options.stream:
+            rtl_classes = simulate_stream(artifact.design, netlist, flat, simulator=simulator,
+                                          workdir=workdir, gap=0.1, stall=0.1).outputs
+        else:
+            rtl_classes = simulate_design(artifact.design, netlist, flat, simulator=simulator,
+                                          workdir=workdir).outputs
+    return {
+        "pipeline": options.pipeline,
+        "conv": options.form,
+        "rtl_mismatches": int((rtl_classes != sim_classes).sum()),
+        "rtl_accuracy": float((rtl_classes == y).mean()),
+        "rtl_seconds": round(time.perf_counter() - t0, 2),
+        "simulator": simulator,
+    }
 
 
 def compile_run(run_dir: str | Path, *, out: str | Path | None = None, word: int = 64) -> dict:
@@ -364,27 +337,24 @@ def compile_run(run_dir: str | Path, *, out: str | Path | None = None, word: int
     return info
 
 
-def _synth_without_encoder(run_dir: Path, exported: dict, target: str, **options) -> dict:
-    """With an encoder: the same netlist synthesized without it (its inputs are then the
-    encoder's bits), the convention of most published LUT counts: ``luts_without_encoder``,
-    ``encoder_luts`` (the difference) and ``without_encoder`` (that run's counts)."""
-    from lutnn.hdl import export, synthesize
+def _synth_without_encoder(run_dir: Path, options: ExportOptions, target: str,
+                           **synth_options) -> dict:
+    """With an encoder: the same netlist, exported with the same ``options`` (the exported
+    design's pipeline, bound and argmax) and synthesized without the encoder (its inputs are
+    then the encoder's bits), the convention of most published LUT counts:
+    ``luts_without_encoder``, ``encoder_luts`` (the difference) and ``without_encoder`` (that
+    run's counts)."""
+    from lutnn.hdl import synthesize
+    from lutnn.hdl.backend import backend_for
 
     netlist = run_netlist(run_dir)
     if netlist.encoder is None:
         return {}
-    out = _hdl_dir(run_dir) / "no_encoder"
-    if exported.get("conv") == "stream":
-        from lutnn.hdl.stream import export_stream
-
-        design = export_stream(dataclasses.replace(netlist, encoder=None), out, top=TOP,
-                               tail_pipeline=exported.get("pipeline", "layer"))
-    else:
-        design = export(dataclasses.replace(netlist, encoder=None), out, top=TOP,
-                        pipeline=exported.get("pipeline", "layer"),
-                        levels_per_stage=exported.get("levels_per_stage"))
-    bare = synthesize(design["verilog"], TOP, target=target,
-                      workdir=_hdl_dir(run_dir) / f"synth-{target}-no-encoder", **options)
+    bare_net = dataclasses.replace(netlist, encoder=None)
+    saved = backend_for(options, top=TOP).emit(bare_net, options).save(
+        _hdl_dir(run_dir) / "no_encoder")
+    bare = synthesize(saved["verilog"], TOP, target=target,
+                      workdir=_hdl_dir(run_dir) / f"synth-{target}-no-encoder", **synth_options)
     return {"luts_without_encoder": bare["luts"], "without_encoder": {
         key: bare[key] for key in ("luts", "lut_counts", "ffs", "levels", "seconds")
         if key in bare}}
@@ -408,20 +378,22 @@ def synth_run(run_dir: str | Path, *, target: str = "xilinx",
     if not meta_path.is_file():
         export_run(run_dir)
     exported = _export_record(run_dir)
-    options = {"speed": speed} if target == "ecp5" else {}
+    options = ExportOptions.from_json(exported)
+    synth_options = {"speed": speed} if target == "ecp5" else {}
+    artifact = _exported_artifact(run_dir, exported)  # the file export wrote, as it is now
     result = synthesize(exported_path(run_dir, exported["verilog"]), TOP, target=target,
-                        workdir=_hdl_dir(run_dir) / f"synth-{target}", **options)
-    result["latency"] = exported["latency"]
+                        workdir=_hdl_dir(run_dir) / f"synth-{target}", **synth_options)
+    result["latency"] = artifact.latency
     result["model_sha256"] = exported.get("model_sha256")
-    result["pipeline"] = exported.get("pipeline", "layer")
-    result["pipeline_levels_per_stage"] = exported.get("levels_per_stage")
-    result["conv"] = exported.get("conv", "unrolled")
-    for key in ("cycles_per_image", "line_buffer_bits"):
-        if key in exported:
-            result[key] = exported[key]
-    result["latency_ns"] = latency_ns(exported["latency"], result.get("fmax_mhz"))
+    result["pipeline"] = options.pipeline
+    result["pipeline_levels_per_stage"] = options.levels_per_stage
+    result["conv"] = options.form
+    if options.stream:
+        result["cycles_per_image"] = artifact.design.cycles_per_image
+        result["line_buffer_bits"] = exported["line_buffer_bits"]
+    result["latency_ns"] = latency_ns(artifact.latency, result.get("fmax_mhz"))
     if without_encoder:
-        result.update(_synth_without_encoder(run_dir, exported, target, **options))
+        result.update(_synth_without_encoder(run_dir, options, target, **synth_options))
         if "luts_without_encoder" in result:
             result["encoder_luts"] = result["luts"] - result["luts_without_encoder"]
     result["file"] = result_file("synth", result["conv"], target)

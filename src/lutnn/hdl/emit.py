@@ -1,9 +1,10 @@
 """Verilog emitter: a :class:`~lutnn.ir.Netlist` -> one synthesizable Verilog-2001 design.
 
-The emitter only fills templates: it first runs the IR passes (``minimize(lower(netlist))``,
-see :mod:`lutnn.ir.passes`, where the counter trees and LUT minimisation are decided), then
-writes one template per node and per logic op.  Structure of the emitted text (every piece
-from a named template in ``templates/``):
+The emitter only fills templates: :func:`emit_verilog` runs the declared passes of
+:func:`verilog_passes` (``lower``, ``minimize``, and per the options the parallel argmax and the
+stage assignment; see :mod:`lutnn.ir.passes.flow`, where the form between passes is checked),
+then :func:`fill_verilog` writes one template per node and per logic op.  Structure of the
+emitted text (every piece from a named template in ``templates/``):
 
 * a header comment: ports, bit order, latency, netlist summary;
 * ``<top>_lut``: one k-input table, ``y = INIT[a]`` (address bit j = input j);
@@ -44,15 +45,16 @@ from lutnn.ir.layers import (
     OrLayer,
 )
 from lutnn.ir.lowered import greater_ops
-from lutnn.ir.passes import (
-    ARGMAX_OPTIONS,
-    assign_stages,
-    balanced_levels,
-    lower,
-    minimize,
-    parallel_argmax,
+from lutnn.ir.options import PIPELINES, ExportOptions, default_argmax, parse_pipeline
+from lutnn.ir.passes.flow import (
+    LOWER,
+    MINIMIZE,
+    PARALLEL_ARGMAX,
+    Pass,
+    assign_stages_pass,
+    run_flow,
 )
-from lutnn.ir.passes.stages import default_argmax_stages
+from lutnn.ir.passes.stages import balanced_levels, default_argmax_stages
 
 # One function per node type of the lowered netlist: (node, _Context) -> (_Block, summary line).
 BLOCKS = NodeTable("hdl.emit")
@@ -435,29 +437,6 @@ def _blocks(netlist: Netlist, top: str, scores: bool) -> tuple[list[_Block], lis
     return blocks, summary
 
 
-PIPELINES = ("layer", "none", "balanced")
-
-
-def parse_pipeline(pipeline: str | int) -> str | int:
-    """Normalize the pipeline option: "layer", "none", "balanced", or a positive int (digits
-    allowed)."""
-    if isinstance(pipeline, str) and pipeline.strip().isdigit():
-        pipeline = int(pipeline)
-    if isinstance(pipeline, bool) or not (
-        pipeline in PIPELINES or (isinstance(pipeline, int) and pipeline >= 1)
-    ):
-        raise ValueError("pipeline must be 'layer', 'none', 'balanced' or a positive int, got "
-                         f"{pipeline!r}")
-    return pipeline
-
-
-def default_argmax(pipeline: str | int) -> str:
-    """The argmax a pipeline option gets unless told: "parallel" with "balanced" (a cycle per
-    LUT level: the all-pairs argmax's ~5 levels against the tree's 12 for 10 classes), "tree"
-    otherwise (one stage either way, and the tree has half the argmax LUTs)."""
-    return "parallel" if pipeline == "balanced" else "tree"
-
-
 def _registered(n_blocks: int, pipeline: str | int) -> list[bool]:
     """Whether a register follows block i: every block ('layer'), none, or every n-th block and
     the last one (int n)."""
@@ -547,26 +526,77 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
         (0, 'out_bits')
     """
     netlist.validate()
-    pipeline = parse_pipeline(pipeline)
-    if levels_per_stage is not None and pipeline != "balanced":
-        raise ValueError(f"levels_per_stage needs pipeline='balanced', got {pipeline!r}")
-    argmax = default_argmax(pipeline) if argmax is None else argmax
-    if argmax not in ARGMAX_OPTIONS:
-        raise ValueError(f"argmax must be one of {', '.join(ARGMAX_OPTIONS)}, got {argmax!r}")
+    options = ExportOptions(pipeline=pipeline, levels_per_stage=levels_per_stage, argmax=argmax)
+    lowered = run_flow(netlist, verilog_passes(options))
+    return fill_verilog(netlist, lowered, options, top=top, scores=scores)
+
+
+def verilog_passes(options: ExportOptions) -> tuple[Pass, ...]:
+    """The passes a Verilog design is emitted from, in order: ``lower``, ``minimize``, the
+    parallel argmax when ``options`` asks for it, and the stage assignment of
+    ``pipeline="balanced"``."""
+    passes = [LOWER, MINIMIZE]
+    if options.resolved_argmax == "parallel":
+        passes.append(PARALLEL_ARGMAX)
+    if options.pipeline == "balanced":
+        passes.append(assign_stages_pass(options.levels_per_stage))
+    return tuple(passes)
+
+
+def fill_verilog(netlist: Netlist, lowered: Netlist, options: ExportOptions, *,
+                 top: str = "lutnn_top", scores: bool = False) -> VerilogDesign:
+    """Fill the templates of ``lowered`` (``netlist`` after :func:`verilog_passes`): one
+    module per block, the top with the pipeline registers ``options`` name, the header."""
+    pipeline, argmax = options.pipeline, options.resolved_argmax
+    levels_per_stage = None
+    if pipeline == "balanced":  # the bound the stages were cut to (LUT layers are not cut)
+        levels_per_stage = (balanced_levels(lowered) if options.levels_per_stage is None
+                            else options.levels_per_stage)
     top = verilog_identifier(top, max_len=64)
-    lowered = minimize(lower(netlist))
-    if argmax == "parallel":
-        lowered = parallel_argmax(lowered)
-    if pipeline == "balanced":
-        levels_per_stage = (balanced_levels(lowered) if levels_per_stage is None
-                            else levels_per_stage)
-        lowered = assign_stages(lowered, levels_per_stage)
     blocks, summary = _blocks(lowered, top, scores)
     regs = _registered(len(blocks), pipeline)
     latency = sum(regs) + sum(b.stages - 1 for b in blocks)
     ports = _ports(netlist, scores, latency)
     has_head = netlist.head is not None
+    body, stages = _top_body(blocks, regs, ports, scores, has_head)
+    port_decl, port_doc = _port_lines(ports)
+    parts = [
+        render("header", top=top, summary="\n".join(summary), ports=port_doc, latency=latency,
+               pipeline=_pipeline_note(blocks, regs, pipeline, levels_per_stage,
+                                       argmax == "parallel" and has_head)),
+        "",
+        render("lut_module", top=top),
+        *("\n" + b.text for b in blocks),
+        "",
+        render("top_module", top=top, ports=port_decl, body="\n".join(body)),
+        "",
+    ]
+    return VerilogDesign("\n".join(parts), top, latency, tuple(ports), pipeline, tuple(stages),
+                         levels_per_stage, argmax if has_head else "tree")
 
+
+def _pipeline_note(blocks: list[_Block], regs: list[bool], pipeline: str | int,
+                   levels_per_stage: int | None, parallel: bool) -> str:
+    """The header's line on where the registers are."""
+    if pipeline == "none":
+        note = 'pipeline="none": combinational'
+    else:
+        after = ", ".join(b.label for b, r in zip(blocks, regs, strict=True) if r)
+        note = f"pipeline={pipeline!r}: registers after {after or 'nothing'}"
+        if pipeline == "balanced":
+            inner = ", ".join(f"{b.label} {b.stages - 1}" for b in blocks if b.stages > 1)
+            note = (f"pipeline='balanced', at most {levels_per_stage} LUT level(s) per "
+                    f"stage (estimated): registers after every block, and inside "
+                    f"{inner or 'none'}")
+    if parallel:
+        note += "; argmax='parallel' (all pairs compared at once, in LUTs)"
+    return note
+
+
+def _top_body(blocks: list[_Block], regs: list[bool], ports: list[Port], scores: bool,
+              has_head: bool) -> tuple[list[str], list[tuple[str, ...]]]:
+    """The top module's body (block instances, stage and valid registers, output assigns)
+    and its stages (the block labels feeding each register rank)."""
     body: list[str] = []
     data, valid, cls_scores = "in_data", "in_valid", None
     stages: list[tuple[str, ...]] = []
@@ -613,34 +643,13 @@ def emit_verilog(netlist: Netlist, *, top: str = "lutnn_top", pipeline: str | in
             pending = []
     if pending or not stages:
         stages.append(tuple(pending))
-    out_port = "out_class" if has_head else "out_bits"
     body.append(render("assign", lhs="out_valid", rhs=valid))
-    body.append(render("assign", lhs=out_port, rhs=data))
+    body.append(render("assign", lhs="out_class" if has_head else "out_bits", rhs=data))
     if cls_scores is not None:
         body.append(render("assign", lhs="out_scores", rhs=cls_scores))
+    return body, stages
 
-    port_decl, port_doc = _port_lines(ports)
-    if pipeline == "none":
-        pipe_note = 'pipeline="none": combinational'
-    else:
-        after = ", ".join(b.label for b, r in zip(blocks, regs, strict=True) if r)
-        pipe_note = f"pipeline={pipeline!r}: registers after {after or 'nothing'}"
-        if pipeline == "balanced":
-            inner = ", ".join(f"{b.label} {b.stages - 1}" for b in blocks if b.stages > 1)
-            pipe_note = (f"pipeline='balanced', at most {levels_per_stage} LUT level(s) per "
-                         f"stage (estimated): registers after every block, and inside "
-                         f"{inner or 'none'}")
-    if argmax == "parallel" and has_head:
-        pipe_note += "; argmax='parallel' (all pairs compared at once, in LUTs)"
-    parts = [
-        render("header", top=top, summary="\n".join(summary), ports=port_doc, latency=latency,
-               pipeline=pipe_note),
-        "",
-        render("lut_module", top=top),
-        *("\n" + b.text for b in blocks),
-        "",
-        render("top_module", top=top, ports=port_decl, body="\n".join(body)),
-        "",
-    ]
-    return VerilogDesign("\n".join(parts), top, latency, tuple(ports), pipeline, tuple(stages),
-                         levels_per_stage, argmax if has_head else "tree")
+
+__all__ = ["PIPELINES", "Port", "VerilogDesign", "class_width", "default_argmax",
+           "emit_verilog", "feature_mapping_comment", "fill_verilog", "parse_pipeline",
+           "verilog_passes"]

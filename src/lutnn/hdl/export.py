@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from lutnn import io
-from lutnn.hdl.emit import emit_verilog
-from lutnn.hdl.testbench import TB_TOP, emit_testbench
+from lutnn.hdl.backend import VerilogBackend
 from lutnn.ir.layers import Netlist
+from lutnn.ir.options import ExportOptions
 
 
 def export(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "lutnn_top",
@@ -25,22 +23,9 @@ def export(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "lutnn_to
         "levels_per_stage": int or None (the bound ``pipeline="balanced"`` used),
         "argmax": the head's argmax ("tree" or "parallel"; ``argmax=None``: as
         :func:`lutnn.hdl.emit.default_argmax` picks for the pipeline),
-        "ports": [{"name", "direction", "width", "description"}, ...]}
+        "ports": [{"name", "direction", "width", "description"}, ...],
+        "design": what ``export.json`` records to read the file back
+        (:meth:`lutnn.hdl.backend.VerilogArtifact.load`)}
     """
-    design = emit_verilog(netlist, top=top, pipeline=pipeline, scores=scores,
-                          levels_per_stage=levels_per_stage, argmax=argmax)
-    out_dir = Path(out_dir)
-    verilog = out_dir / f"{design.top}.v"
-    testbench = out_dir / f"{design.top}_tb.v"
-    io.write_text(verilog, design.text)
-    io.write_text(testbench, emit_testbench(design))
-    return {
-        "verilog": verilog,
-        "testbench": testbench,
-        "top": design.top,
-        "testbench_top": TB_TOP,
-        "latency": design.latency,
-        "levels_per_stage": design.levels_per_stage,
-        "argmax": design.argmax,
-        "ports": [vars(p) for p in design.ports],
-    }
+    options = ExportOptions(pipeline=pipeline, levels_per_stage=levels_per_stage, argmax=argmax)
+    return VerilogBackend(top, scores).emit(netlist, options).save(out_dir)

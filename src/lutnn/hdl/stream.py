@@ -458,18 +458,29 @@ def export_stream(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "l
         line_buffer_bits}, ...]}
     """
     design = emit_stream(netlist, top=top, tail_pipeline=tail_pipeline)
+    return save_stream(design, emit_stream_testbench(design, nmax=nmax), out_dir)
+
+
+def save_stream(design: StreamDesign, testbench: str, out_dir: str | os.PathLike, *,
+                footer: str = "") -> dict:
+    """Write ``<top>.v`` (the text + ``footer``) and ``<top>_tb.v``; returns
+    :func:`export_stream`'s record, plus ``design``: what reading the file back needs
+    (:meth:`lutnn.hdl.backend.StreamArtifact.load`)."""
+    d = design
     out_dir = Path(out_dir)
-    verilog, testbench = out_dir / f"{design.top}.v", out_dir / f"{design.top}_tb.v"
-    io.write_text(verilog, design.text)
-    io.write_text(testbench, emit_stream_testbench(design, nmax=nmax))
+    verilog, tb = out_dir / f"{d.top}.v", out_dir / f"{d.top}_tb.v"
+    io.write_text(verilog, d.text + footer)
+    io.write_text(tb, testbench)
     return {
-        "verilog": verilog, "testbench": testbench, "top": design.top,
-        "testbench_top": STREAM_TB_TOP, "latency": design.latency,
-        "cycles_per_image": design.cycles_per_image, "tail_latency": design.tail_latency,
-        "line_buffer_bits": design.line_buffer_bits, "pixels": design.pixels,
+        "verilog": verilog, "testbench": tb, "top": d.top,
+        "testbench_top": STREAM_TB_TOP, "latency": d.latency,
+        "cycles_per_image": d.cycles_per_image, "tail_latency": d.tail_latency,
+        "line_buffer_bits": d.line_buffer_bits, "pixels": d.pixels,
         "stages": [{"name": s.name, "kind": s.kind, "in_shape": list(s.in_shape),
                     "out_shape": list(s.out_shape), "padded_positions": s.padded_positions,
-                    "line_buffer_bits": s.line_buffer_bits} for s in design.stages],
+                    "line_buffer_bits": s.line_buffer_bits} for s in d.stages],
+        "design": {"top": d.top, "in_width": d.in_width, "out_width": d.out_width,
+                   "pixels": d.pixels, "flat_width": d.flat_width, "has_head": d.has_head},
     }
 
 
@@ -486,4 +497,4 @@ def emit_stream_testbench(design: StreamDesign, *, nmax: int) -> str:
 
 
 __all__ = ["STREAM_TB_TOP", "StreamDesign", "StreamStage", "check_streamable", "emit_stream",
-           "emit_stream_testbench", "export_stream", "split_stream", "stream_timing"]
+           "emit_stream_testbench", "export_stream", "save_stream", "split_stream", "stream_timing"]

@@ -16,12 +16,16 @@
 * :func:`parallel_argmax` (:mod:`~lutnn.ir.passes.argmax`): the lowered head's argmax as LUT
   ops comparing every pair at once (``argmax="parallel"``: fewer levels, more LUTs).
 
+:mod:`~lutnn.ir.passes.flow` declares each as a :class:`Pass` (the netlist forms it reads and
+writes) and runs a backend's list with :func:`run_flow`, checking the form between passes.
+
 The emitter reads ``minimize(lower(netlist))`` (``lutnn export`` prunes first); every pass
 keeps the function: the simulators give the same bits before and after (tested on random
 netlists).
 """
 
 from lutnn.ir.passes.argmax import ARGMAX_OPTIONS, parallel_argmax
+from lutnn.ir.passes.flow import Pass, forms, run_flow
 from lutnn.ir.passes.lower import lower
 from lutnn.ir.passes.lower_spatial import lower_spatial
 from lutnn.ir.passes.minimize import minimize, minimize_lut
@@ -31,14 +35,17 @@ from lutnn.ir.passes.stages import assign_stages, balanced_levels
 __all__ = [
     "ARGMAX_OPTIONS",
     "LayerPrune",
+    "Pass",
     "PruneReport",
     "assign_stages",
     "balanced_levels",
     "lower",
     "lower_spatial",
+    "forms",
     "minimize",
     "minimize_lut",
     "parallel_argmax",
     "prune",
     "prune_with_report",
+    "run_flow",
 ]

@@ -17,8 +17,7 @@ import dataclasses
 
 from lutnn.ir.layers import LoweredHead, Netlist
 from lutnn.ir.lowered import _op_width, parallel_argmax_ops
-
-ARGMAX_OPTIONS = ("tree", "parallel")
+from lutnn.ir.options import ARGMAX_OPTIONS
 
 
 def parallel_argmax(netlist: Netlist) -> Netlist:
@@ -44,3 +43,6 @@ def parallel_argmax(netlist: Netlist) -> Netlist:
     out = dataclasses.replace(netlist, head=new)
     out.validate()
     return out
+
+
+__all__ = ["ARGMAX_OPTIONS", "parallel_argmax"]
