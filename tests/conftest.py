@@ -77,9 +77,10 @@ def tiny_runs(tiny_npz, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def interrupt_second_epoch(monkeypatch):
-    """``interrupt_second_epoch()`` makes the second ``lutnn.train.train_epoch`` call from now
-    on raise KeyboardInterrupt (a kill mid-run); ``interrupt_second_epoch(False)`` restores it."""
-    import lutnn.train as train_mod
+    """``interrupt_second_epoch()`` makes the second ``lutnn.training.loop.train_epoch`` call
+    from now on raise KeyboardInterrupt (a kill mid-run); ``interrupt_second_epoch(False)``
+    restores it."""
+    import lutnn.training.loop as train_mod
 
     real_epoch = train_mod.train_epoch
 

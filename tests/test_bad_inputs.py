@@ -23,7 +23,7 @@ import torch
 
 import lutnn.distill.blocks
 import lutnn.distill.rows
-import lutnn.train
+import lutnn.training.loop
 from lutnn.cli import main
 
 TINY_LUT = {"layers": [30, 30], "levels": 2, "k": 4}  # conftest's: the shared lut run's config
@@ -424,7 +424,7 @@ class _NoBar:
 
 @pytest.fixture
 def world(tiny_runs, tiny_npz, tmp_path, monkeypatch):
-    for module in (lutnn.train, lutnn.distill.rows, lutnn.distill.blocks):
+    for module in (lutnn.training.loop, lutnn.distill.rows, lutnn.distill.blocks):
         monkeypatch.setattr(module, "tqdm", _NoBar)
     case = tmp_path / "case"
     case.mkdir()

@@ -16,7 +16,7 @@ from torch import nn
 
 import lutnn.distill.memory as memory
 import lutnn.distill.run as run_mod
-import lutnn.train as train_mod
+import lutnn.training.loop as train_mod
 from lutnn import io
 from lutnn.cli import main
 from lutnn.distill import DistillConfig, build_student, distill, fit_block, plan_student

@@ -40,7 +40,7 @@ DRIVER = textwrap.dedent('''
     from pathlib import Path
 
     import lutnn.io as io
-    import lutnn.train as tr
+    import lutnn.training.loop as tr
     from lutnn.cli import main
 
     rank = os.environ.get("RANK", "0")

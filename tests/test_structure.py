@@ -62,7 +62,8 @@ def test_each_module_imports_alone(module):
 # What each package or top-level module may import from lutnn (docs/design.md, "Layout");
 # lutnn.errors, lutnn.io and lutnn.templating are leaf modules every package may use.  The
 # commands (pipeline, report, demo, cli, __main__) may import anything and are not listed.
-CORE = {"models", "student", "presets", "footprint", "runfolder", "distributed", "train"}
+CORE = {"models", "student", "presets", "footprint", "runfolder", "distributed", "train",
+        "training"}
 MAY_IMPORT = {
     "data": {"data"},
     "nn": {"nn", "data"},

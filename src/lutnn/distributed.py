@@ -92,6 +92,10 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def quiet(_: str) -> None:
+    """The progress ``log`` of ranks other than 0 (it says nothing: rank 0 reports)."""
+
+
 def launched() -> bool:
     """Whether torchrun started this process as one of several (``WORLD_SIZE > 1``)."""
     return _env_int("WORLD_SIZE", 1) > 1
@@ -322,5 +326,5 @@ def launch(nproc: int, argv: list[str]) -> int:
 __all__ = [
     "DEVICES", "GlobalBatchNorm1d", "active", "all_gather_object", "all_sum", "backend_for",
     "barrier", "batch_part", "broadcast_object", "global_batchnorm", "is_main", "launch",
-    "launched", "local_rank", "rank", "resolve_device", "session", "world_size",
+    "launched", "local_rank", "quiet", "rank", "resolve_device", "session", "world_size",
 ]

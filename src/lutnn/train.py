@@ -1,530 +1,91 @@
-"""Training loop: Adam + cosine schedule, per-epoch atomic checkpoints, resume, metrics.json.
+"""``lutnn train``: train a model into a run folder; the public face of :mod:`lutnn.training`.
 
-:func:`fit` is the one training loop: ``lutnn train`` (:func:`train`) and distillation's
-fine-tuning (:mod:`lutnn.distill`) both call it, with their own parameter groups, schedule,
-micro-batching, loss and checkpoint file.
+:func:`train` builds the model, writes the run record, runs the loop and writes the weights
+and metrics.  The parts live one job per module, and this module re-exports their public
+names (``from lutnn.train import fit, load_run, TrainConfig`` keeps working):
 
-A run folder holds:
+* :mod:`lutnn.training.loop`: :func:`fit`, :func:`train_epoch`, :class:`FitConfig`, the
+  one training loop (Adam + schedule, per-epoch atomic checkpoints, resume, data parallel);
+* :mod:`lutnn.training.kd`: :func:`kd_loss`, :func:`teacher_loss`;
+* :mod:`lutnn.training.record`: :class:`TrainConfig`, ``run.json``, :func:`same_record`,
+  :func:`check_resume`, :func:`check_new_run`, :func:`load_run`.
 
-* ``run.json``: model name, model config, training config, data source, input shape;
-* ``checkpoint.pt``: the latest epoch's full state (model, optimizer, schedule, history),
-  rewritten atomically after every epoch so ``--resume`` continues after a kill;
-* ``model.pt``: the weights with the best validation accuracy (model selection never looks
-  at the test set);
-* ``metrics.json``: ``val_accuracy``, ``test_accuracy``, ``epochs``, ``seconds``, ``params``...
-
-Shuffling uses a generator seeded by ``(seed, epoch)``, so a resumed run sees the same batches
-as an uninterrupted one and ends with the same weights.
-
-Data parallel (``torchrun --nproc-per-node N -m lutnn train ...``, or ``--nproc N``): under a
-process group (:mod:`lutnn.distributed`) :func:`fit` wraps the model in
-``DistributedDataParallel`` and every rank takes its contiguous ``batch_size / N`` part of
-each *global* batch of the one-process order, so the global batch, the shuffling, the
-schedule and the steps are the one-process run's.  Each rank's loss is weighted by its share
-of the global batch times N (DDP averages gradients over ranks), so a step is the global
-batch's mean gradient up to float summation order; BatchNorm normalises over the global batch
-(:func:`lutnn.distributed.global_batchnorm`).  Validation is split by evaluation chunk over the
-ranks and the correct counts summed (integers: the accuracy is the one-process one exactly),
-so every rank selects the same epoch.  Rank 0 alone writes the checkpoint (which records the
-world size: resuming needs the same one), ``model.pt``, ``metrics.json`` and the progress.
+A run folder holds ``run.json``, ``checkpoint.pt`` (the latest epoch, for ``--resume``),
+``model.pt`` (the best validation weights) and ``metrics.json``
+(:mod:`lutnn.training.record`).  Launched by torchrun the run is data-parallel
+(:mod:`lutnn.training.loop`); rank 0 writes the files.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from lutnn import distributed, io
-from lutnn.data.augment import epoch_shifts, translate
 from lutnn.errors import LutnnError
 from lutnn.footprint import check_model_fits
-from lutnn.models import (
-    build_model,
-    config_to_dict,
-    count_lut_nodes,
-    count_params,
-    get_model_spec,
-    make_config,
-)
+from lutnn.models import build_model, count_lut_nodes, count_params, get_model_spec, make_config
 from lutnn.nn.lut import LUTLayer
 from lutnn.runfolder import guarded
+from lutnn.training.kd import kd_loss, teacher_loss
+from lutnn.training.loop import (
+    SCHEDULES,
+    FitConfig,
+    FitResult,
+    LossFn,
+    NonFiniteError,
+    accuracy,
+    clip_parameters,
+    cross_entropy,
+    fit,
+    model_device,
+    predict,
+    to_tensor,
+    train_epoch,
+)
+from lutnn.training.record import (
+    RUN_FILES,
+    TrainConfig,
+    check_new_run,
+    check_resume,
+    load_run,
+    run_record,
+    same_record,
+)
 
 if TYPE_CHECKING:
     from lutnn.data import Dataset
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimization settings of one run."""
-
-    epochs: int = 10  # passes over the training split
-    batch_size: int = 128  # samples per step
-    lr: float | None = None  # peak Adam learning rate (None: the model family's default)
-    weight_decay: float = 0.0  # Adam weight decay
-    seed: int = 0  # seeds weight init, wiring and shuffling
-    val_size: int = 5000  # samples carved from the training set for model selection
-    eval_batch_size: int = 1000  # samples per evaluation step
-    teacher: str | None = None  # run folder of a teacher whose class scores guide training
-    kd_alpha: float = 0.5  # with a teacher: weight of the teacher's soft targets (0..1)
-    kd_temperature: float = 2.0  # with a teacher: softmax temperature of both score vectors
-    shift: int = 0  # images: each training image moved by up to +-shift pixels (0: off)
-
-
-def to_tensor(x: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 images [n, C, H, W] -> float32 pixel values 0..255 (the encoders' input).
-
-    The uint8 batch is moved to ``device`` before the conversion (a quarter of the bytes).
-    """
-    return torch.from_numpy(np.ascontiguousarray(x)).to(device).float()
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of ``model``'s first parameter or buffer (CPU for a model with neither)."""
-    for t in (*model.parameters(), *model.buffers()):
-        return t.device
-    return torch.device("cpu")
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Class predictions (argmax of the head, lowest index on ties) of ``model`` in eval mode."""
-    was_training = model.training
-    model.eval()
-    device = model_device(model)
-    out = [model(to_tensor(x[i : i + batch_size], device)).argmax(1).cpu()
-           for i in range(0, len(x), batch_size)]
-    model.train(was_training)
-    return torch.cat(out).numpy()
-
-
-def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
-    """Fraction of ``x`` that ``model`` (eval mode) classifies as ``y``.
-
-    Under a process group this is a collective (every rank calls it): rank r predicts the
-    chunks ``r, r + N, ...`` of ``batch_size`` samples and the correct counts are summed, so
-    the chunks and the result are the one-process ones exactly.
-    """
-    if not distributed.active():
-        return float((predict(model, x, batch_size) == y).mean())
-    starts = range(0, len(x), batch_size)[distributed.rank()::distributed.world_size()]
-    correct = sum(int((predict(model, x[s : s + batch_size], batch_size)
-                       == y[s : s + batch_size]).sum()) for s in starts)
-    total = distributed.all_sum(torch.tensor([correct], dtype=torch.int64))
-    return float(int(total[0]) / len(x))
-
-
-def clip_parameters(model: nn.Module) -> None:
-    """Call ``clip_parameters()`` on every submodule that defines it (binary latent weights)."""
-    for module in model.modules():
-        clip = getattr(module, "clip_parameters", None)
-        if clip is not None:
-            clip()
-
-
-def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return torch.randperm(n, generator=gen)
-
-
-#: ``loss_fn(model, x, y) -> scalar``: the mean loss of ``model`` on pixels ``x`` (float32
-#: ``[b, C, H, W]``) with labels ``y`` (int64 ``[b]``); a distillation loss can call a teacher
-LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The task loss: cross-entropy of the model's class scores."""
-    return F.cross_entropy(model(x), y)
-
-
-def kd_loss(
-    student_scores: torch.Tensor,
-    teacher_scores: torch.Tensor,
-    y: torch.Tensor,
-    alpha: float,
-    temperature: float,
-) -> torch.Tensor:
-    """Knowledge distillation (Hinton et al. 2015) on class scores ``[b, classes]``.
-
-    ``(1 - alpha) * CE(s, y) + alpha * T^2 * KL(softmax(t / T) || softmax(s / T))``, with
-    ``s``, ``t`` the student's and teacher's scores (popcounts over the head's temperature)
-    and ``T = temperature``; ``T^2`` keeps the soft term's gradient scale independent of ``T``.
-    """
-    hard = F.cross_entropy(student_scores, y)
-    log_p = F.log_softmax(student_scores / temperature, dim=1)
-    q = F.softmax(teacher_scores / temperature, dim=1)
-    soft = F.kl_div(log_p, q, reduction="batchmean") * temperature**2
-    return (1.0 - alpha) * hard + alpha * soft
-
-
-def teacher_loss(teacher: nn.Module, alpha: float, temperature: float) -> LossFn:
-    """A :data:`LossFn` that mixes the labels with ``teacher``'s scores (:func:`kd_loss`).
-
-    The teacher runs in eval mode (its hardware function) without gradients, on every batch.
-    """
-    teacher.eval().requires_grad_(False)
-
-    def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            t = teacher(x)
-        return kd_loss(model(x), t, y, alpha, temperature)
-
-    return loss
-
-
-#: learning-rate schedules of :class:`FitConfig`: one step per batch
-SCHEDULES = ("one-cycle", "cosine")
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Settings of :func:`fit`, the loop of ``lutnn train`` and of distillation's fine-tuning."""
-
-    epochs: int  # passes over the training split
-    batch_size: int  # samples per optimizer step
-    lr: float  # peak Adam learning rate
-    weight_decay: float = 0.0  # Adam weight decay
-    seed: int = 0  # shuffling: epoch e's order comes from seed (seed, e)
-    schedule: str = "one-cycle"  # "one-cycle" (5% warm-up, cosine to 0) or "cosine" (lr to 0)
-    micro_batch_size: int = 0  # samples per forward/backward, gradients accumulated (0: batch)
-    eval_batch_size: int = 1000  # samples per validation step
-    shift: int = 0  # random translation of training images by up to +-shift pixels (0: off)
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """What :func:`fit` did (the model holds the selected weights when it returns)."""
-
-    epochs: int  # epochs done, over all sessions
-    history: list[dict]  # per epoch: epoch, loss, val_accuracy, seconds
-    seconds: float  # time spent in epochs, over all sessions
-    best_val: float  # validation accuracy of the selected weights
-
-
-def _make_schedule(optimizer: torch.optim.Optimizer, cfg: FitConfig,
-                   steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    total = max(cfg.epochs, 1) * steps
-    if cfg.schedule == "one-cycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=cfg.lr, total_steps=total, pct_start=0.05, anneal_strategy="cos"
-        )
-    if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-    raise LutnnError(f"unknown schedule {cfg.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
-
-
-def train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: np.ndarray,
-    y: torch.Tensor,
-    order: torch.Tensor,
-    batch_size: int,
-    desc: str,
-    schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
-    *,
-    loss_fn: LossFn = cross_entropy,
-    micro_batch_size: int = 0,
-    shifts: torch.Tensor | None = None,
-) -> float:
-    """One pass over ``x[order]`` (one optimizer and schedule step per batch); the mean loss.
-
-    Under a process group (``model`` wrapped in DDP by :func:`fit`), ``batch_size`` is the
-    global batch: this rank takes its part (:func:`lutnn.distributed.batch_part`) of each one,
-    and the returned loss is the global batches' mean.
-
-    Args:
-        x: uint8 images ``[n, C, H, W]``, converted batch by batch (never all at once).
-        y: int64 labels ``[n]``.
-        micro_batch_size: samples per forward/backward; a batch's micro-batch losses are
-            weighted by their share of the batch and their gradients summed, so one step is
-            the batch's step in exact arithmetic, for models without batch statistics
-            (BatchNorm in training mode sees each micro-batch alone) (0: the whole batch).
-        shifts: int64 ``[n, 2]``, sample i moved by ``shifts[i]`` pixels
-            (:func:`lutnn.data.augment.translate`); None: images as they are.
-    """
-    model.train()
-    world, me = distributed.world_size(), distributed.rank()
-    device = model_device(model)
-    no_sync = getattr(model, "no_sync", None)  # DDP: gradients synchronised once per step
-    total, steps = 0.0, 0
-    bar = tqdm(range(0, len(order), batch_size), desc=desc, leave=False, mininterval=1.0,
-               disable=not distributed.is_main())
-    for start in bar:
-        batch = order[start : start + batch_size].numpy()
-        idx = batch[distributed.batch_part(len(batch), world, me)]
-        micro = micro_batch_size or len(idx)
-        optimizer.zero_grad(set_to_none=True)
-        batch_loss = 0.0
-        for m in range(0, len(idx), micro):
-            part = idx[m : m + micro]
-            last = m + micro >= len(idx)
-            with no_sync() if no_sync is not None and not last else contextlib.nullcontext():
-                # share of the global batch, times N: DDP's gradient mean over ranks undoes it
-                images = to_tensor(x[part], device)
-                if shifts is not None:
-                    images = translate(images, shifts[part])
-                loss = loss_fn(model, images, y[part].to(device)) * (
-                    len(part) * world / len(batch))
-                loss.backward()
-            batch_loss += loss.item()
-        if world > 1:  # the global batch's loss, the same on every rank (one decision)
-            batch_loss = float(distributed.all_sum(
-                torch.tensor([batch_loss], dtype=torch.float64))[0]) / world
-        if not math.isfinite(batch_loss):  # before the step: the weights stay finite
-            raise NonFiniteError(f"the loss became {batch_loss} at step {steps + 1}")
-        optimizer.step()
-        if schedule is not None:
-            schedule.step()
-        clip_parameters(model)
-        total += batch_loss
-        steps += 1
-        bar.set_postfix(loss=f"{total / steps:.4f}", refresh=False)
-    return total / max(steps, 1)
-
-
-class NonFiniteError(LutnnError):
-    """Training produced a NaN or infinite loss or parameter (:func:`fit` stops)."""
-
-
-def _check_finite(model: nn.Module) -> None:
-    for name, p in model.named_parameters():
-        if not torch.isfinite(p).all():
-            raise NonFiniteError(f"parameter {name} became non-finite")
-
-
-def fit(
-    model: nn.Module,
-    param_groups: Iterable[nn.Parameter] | list[dict],
-    data: Dataset,
-    cfg: FitConfig,
-    checkpoint: str | Path,
-    *,
-    resume: bool = False,
-    loss_fn: LossFn = cross_entropy,
-    initial_best: tuple[float, dict[str, torch.Tensor]] | None = None,
-    label: str = "epoch",
-    log: Callable[[str], None] = print,
-) -> FitResult:
-    """Train ``model`` with Adam on ``data``'s training split; keep the best validation weights.
-
-    After every epoch the model, optimizer, schedule, history and best weights are written
-    atomically to ``checkpoint``, so with ``resume`` a killed run continues after its last
-    epoch and ends with the same weights as an uninterrupted one (epoch ``e`` is shuffled by
-    ``(cfg.seed, e)`` whatever happened before).  On return the model holds the weights with
-    the best validation accuracy (ties: the earliest).
-
-    Under a process group (torchrun) this is data-parallel, as the module doc says; every
-    rank calls it with the same arguments and gets the same result.
-
-    Args:
-        model: the model to train (``model(x)`` gives class scores), on its device.
-        param_groups: what Adam trains (parameters or Adam parameter groups); the caller
-            freezes the rest if it wants them untouched by backward.
-        data: the splits (``x_train``, ``y_train``, ``x_val``, ``y_val``; uint8 images).
-        cfg: epochs, batch size, learning rate and schedule.
-        checkpoint: the checkpoint file.
-        resume: continue from ``checkpoint`` if it exists.
-        loss_fn: ``loss_fn(model, x, y)``, the mean loss of a batch (default: cross-entropy).
-        initial_best: ``(val_accuracy, state_dict)`` the epochs must beat to be selected
-            (default: none; the best epoch is selected).
-        label: names the epochs in progress messages (``"epoch"``, ``"fine-tune epoch"``).
-        log: progress messages.
-
-    Raises:
-        LutnnError: a checkpoint that does not match the model or optimizer, or that was
-            written under another world size; a batch size that the world size does not
-            divide.
-        NonFiniteError: a NaN or infinite loss or parameter; the checkpoint keeps the last
-            good epoch.
-    """
-    checkpoint = Path(checkpoint)
-    world = distributed.world_size() if distributed.active() else 1
-    _check_world(len(data.x_train), cfg, world)
-    if not distributed.is_main():
-        log = _quiet  # rank 0 reports
-    # fused: one kernel per step; 10x faster than the default on learned-wiring weights
-    # (28M floats: 13 ms against 133 ms per step on 2 cores)
-    optimizer = torch.optim.Adam(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                 fused=True)
-    steps_per_epoch = math.ceil(len(data.x_train) / cfg.batch_size)
-    schedule = _make_schedule(optimizer, cfg, steps_per_epoch)
-    best_val, best_model = initial_best if initial_best is not None else (-1.0, None)
-    state = {"epoch": 0, "history": [], "seconds": 0.0, "best_val": best_val,
-             "best_model": best_model}
-    if resume and checkpoint.exists():
-        ckpt = io.load_checkpoint(checkpoint)
-        written = ckpt.get("world_size", 1) if isinstance(ckpt, dict) else 1
-        if written != world:
-            raise LutnnError(
-                f"checkpoint {checkpoint} was written by a run of {written} process(es), this "
-                f"one has {world}; resume with the same number (--nproc {written}, or "
-                f"torchrun --nproc-per-node {written}), or start a new --out"
-            )
-        try:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            schedule.load_state_dict(ckpt["schedule"])
-            state = {k: ckpt[k] for k in state}
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise LutnnError(
-                f"checkpoint {checkpoint} does not match this model ({type(exc).__name__}); "
-                "delete the run folder or start without --resume"
-            ) from None
-        log(f"resuming {checkpoint.parent} after {label} {state['epoch']}")
-
-    y_train = torch.from_numpy(data.y_train)
-    net, sync_bn = model, contextlib.nullcontext()
-    if world > 1:  # after the resume: every rank starts from the same weights and state
-        from torch.nn.parallel import DistributedDataParallel
-
-        device = model_device(model)
-        # buffers are not DDP's to broadcast: every rank computes the same ones (encoder
-        # thresholds from the same training split, BatchNorm statistics of the global batch,
-        # wiring indices of the synchronised weights), and gloo has no int16 (thresholds)
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
-            model, [name for name, _ in model.named_buffers()])
-        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda"
-                                      else None)
-        sync_bn = distributed.global_batchnorm(model)
-    with sync_bn:
-        _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg, checkpoint, state,
-                    loss_fn, label, log, world)
-    if state["best_model"] is not None:
-        model.load_state_dict(state["best_model"])
-    return FitResult(epochs=state["epoch"], history=state["history"],
-                     seconds=state["seconds"], best_val=state["best_val"])
-
-
-def _quiet(_: str) -> None:
-    """The ``log`` of ranks other than 0."""
-
-
-def _check_world(n_train: int, cfg: FitConfig, world: int) -> None:
-    """Refuse a global batch that ``world`` ranks cannot share.
-
-    Raises:
-        LutnnError: ``batch_size`` not divisible by ``world``, or a last batch of an epoch
-            with fewer samples than ranks.
-    """
-    if world == 1:
-        return
-    if cfg.batch_size % world:
-        raise LutnnError(
-            f"the batch size {cfg.batch_size} is the global batch and must be divisible by the "
-            f"{world} processes (each takes batch_size / {world}); choose e.g. "
-            f"{max(world, cfg.batch_size // world * world)}"
-        )
-    last = n_train % cfg.batch_size
-    if 0 < last < world:
-        raise LutnnError(
-            f"the last batch of each epoch holds {last} of the {n_train} training samples, "
-            f"fewer than the {world} processes; choose a batch size that leaves 0 or at least "
-            f"{world} samples over"
-        )
-
-
-def _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg: FitConfig,
-                checkpoint: Path, state: dict, loss_fn: LossFn, label: str,
-                log: Callable[[str], None], world: int) -> None:
-    """The epochs of :func:`fit` (``net``: ``model``, or its DDP wrapper); updates ``state``."""
-    for epoch in range(state["epoch"], cfg.epochs):
-        t0 = time.perf_counter()
-        order = _epoch_order(len(data.x_train), cfg.seed, epoch)
-        shifts = (epoch_shifts(len(data.x_train), cfg.shift, cfg.seed, epoch)
-                  if cfg.shift else None)
-        # looked up in the module at call time, so a test can interrupt a run here
-        try:
-            loss = train_epoch(net, optimizer, data.x_train, y_train, order, cfg.batch_size,
-                               f"{label} {epoch + 1}/{cfg.epochs}", schedule, loss_fn=loss_fn,
-                               micro_batch_size=cfg.micro_batch_size, shifts=shifts)
-            _check_finite(model)
-        except NonFiniteError as exc:
-            kept = (f"{checkpoint} keeps {label} {state['epoch']}, the last good one"
-                    if state["epoch"] else "no epoch finished, so nothing was saved")
-            raise NonFiniteError(
-                f"{label} {epoch + 1}: {exc} (learning rate {cfg.lr:g}); training stopped and "
-                f"{kept}; lower the learning rate or check the config"
-            ) from None
-        val_acc = accuracy(model, data.x_val, data.y_val, cfg.eval_batch_size)
-        seconds = time.perf_counter() - t0
-        state["seconds"] += seconds
-        state["epoch"] = epoch + 1
-        state["history"].append({"epoch": epoch + 1, "loss": loss, "val_accuracy": val_acc,
-                                 "seconds": round(seconds, 2)})
-        if val_acc > state["best_val"]:
-            state["best_val"] = val_acc
-            state["best_model"] = {k: v.clone() for k, v in model.state_dict().items()}
-        if distributed.is_main():  # one writer; the other ranks hold the same state
-            io.save_checkpoint(
-                checkpoint,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "world_size": world,
-                    **state,
-                },
-            )
-        log(f"{label} {epoch + 1}/{cfg.epochs}: loss {loss:.4f}, val {val_acc:.4f} "
-            f"({state['seconds']:.0f} s)")
-
-
-#: files that make a folder hold a run (weights or results): refused without resume
-RUN_FILES = ("checkpoint.pt", "model.pt", "metrics.json")
-
-
-def check_new_run(out: Path, resume: bool, files: tuple[str, ...] = RUN_FILES) -> None:
-    """Refuse to start a run in ``out`` over an earlier one's weights or results.
-
-    Raises:
-        LutnnError: ``out`` holds one of ``files`` and ``resume`` is off.
-    """
-    if not resume and any((out / name).exists() for name in files):
-        raise LutnnError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out"
-        )
-
-
-def _run_record(model_name: str, model_cfg, train_cfg: TrainConfig, data: str, dataset) -> dict:
-    from lutnn.data.datasets import data_source
-
-    return {
-        "model": model_name,
-        "config": config_to_dict(model_cfg),
-        "train": dataclasses.asdict(train_cfg),
-        "data": data,
-        "data_source": data_source(data),  # absolute path + sha256: sim finds the same data
-        "input_shape": list(dataset.input_shape),
-        "num_classes": int(dataset.num_classes),
-    }
-
-
-def same_record(previous: dict, record: dict) -> bool:
-    """Whether ``--resume`` may continue the run of ``previous`` with ``record``'s settings
-    (a record from before ``data_source`` was recorded is compared without it, and config or
-    training fields added since count as their defaults)."""
-    if previous.get("model") != record["model"]:
-        return False
-    defaults = {"config": config_to_dict(make_config(record["model"], None)),
-                "train": dataclasses.asdict(TrainConfig())}
-
-    def filled(key: str, value):
-        return {**defaults[key], **value} if key in defaults and isinstance(value, dict) else value
-
-    keys = [k for k in record if k != "data_source" or "data_source" in previous]
-    return all(filled(k, previous.get(k)) == filled(k, record[k]) for k in keys)
+__all__ = [
+    "RUN_FILES",
+    "SCHEDULES",
+    "FitConfig",
+    "FitResult",
+    "LossFn",
+    "NonFiniteError",
+    "TrainConfig",
+    "accuracy",
+    "check_new_run",
+    "check_resume",
+    "clip_parameters",
+    "cross_entropy",
+    "fit",
+    "kd_loss",
+    "load_run",
+    "model_device",
+    "predict",
+    "same_record",
+    "teacher_loss",
+    "to_tensor",
+    "train",
+    "train_epoch",
+]
 
 
 def train(
@@ -532,7 +93,7 @@ def train(
     out: str | Path,
     *,
     model_overrides: dict | None = None,
-    train_cfg: TrainConfig = TrainConfig(),
+    train_cfg: TrainConfig = TrainConfig(),  # noqa: B008 (a frozen dataclass)
     data: str | None = None,
     resume: bool = False,
     extra_metrics: Callable[[nn.Module], dict] | None = None,
@@ -580,18 +141,12 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
                          f"{dataset.x_train.shape[1]} features: drop --shift")
     check_model_fits(model_name, model_cfg, dataset.input_shape, dataset.num_classes,
                      train_cfg.batch_size)
-    record = _run_record(model_name, model_cfg, train_cfg, data or "mnist", dataset)
+    record = run_record(model_name, model_cfg, train_cfg, data or "mnist", dataset)
     record.update(table_record(dataset, label))  # a table's label column and class names
     loss_fn = cross_entropy
     if train_cfg.teacher is not None:
         loss_fn = _teacher_loss_for(train_cfg, dataset, record, device)
-    if resume and (out / "run.json").exists():
-        previous = io.read_json(out / "run.json", "run record")
-        if not isinstance(previous, dict) or not same_record(previous, record):
-            raise LutnnError(
-                f"--resume: {out}/run.json was written for another model, config or data; "
-                "resume with the same arguments or choose another --out"
-            )
+    check_resume(out, record, resume, "model")
     main = distributed.is_main()
     if main:
         io.write_json(out / "run.json", record)
@@ -644,38 +199,3 @@ def _teacher_loss_for(train_cfg: TrainConfig, dataset: Dataset, record: dict,
         )
     record["teacher_sha256"] = io.file_sha256(Path(train_cfg.teacher) / "model.pt")
     return teacher_loss(teacher.to(device), train_cfg.kd_alpha, train_cfg.kd_temperature)
-
-
-def load_run(run_dir: str | Path) -> tuple[nn.Module, dict]:
-    """Rebuild a run folder's model with its best weights, in eval mode; returns (model, record)."""
-    run_dir = Path(run_dir)
-    record = io.read_json(run_dir / "run.json", "run record")
-    try:
-        name = record["model"]
-        cfg = make_config(name, record["config"])
-        shape = tuple(record["input_shape"])
-        num_classes = int(record["num_classes"])
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise LutnnError(
-            f"{run_dir}/run.json is malformed ({type(exc).__name__}: {exc}); retrain the run"
-        ) from None
-    if len(shape) not in (1, 3) or not all(isinstance(v, int) and v > 0 for v in shape):
-        raise LutnnError(f"{run_dir}/run.json: input_shape must be [C, H, W] or [F] positive ints, "
-                         f"got {list(shape)}; was it edited? retrain the run")
-    model = build_model(name, cfg, shape, num_classes)
-    state = io.load_checkpoint(run_dir / "model.pt")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise LutnnError(
-            f"{run_dir}/model.pt does not match the model in run.json ({str(exc).splitlines()[0]})"
-        ) from None
-    try:  # one image through: weights that do not fit input_shape (an edited run.json)
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, *shape))
-    except (RuntimeError, IndexError, ValueError) as exc:
-        raise LutnnError(
-            f"{run_dir}/model.pt does not fit run.json's input_shape {list(shape)} "
-            f"({type(exc).__name__}); was run.json edited? retrain the run"
-        ) from None
-    return model.eval(), record

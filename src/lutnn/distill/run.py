@@ -34,7 +34,6 @@ The run folder is a normal run folder (``run.json`` for model ``lut-student``, `
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import shutil
 import time
@@ -70,9 +69,9 @@ from lutnn.train import (
     FitResult,
     accuracy,
     check_new_run,
+    check_resume,
     fit,
     load_run,
-    same_record,
 )
 
 __all__ = ["DistillState", "distill"]
@@ -117,15 +116,6 @@ class DistillState:
         return dataclasses.replace(state, layers=tuple(state.layers))
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _teacher_record(teacher_dir: Path) -> tuple[nn.Sequential, dict]:
     teacher, record = load_run(teacher_dir)
     if not isinstance(teacher, nn.Sequential):
@@ -165,7 +155,7 @@ class _Run:
         self.out, self.cfg, self.log = out, cfg, log
         self.start_rss = current_rss_mb()
         self.teacher, self.teacher_record = _teacher_record(teacher_dir)
-        self.teacher_sha256 = file_sha256(teacher_dir / "model.pt")
+        self.teacher_sha256 = io.file_sha256(teacher_dir / "model.pt")
         self.plans = plan_student(self.teacher, cfg.k, cfg.tree)
         train_rec = self.teacher_record.get("train", {})
         source = data if data is not None else self.teacher_record.get("data")
@@ -289,12 +279,8 @@ def distill(
     """
     with distributed.session(device) as dev:
         if not distributed.is_main():
-            log = _quiet
+            log = distributed.quiet
         return _distill(teacher_dir, out, cfg, data=data, resume=resume, log=log, device=dev)
-
-
-def _quiet(_: str) -> None:
-    """The ``log`` of ranks other than 0."""
 
 
 @guarded("out")  # --out is locked (by rank 0) while it runs; a failed new run leaves nothing
@@ -307,13 +293,7 @@ def _distill(teacher_dir: str | Path, out: str | Path, cfg: DistillConfig, *,
     ckpt_path = out / "checkpoint.pt"
     check_new_run(out, resume, (*RUN_FILES, FINETUNE_CHECKPOINT))
     run = _Run(teacher_dir, out, cfg, data, log)
-    if resume and (out / "run.json").exists():
-        previous = io.read_json(out / "run.json", "run record")
-        if not isinstance(previous, dict) or not same_record(previous, run.record):
-            raise LutnnError(
-                f"--resume: {out}/run.json was written for another teacher, config or data; "
-                "resume with the same arguments or choose another --out"
-            )
+    check_resume(out, run.record, resume, "teacher")
     if main:
         io.write_json(out / "run.json", run.record)
 

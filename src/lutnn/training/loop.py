@@ -1,0 +1,422 @@
+"""The training loop: Adam + schedule, per-epoch atomic checkpoints, resume, data parallel.
+
+:func:`fit` is the one training loop: ``lutnn train`` (:func:`lutnn.train.train`) and
+distillation's fine-tuning (:mod:`lutnn.distill`) both call it, with their own parameter
+groups, schedule, micro-batching, loss and checkpoint file.
+
+After every epoch the checkpoint (model, optimizer, schedule, history, best weights) is
+rewritten atomically, so ``--resume`` continues after a kill.  Shuffling uses a generator
+seeded by ``(seed, epoch)``, so a resumed run sees the same batches as an uninterrupted one
+and ends with the same weights.
+
+Data parallel (``torchrun --nproc-per-node N -m lutnn train ...``, or ``--nproc N``): under a
+process group (:mod:`lutnn.distributed`) :func:`fit` wraps the model in
+``DistributedDataParallel`` and every rank takes its contiguous ``batch_size / N`` part of
+each *global* batch of the one-process order, so the global batch, the shuffling, the
+schedule and the steps are the one-process run's.  Each rank's loss is weighted by its share
+of the global batch times N (DDP averages gradients over ranks), so a step is the global
+batch's mean gradient up to float summation order; BatchNorm normalises over the global batch
+(:func:`lutnn.distributed.global_batchnorm`).  Validation is split by evaluation chunk over the
+ranks and the correct counts summed (integers: the accuracy is the one-process one exactly),
+so every rank selects the same epoch.  Rank 0 alone writes the checkpoint (which records the
+world size: resuming needs the same one) and shows the progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from lutnn import distributed, io
+from lutnn.data.augment import epoch_shifts, translate
+from lutnn.errors import LutnnError
+
+if TYPE_CHECKING:
+    from lutnn.data import Dataset
+
+__all__ = [
+    "SCHEDULES",
+    "FitConfig",
+    "FitResult",
+    "LossFn",
+    "NonFiniteError",
+    "accuracy",
+    "clip_parameters",
+    "cross_entropy",
+    "fit",
+    "model_device",
+    "predict",
+    "to_tensor",
+    "train_epoch",
+]
+
+
+def to_tensor(x: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 images [n, C, H, W] -> float32 pixel values 0..255 (the encoders' input).
+
+    The uint8 batch is moved to ``device`` before the conversion (a quarter of the bytes).
+    """
+    return torch.from_numpy(np.ascontiguousarray(x)).to(device).float()
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter or buffer (CPU for a model with neither)."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Class predictions (argmax of the head, lowest index on ties) of ``model`` in eval mode."""
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    out = [model(to_tensor(x[i : i + batch_size], device)).argmax(1).cpu()
+           for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(out).numpy()
+
+
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
+    """Fraction of ``x`` that ``model`` (eval mode) classifies as ``y``.
+
+    Under a process group this is a collective (every rank calls it): rank r predicts the
+    chunks ``r, r + N, ...`` of ``batch_size`` samples and the correct counts are summed, so
+    the chunks and the result are the one-process ones exactly.
+    """
+    if not distributed.active():
+        return float((predict(model, x, batch_size) == y).mean())
+    starts = range(0, len(x), batch_size)[distributed.rank()::distributed.world_size()]
+    correct = sum(int((predict(model, x[s : s + batch_size], batch_size)
+                       == y[s : s + batch_size]).sum()) for s in starts)
+    total = distributed.all_sum(torch.tensor([correct], dtype=torch.int64))
+    return float(int(total[0]) / len(x))
+
+
+def clip_parameters(model: nn.Module) -> None:
+    """Call ``clip_parameters()`` on every submodule that defines it (binary latent weights)."""
+    for module in model.modules():
+        clip = getattr(module, "clip_parameters", None)
+        if clip is not None:
+            clip()
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=gen)
+
+
+#: ``loss_fn(model, x, y) -> scalar``: the mean loss of ``model`` on pixels ``x`` (float32
+#: ``[b, C, H, W]``) with labels ``y`` (int64 ``[b]``); a distillation loss can call a teacher
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The task loss: cross-entropy of the model's class scores."""
+    return F.cross_entropy(model(x), y)
+
+
+#: learning-rate schedules of :class:`FitConfig`: one step per batch
+SCHEDULES = ("one-cycle", "cosine")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Settings of :func:`fit`, the loop of ``lutnn train`` and of distillation's fine-tuning."""
+
+    epochs: int  # passes over the training split
+    batch_size: int  # samples per optimizer step
+    lr: float  # peak Adam learning rate
+    weight_decay: float = 0.0  # Adam weight decay
+    seed: int = 0  # shuffling: epoch e's order comes from seed (seed, e)
+    schedule: str = "one-cycle"  # "one-cycle" (5% warm-up, cosine to 0) or "cosine" (lr to 0)
+    micro_batch_size: int = 0  # samples per forward/backward, gradients accumulated (0: batch)
+    eval_batch_size: int = 1000  # samples per validation step
+    shift: int = 0  # random translation of training images by up to +-shift pixels (0: off)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` did (the model holds the selected weights when it returns)."""
+
+    epochs: int  # epochs done, over all sessions
+    history: list[dict]  # per epoch: epoch, loss, val_accuracy, seconds
+    seconds: float  # time spent in epochs, over all sessions
+    best_val: float  # validation accuracy of the selected weights
+
+
+def _make_schedule(optimizer: torch.optim.Optimizer, cfg: FitConfig,
+                   steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    total = max(cfg.epochs, 1) * steps
+    if cfg.schedule == "one-cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.lr, total_steps=total, pct_start=0.05, anneal_strategy="cos"
+        )
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    raise LutnnError(f"unknown schedule {cfg.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: np.ndarray,
+    y: torch.Tensor,
+    order: torch.Tensor,
+    batch_size: int,
+    desc: str,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+    *,
+    loss_fn: LossFn = cross_entropy,
+    micro_batch_size: int = 0,
+    shifts: torch.Tensor | None = None,
+) -> float:
+    """One pass over ``x[order]`` (one optimizer and schedule step per batch); the mean loss.
+
+    Under a process group (``model`` wrapped in DDP by :func:`fit`), ``batch_size`` is the
+    global batch: this rank takes its part (:func:`lutnn.distributed.batch_part`) of each one,
+    and the returned loss is the global batches' mean.
+
+    Args:
+        x: uint8 images ``[n, C, H, W]``, converted batch by batch (never all at once).
+        y: int64 labels ``[n]``.
+        micro_batch_size: samples per forward/backward; a batch's micro-batch losses are
+            weighted by their share of the batch and their gradients summed, so one step is
+            the batch's step in exact arithmetic, for models without batch statistics
+            (BatchNorm in training mode sees each micro-batch alone) (0: the whole batch).
+        shifts: int64 ``[n, 2]``, sample i moved by ``shifts[i]`` pixels
+            (:func:`lutnn.data.augment.translate`); None: images as they are.
+    """
+    model.train()
+    world, me = distributed.world_size(), distributed.rank()
+    device = model_device(model)
+    no_sync = getattr(model, "no_sync", None)  # DDP: gradients synchronised once per step
+    total, steps = 0.0, 0
+    bar = tqdm(range(0, len(order), batch_size), desc=desc, leave=False, mininterval=1.0,
+               disable=not distributed.is_main())
+    for start in bar:
+        batch = order[start : start + batch_size].numpy()
+        idx = batch[distributed.batch_part(len(batch), world, me)]
+        micro = micro_batch_size or len(idx)
+        optimizer.zero_grad(set_to_none=True)
+        batch_loss = 0.0
+        for m in range(0, len(idx), micro):
+            part = idx[m : m + micro]
+            last = m + micro >= len(idx)
+            with no_sync() if no_sync is not None and not last else contextlib.nullcontext():
+                # share of the global batch, times N: DDP's gradient mean over ranks undoes it
+                images = to_tensor(x[part], device)
+                if shifts is not None:
+                    images = translate(images, shifts[part])
+                loss = loss_fn(model, images, y[part].to(device)) * (
+                    len(part) * world / len(batch))
+                loss.backward()
+            batch_loss += loss.item()
+        if world > 1:  # the global batch's loss, the same on every rank (one decision)
+            batch_loss = float(distributed.all_sum(
+                torch.tensor([batch_loss], dtype=torch.float64))[0]) / world
+        if not math.isfinite(batch_loss):  # before the step: the weights stay finite
+            raise NonFiniteError(f"the loss became {batch_loss} at step {steps + 1}")
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        clip_parameters(model)
+        total += batch_loss
+        steps += 1
+        bar.set_postfix(loss=f"{total / steps:.4f}", refresh=False)
+    return total / max(steps, 1)
+
+
+class NonFiniteError(LutnnError):
+    """Training produced a NaN or infinite loss or parameter (:func:`fit` stops)."""
+
+
+def _check_finite(model: nn.Module) -> None:
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise NonFiniteError(f"parameter {name} became non-finite")
+
+
+def fit(
+    model: nn.Module,
+    param_groups: Iterable[nn.Parameter] | list[dict],
+    data: Dataset,
+    cfg: FitConfig,
+    checkpoint: str | Path,
+    *,
+    resume: bool = False,
+    loss_fn: LossFn = cross_entropy,
+    initial_best: tuple[float, dict[str, torch.Tensor]] | None = None,
+    label: str = "epoch",
+    log: Callable[[str], None] = print,
+) -> FitResult:
+    """Train ``model`` with Adam on ``data``'s training split; keep the best validation weights.
+
+    After every epoch the model, optimizer, schedule, history and best weights are written
+    atomically to ``checkpoint``, so with ``resume`` a killed run continues after its last
+    epoch and ends with the same weights as an uninterrupted one (epoch ``e`` is shuffled by
+    ``(cfg.seed, e)`` whatever happened before).  On return the model holds the weights with
+    the best validation accuracy (ties: the earliest).
+
+    Under a process group (torchrun) this is data-parallel, as the module doc says; every
+    rank calls it with the same arguments and gets the same result.
+
+    Args:
+        model: the model to train (``model(x)`` gives class scores), on its device.
+        param_groups: what Adam trains (parameters or Adam parameter groups); the caller
+            freezes the rest if it wants them untouched by backward.
+        data: the splits (``x_train``, ``y_train``, ``x_val``, ``y_val``; uint8 images).
+        cfg: epochs, batch size, learning rate and schedule.
+        checkpoint: the checkpoint file.
+        resume: continue from ``checkpoint`` if it exists.
+        loss_fn: ``loss_fn(model, x, y)``, the mean loss of a batch (default: cross-entropy).
+        initial_best: ``(val_accuracy, state_dict)`` the epochs must beat to be selected
+            (default: none; the best epoch is selected).
+        label: names the epochs in progress messages (``"epoch"``, ``"fine-tune epoch"``).
+        log: progress messages.
+
+    Raises:
+        LutnnError: a checkpoint that does not match the model or optimizer, or that was
+            written under another world size; a batch size that the world size does not
+            divide.
+        NonFiniteError: a NaN or infinite loss or parameter; the checkpoint keeps the last
+            good epoch.
+    """
+    checkpoint = Path(checkpoint)
+    world = distributed.world_size() if distributed.active() else 1
+    _check_world(len(data.x_train), cfg, world)
+    if not distributed.is_main():
+        log = distributed.quiet  # rank 0 reports
+    # fused: one kernel per step; 10x faster than the default on learned-wiring weights
+    # (28M floats: 13 ms against 133 ms per step on 2 cores)
+    optimizer = torch.optim.Adam(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                 fused=True)
+    steps_per_epoch = math.ceil(len(data.x_train) / cfg.batch_size)
+    schedule = _make_schedule(optimizer, cfg, steps_per_epoch)
+    best_val, best_model = initial_best if initial_best is not None else (-1.0, None)
+    state = {"epoch": 0, "history": [], "seconds": 0.0, "best_val": best_val,
+             "best_model": best_model}
+    if resume and checkpoint.exists():
+        ckpt = io.load_checkpoint(checkpoint)
+        written = ckpt.get("world_size", 1) if isinstance(ckpt, dict) else 1
+        if written != world:
+            raise LutnnError(
+                f"checkpoint {checkpoint} was written by a run of {written} process(es), this "
+                f"one has {world}; resume with the same number (--nproc {written}, or "
+                f"torchrun --nproc-per-node {written}), or start a new --out"
+            )
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            schedule.load_state_dict(ckpt["schedule"])
+            state = {k: ckpt[k] for k in state}
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise LutnnError(
+                f"checkpoint {checkpoint} does not match this model ({type(exc).__name__}); "
+                "delete the run folder or start without --resume"
+            ) from None
+        log(f"resuming {checkpoint.parent} after {label} {state['epoch']}")
+
+    y_train = torch.from_numpy(data.y_train)
+    net, sync_bn = model, contextlib.nullcontext()
+    if world > 1:  # after the resume: every rank starts from the same weights and state
+        from torch.nn.parallel import DistributedDataParallel
+
+        device = model_device(model)
+        # buffers are not DDP's to broadcast: every rank computes the same ones (encoder
+        # thresholds from the same training split, BatchNorm statistics of the global batch,
+        # wiring indices of the synchronised weights), and gloo has no int16 (thresholds)
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            model, [name for name, _ in model.named_buffers()])
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda"
+                                      else None)
+        sync_bn = distributed.global_batchnorm(model)
+    with sync_bn:
+        _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg, checkpoint, state,
+                    loss_fn, label, log, world)
+    if state["best_model"] is not None:
+        model.load_state_dict(state["best_model"])
+    return FitResult(epochs=state["epoch"], history=state["history"],
+                     seconds=state["seconds"], best_val=state["best_val"])
+
+
+def _check_world(n_train: int, cfg: FitConfig, world: int) -> None:
+    """Refuse a global batch that ``world`` ranks cannot share.
+
+    Raises:
+        LutnnError: ``batch_size`` not divisible by ``world``, or a last batch of an epoch
+            with fewer samples than ranks.
+    """
+    if world == 1:
+        return
+    if cfg.batch_size % world:
+        raise LutnnError(
+            f"the batch size {cfg.batch_size} is the global batch and must be divisible by the "
+            f"{world} processes (each takes batch_size / {world}); choose e.g. "
+            f"{max(world, cfg.batch_size // world * world)}"
+        )
+    last = n_train % cfg.batch_size
+    if 0 < last < world:
+        raise LutnnError(
+            f"the last batch of each epoch holds {last} of the {n_train} training samples, "
+            f"fewer than the {world} processes; choose a batch size that leaves 0 or at least "
+            f"{world} samples over"
+        )
+
+
+def _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg: FitConfig,
+                checkpoint: Path, state: dict, loss_fn: LossFn, label: str,
+                log: Callable[[str], None], world: int) -> None:
+    """The epochs of :func:`fit` (``net``: ``model``, or its DDP wrapper); updates ``state``."""
+    for epoch in range(state["epoch"], cfg.epochs):
+        t0 = time.perf_counter()
+        order = _epoch_order(len(data.x_train), cfg.seed, epoch)
+        shifts = (epoch_shifts(len(data.x_train), cfg.shift, cfg.seed, epoch)
+                  if cfg.shift else None)
+        # looked up in the module at call time, so a test can interrupt a run here
+        try:
+            loss = train_epoch(net, optimizer, data.x_train, y_train, order, cfg.batch_size,
+                               f"{label} {epoch + 1}/{cfg.epochs}", schedule, loss_fn=loss_fn,
+                               micro_batch_size=cfg.micro_batch_size, shifts=shifts)
+            _check_finite(model)
+        except NonFiniteError as exc:
+            kept = (f"{checkpoint} keeps {label} {state['epoch']}, the last good one"
+                    if state["epoch"] else "no epoch finished, so nothing was saved")
+            raise NonFiniteError(
+                f"{label} {epoch + 1}: {exc} (learning rate {cfg.lr:g}); training stopped and "
+                f"{kept}; lower the learning rate or check the config"
+            ) from None
+        val_acc = accuracy(model, data.x_val, data.y_val, cfg.eval_batch_size)
+        seconds = time.perf_counter() - t0
+        state["seconds"] += seconds
+        state["epoch"] = epoch + 1
+        state["history"].append({"epoch": epoch + 1, "loss": loss, "val_accuracy": val_acc,
+                                 "seconds": round(seconds, 2)})
+        if val_acc > state["best_val"]:
+            state["best_val"] = val_acc
+            state["best_model"] = {k: v.clone() for k, v in model.state_dict().items()}
+        if distributed.is_main():  # one writer; the other ranks hold the same state
+            io.save_checkpoint(
+                checkpoint,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "world_size": world,
+                    **state,
+                },
+            )
+        log(f"{label} {epoch + 1}/{cfg.epochs}: loss {loss:.4f}, val {val_acc:.4f} "
+            f"({state['seconds']:.0f} s)")
