@@ -206,8 +206,8 @@ def _classify(netlist, x: np.ndarray, backend: str, threads: int) -> tuple[np.nd
     "c", "numpy" or "auto" (C when a C compiler is found and the source is at most
     :data:`AUTO_C_MAX_LINES` lines, else numpy, with a note saying why); returns them and
     what ran (``backend``, ``threads``...)."""
-    from lutnn import csrc
-    from lutnn.sim import simulate
+    from lutnn.csrc.backend import CBackend
+    from lutnn.sim.backend import NumpyBackend
 
     if backend not in ("auto", "c", "numpy"):
         raise LutnnError(f"backend must be auto, c or numpy, got {backend!r}")
@@ -216,13 +216,8 @@ def _classify(netlist, x: np.ndarray, backend: str, threads: int) -> tuple[np.nd
         t0 = time.perf_counter()
         try:
             # 256 samples per word: ~2x the 64-bit speed (AVX2, or SSE2 pairs without it)
-            from lutnn.ir.passes import lower_spatial
-
-            # the C back end reads flat nodes: a spatial netlist is compiled unrolled (the
-            # same bits, tested in test_spatial)
-            compiled = csrc.compile_netlist(lower_spatial(netlist), word=256, threads=threads,
-                                            max_lines=AUTO_C_MAX_LINES if backend == "auto"
-                                            else None)
+            compiled = CBackend(word=256).emit(netlist).compiled(
+                threads, max_lines=AUTO_C_MAX_LINES if backend == "auto" else None)
         except LutnnError as e:
             if backend == "c":
                 raise
@@ -235,7 +230,7 @@ def _classify(netlist, x: np.ndarray, backend: str, threads: int) -> tuple[np.nd
                         sim_seconds=round(time.perf_counter() - t0, 3))
             return classes, info
     t0 = time.perf_counter()
-    classes = simulate(netlist, x, keep_layers=False).classes
+    classes = NumpyBackend().emit(netlist).classify(x)
     info.update(backend="numpy", sim_seconds=round(time.perf_counter() - t0, 3))
     return classes, info
 
@@ -321,15 +316,16 @@ def compile_run(run_dir: str | Path, *, out: str | Path | None = None, word: int
     """The run's netlist as bit-sliced C, compiled (:mod:`lutnn.csrc`): ``lutnn.c``,
     ``lutnn.h``, ``liblutnn.so`` and ``build.json`` in ``out`` (default ``RUN/c``), plus
     ``compile.json`` (this record, with the model fingerprint)."""
-    from lutnn.csrc import compile_source, emit_c
+    from lutnn.csrc.backend import CBackend
 
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "c"
     t0 = time.perf_counter()
-    source = emit_c(run_netlist(run_dir), word=word)
-    lib = compile_source(source, out)
-    info = {"out": str(out), "library": str(lib.path), "header": str(out / "lutnn.h"),
-            "compiler": lib.compiler, "flags": list(lib.flags), "word": word,
+    artifact = CBackend(word=word).emit(run_netlist(run_dir))
+    saved = artifact.save(out)
+    source = artifact.source
+    info = {"out": str(out), "library": str(saved["library"]), "header": str(saved["header"]),
+            "compiler": saved["compiler"], "flags": saved["flags"], "word": word,
             "signals": source.signals, "inputs": source.inputs,
             "num_classes": source.num_classes, "seconds": round(time.perf_counter() - t0, 1),
             "model_sha256": model_fingerprint(run_dir)}
