@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -206,23 +207,62 @@ def test_a_second_writer_is_refused_while_the_first_runs(tiny_npz, tmp_path):
     assert (out / "metrics.json").is_file() and not (out / LOCK_NAME).exists()
 
 
+#: ``python DRIVER INSIDE GO lutnn-args``: ``lutnn`` whose first training epoch touches INSIDE
+#: and then waits for GO, so a test knows the run holds its lock and is mid-epoch
+HOLD_IN_FIRST_EPOCH = """
+import sys, time
+from pathlib import Path
+
+import lutnn.training.loop as loop
+from lutnn.cli import main
+
+inside, go = Path(sys.argv[1]), Path(sys.argv[2])
+real_epoch = loop.train_epoch
+
+
+def held(*args, **kwargs):
+    if not inside.exists():
+        inside.touch()
+        deadline = time.monotonic() + 120
+        while not go.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return real_epoch(*args, **kwargs)
+
+
+loop.train_epoch = held
+sys.exit(main(sys.argv[3:]))
+"""
+
+
 def test_two_concurrent_cli_trains_one_is_refused(tiny_npz, tmp_path):
-    """Two real `lutnn train` processes into one --out: exactly one succeeds."""
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({**TINY_LUT, "layers": [300, 300]}))
-    argv = [sys.executable, "-m", "lutnn", "train", "--model", "lut-mlp", "--data",
-            str(tiny_npz), "--out", str(tmp_path / "run"), "--config", str(cfg),
-            "--val-size", "60", "--epochs", "3"]
+    """Two real `lutnn train` processes into one --out: the second, started while the first
+    is inside its first epoch (so it holds the lock), is refused with exit 2 and one line;
+    the first then finishes its 3 epochs."""
+    argv = ["train", "--model", "lut-mlp", "--data", str(tiny_npz), "--out",
+            str(tmp_path / "run"), "--config", str(tmp_path / "cfg.json"), "--val-size", "60",
+            "--epochs", "3"]
+    (tmp_path / "cfg.json").write_text(json.dumps(TINY_LUT))
+    driver, inside, go = tmp_path / "driver.py", tmp_path / "inside", tmp_path / "go"
+    driver.write_text(HOLD_IN_FIRST_EPOCH)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env) for _ in range(2)]
-    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
-    codes = sorted(code for code, _ in results)
-    if codes == [0, 0]:  # the first finished before the second looked: then it is refused
-        pytest.skip("the two runs did not overlap on this machine")
-    assert codes == [0, 2], results
-    err = next(e for c, e in results if c == 2)
-    assert "already holds a run" in err or "being written by another lutnn process" in err
+    first = subprocess.Popen([sys.executable, str(driver), str(inside), str(go), *argv],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not inside.exists():
+            assert first.poll() is None, first.communicate()[1]
+            assert time.monotonic() < deadline, "the first run never reached its first epoch"
+            time.sleep(0.05)
+        second = subprocess.run([sys.executable, "-m", "lutnn", *argv], capture_output=True,
+                                text=True, env=env, timeout=120)
+    finally:
+        go.touch()
+        _, first_err = first.communicate(timeout=120)
+    assert second.returncode == 2, second.stderr
+    assert "is being written by another lutnn process" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+    assert first.returncode == 0, first_err
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 3
 
 
@@ -364,7 +404,7 @@ def test_ctrl_c_advice_names_only_what_the_command_has(monkeypatch, capsys, tiny
     assert main(["synth", str(tiny_runs["lut"])]) == 130
     err = capsys.readouterr().err
     assert "--resume" not in err and "run the command again" in err
-    monkeypatch.setattr(lutnn.cli, "_load_overrides", interrupted)
+    monkeypatch.setattr(lutnn.cli.common, "load_overrides", interrupted)
     assert main(["train", "--model", "lut-mlp", "--out", str(tiny_runs["lut"])]) == 130
     assert "rerun with --resume" in capsys.readouterr().err
 
