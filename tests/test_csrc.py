@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
+from conftest import SHARED_MNIST as MNIST
 from lutnn.csrc import compile_netlist, compile_source, emit_c, find_compiler, have_compiler
 from lutnn.csrc import emit as emit_module
 from lutnn.csrc.emit import BLOCKS
@@ -30,11 +30,8 @@ from lutnn.ir import (
 from lutnn.ir.layers import NODE_TYPES
 from lutnn.ir.passes import lower, minimize
 from lutnn.sim import simulate
-from test_passes import netlists, random_inputs
-
-REPO = Path(__file__).resolve().parents[1]
-TRAINED = REPO / "runs" / "exp" / "e1_full"
-MNIST = REPO.parent / "shared" / "data" / "mnist"
+from strategies import lowering_netlists as netlists
+from strategies import random_inputs
 
 needs_cc = pytest.mark.skipif(not have_compiler(), reason="no C compiler (cc/gcc/clang)")
 
@@ -191,40 +188,52 @@ def test_missing_compiler_is_a_clear_error(monkeypatch, tmp_path):
         compile_netlist(Netlist(2, (), head=GroupSumHead("h", 2, 2)))
 
 
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory, mnist_dir) -> Path:
+    """A trained MNIST run made here in seconds: a tiny lut-mlp (1,568 input bits, 30 + 30
+    LUT4) trained 1 epoch on 2,000 training images, exported; its data file keeps all 10,000
+    test images.  Shared by the module: copy it before writing into it."""
+    from conftest import TINY_LUT
+    from lutnn.data import load_dataset
+    from lutnn.pipeline import export_run
+    from lutnn.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("mnist_run")
+    ds = load_dataset(str(mnist_dir), val_size=1)
+    np.savez(root / "mnist_small.npz", x_train=ds.x_train[:2000], y_train=ds.y_train[:2000],
+             x_test=ds.x_test, y_test=ds.y_test)
+    run = root / "run"
+    train("lut-mlp", run, model_overrides=TINY_LUT, data=str(root / "mnist_small.npz"),
+          train_cfg=TrainConfig(epochs=1, batch_size=100, val_size=200), log=lambda _: None)
+    export_run(run)
+    return run
+
+
 @needs_cc
 @pytest.mark.slow
 @pytest.mark.parametrize("word", [64, 256])
-def test_trained_mnist_net_all_test_images(word):
-    """The trained ~3,000-LUT MNIST net: classes and scores equal on all 10,000 images."""
-    from lutnn.data import load_dataset
+def test_trained_mnist_net_all_test_images(word, mnist_run):
+    """A trained MNIST net: classes and scores equal on all 10,000 test images."""
     from lutnn.ir.serialize import load_netlist
 
-    if not (TRAINED / "hdl" / "netlist.json").is_file() or not MNIST.is_dir():
-        pytest.skip(f"needs the trained run {TRAINED} and MNIST at {MNIST}")
-    net = load_netlist(TRAINED / "hdl")
-    x = load_dataset(str(MNIST), val_size=1).x_test
+    net = load_netlist(mnist_run / "hdl")
+    x = np.load(mnist_run.parent / "mnist_small.npz")["x_test"]
     x = x.reshape(len(x), -1)
     assert len(x) == 10000
-    os.environ.pop("LUTNN_CACHE", None)  # the real net is big: reuse ~/.cache across runs
     assert_c_equals_sim(net, x, word)
 
 
 @needs_cc
 @pytest.mark.slow
-def test_cli_compile_and_sim_backends(tmp_path, monkeypatch, capsys):
+def test_cli_compile_and_sim_backends(tmp_path, monkeypatch, capsys, mnist_run):
     """`lutnn compile RUN` writes the library and header; `lutnn sim --backend c` matches
     PyTorch; with no compiler, auto falls back to numpy with a note and c is an error."""
+    import shutil
+
     from lutnn.cli import main
 
-    if not (TRAINED / "hdl" / "netlist.json").is_file() or not MNIST.is_dir():
-        pytest.skip(f"needs the trained run {TRAINED} and MNIST at {MNIST}")
     run = tmp_path / "run"
-    (run / "hdl").mkdir(parents=True)
-    (run / "model.pt").symlink_to(TRAINED / "model.pt")  # read only; 100 MB not copied
-    for name in ("run.json", "hdl/netlist.json", "hdl/netlist.npz", "hdl/export.json"):
-        (run / name).write_bytes((TRAINED / name).read_bytes())
-    monkeypatch.setenv("LUTNN_DATA", str(MNIST))
-    monkeypatch.delenv("LUTNN_CACHE")  # the real net: reuse ~/.cache across runs
+    shutil.copytree(mnist_run, run)
     assert main(["compile", str(run), "--word", "256", "--out", str(tmp_path / "c")]) == 0
     assert {"lutnn.c", "lutnn.h", "liblutnn.so", "build.json", "compile.json"} <= {
         p.name for p in (tmp_path / "c").iterdir()}

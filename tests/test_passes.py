@@ -25,65 +25,8 @@ from lutnn.ir import (
 )
 from lutnn.ir.passes import lower, minimize, minimize_lut, prune, prune_with_report
 from lutnn.sim import simulate, simulate_reference
-
-
-def _threshold(name, width, n, fan_in, rng) -> ThresholdLayer:
-    inputs = rng.integers(0, width, (n, fan_in)).astype(np.int32)
-    weights = rng.choice(np.array([-1, 0, 1], np.int8), (n, fan_in), p=[0.4, 0.2, 0.4])
-    weights[rng.random(n) < 0.1] = 0  # unconnected neurons
-    connected = (weights != 0).sum(axis=1)
-    # Around the connected count's middle, plus the constant cases 0 and F + 1.
-    thresholds = np.where(rng.random(n) < 0.7, connected // 2 + rng.integers(-2, 3, n),
-                          rng.choice([0, fan_in + 1, fan_in], n)).clip(0, fan_in + 1)
-    return ThresholdLayer(name, width, inputs, weights, thresholds.astype(np.int32),
-                          rng.random(n) < 0.5)
-
-
-@st.composite
-def netlists(draw):
-    """Random netlists of every unlowered type; threshold fan-ins up to 300 reach every branch
-    of the lowering (single LUT, counter tree + LUT, adder + LUT, adder + comparator)."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    encoder = None
-    if draw(st.booleans()):
-        channels, hw = draw(st.integers(1, 2)), draw(st.integers(1, 4))
-        levels = draw(st.sets(st.integers(0, 256), min_size=1, max_size=3))
-        encoder = InputEncoder("enc", channels, channels * hw, np.array(sorted(levels), np.int16))
-        width = encoder.out_width
-    else:
-        width = draw(st.integers(1, 24))
-    input_bits, layers = width, []
-    n_layers = draw(st.integers(1, 3))
-    head = draw(st.booleans())
-    classes, group = draw(st.integers(2, 5)), draw(st.integers(1, 40))
-    for i in range(n_layers):
-        out = classes * group if head and i == n_layers - 1 else draw(st.integers(1, 24))
-        kind = draw(st.sampled_from(["lut", "threshold", "or"]))
-        if kind == "lut":
-            k = draw(st.integers(1, 8))
-            layer = LutLayer(f"l{i}", width, rng.integers(0, width, (out, k)).astype(np.int32),
-                             rng.integers(0, 2, (out, 2**k)).astype(np.uint8))
-        elif kind == "threshold":
-            fan_in = draw(st.sampled_from([1, 3, 6, 7, 12, 20, 40, 70, 130, 300]))
-            layer = _threshold(f"l{i}", width, out, fan_in, rng)
-        else:
-            layer = OrLayer(f"l{i}", width,
-                            rng.integers(0, width, (out, draw(st.integers(1, 4)))).astype(np.int32))
-        layers.append(layer)
-        width = out
-    net = Netlist(input_bits, tuple(layers), encoder,
-                  GroupSumHead("head", width, classes) if head else None)
-    net.validate()
-    return net
-
-
-def random_inputs(net: Netlist, batch: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    if net.encoder is None:
-        return rng.integers(0, 2, (batch, net.input_bits)).astype(np.uint8)
-    near = np.concatenate([net.encoder.thresholds + d for d in (-1, 0, 1)]).clip(0, 255)
-    pool = np.concatenate([near, rng.integers(0, 256, near.size)])
-    return rng.choice(pool, (batch, net.encoder.pixels)).astype(np.uint8)
+from strategies import lowering_netlists as netlists
+from strategies import random_inputs
 
 
 def assert_same(a, b) -> None:

@@ -11,72 +11,29 @@ from numpy.testing import assert_array_equal
 from lutnn.ir import GroupSumHead, InputEncoder, LutLayer, Netlist, OrLayer, ThresholdLayer
 from lutnn.sim import pack_bits, simulate, simulate_reference, unpack_bits
 from lutnn.sim import packed as packed_mod
+from strategies import lut_layer, threshold_layer
+from strategies import netlists as shared_netlists
+from strategies import random_inputs as _inputs
 
 
 def _lut(name, in_width, n, k, rng):
-    inputs = rng.integers(0, in_width, size=(n, k)).astype(np.int32)
-    p_one = rng.choice([0.0, 0.1, 0.5, 0.9, 1.0], size=(n, 1))  # some constant tables
-    tables = (rng.random((n, 2**k)) < p_one).astype(np.uint8)
-    return LutLayer(name, in_width, inputs, tables)
+    return lut_layer(name, in_width, n, k, rng, constant_tables=True)
 
 
 def _threshold(name, in_width, n, f, rng):
-    inputs = rng.integers(0, in_width, size=(n, f)).astype(np.int32)
-    weights = rng.choice(np.array([-1, 0, 1], np.int8), size=(n, f))
-    weights[rng.random(n) < 0.15] = 0  # fully unconnected neurons
-    thresholds = rng.integers(0, f + 2, size=n).astype(np.int32)  # includes 0 and F+1
-    invert = rng.random(n) < 0.5
-    return ThresholdLayer(name, in_width, inputs, weights, thresholds, invert)
+    return threshold_layer(name, in_width, n, f, rng)
 
 
 def _or(name, in_width, n, m, rng):
     return OrLayer(name, in_width, rng.integers(0, in_width, size=(n, m)).astype(np.int32))
 
 
-@st.composite
-def netlists(draw):
-    """A random valid netlist of every layer type, with or without encoder and head."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    encoder = None
-    if draw(st.booleans()):
-        channels, hw = draw(st.integers(1, 3)), draw(st.integers(1, 10))
-        levels = draw(st.sets(st.integers(0, 256), min_size=1, max_size=3))
-        encoder = InputEncoder("enc", channels, channels * hw, np.array(sorted(levels), np.int16))
-    n_layers = draw(st.integers(0, 4))
-    with_head = draw(st.booleans()) and (n_layers > 0 or encoder is None)
-    classes, group = draw(st.integers(2, 5)), draw(st.integers(1, 6))
-    if encoder is not None:
-        width = encoder.out_width
-    elif with_head and n_layers == 0:
-        width = classes * group
-    else:
-        width = draw(st.integers(1, 40))
-    input_bits, layers = width, []
-    for i in range(n_layers):
-        out = classes * group if (with_head and i == n_layers - 1) else draw(st.integers(1, 70))
-        kind = draw(st.sampled_from(["lut", "threshold", "or"]))
-        if kind == "lut":
-            layer = _lut(f"l{i}", width, out, draw(st.integers(1, 6)), rng)
-        elif kind == "threshold":
-            layer = _threshold(f"l{i}", width, out, draw(st.integers(1, 20)), rng)
-        else:
-            layer = _or(f"l{i}", width, out, draw(st.integers(1, 5)), rng)
-        layers.append(layer)
-        width = out
-    head = GroupSumHead("head", width, classes) if with_head else None
-    net = Netlist(input_bits, tuple(layers), encoder=encoder, head=head)
-    net.validate()
-    return net
-
-
-def _inputs(net: Netlist, batch: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    if net.encoder is None:
-        return rng.integers(0, 2, size=(batch, net.input_bits)).astype(np.uint8)
-    # Pixels at and around each threshold, plus uniform ones.
-    near = np.concatenate([net.encoder.thresholds + d for d in (-1, 0, 1)]).clip(0, 255)
-    pool = np.concatenate([near, rng.integers(0, 256, size=near.size)])
-    return rng.choice(pool, size=(batch, net.encoder.pixels)).astype(np.uint8)
+def netlists():
+    """A random valid netlist of every layer type (no layers at all, too; some constant LUT
+    tables), with or without encoder and head."""
+    return shared_netlists(layers=(0, 4), width=(1, 40), out=(1, 70), group=(1, 6),
+                           fan_in=st.integers(1, 20), or_fan_in=(1, 5), channels=(1, 3),
+                           pixels=(1, 10), constant_tables=True)
 
 
 def _assert_same(a, b) -> None:

@@ -24,8 +24,8 @@ from lutnn.ir.passes import assign_stages, balanced_levels, lower, minimize, par
 from lutnn.ir.passes.stages import op_levels, stage_depths
 from lutnn.sim import simulate, simulate_reference
 from lutnn.sim.reference import logic_signals
+from strategies import lowering_netlists as netlists
 from test_hdl import _mixed_net, tiny_lut_net
-from test_passes import netlists
 
 
 def _inputs(net: Netlist, batch: int, seed: int) -> np.ndarray:
