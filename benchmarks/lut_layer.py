@@ -55,7 +55,7 @@ def predicted_bytes(variant: str, b: int, n: int, k: int, chunk_nodes: int) -> i
 def child(args: argparse.Namespace) -> dict:
     import torch
 
-    from lutnn.nn.lut import CHUNK_BYTES, LUTLayer
+    from lutnn.nn.lut import CHUNKED_MAX_BYTES, LUTLayer
 
     torch.set_num_threads(args.threads)
     layer = LUTLayer(args.in_features, args.nodes, args.k, seed=0, implementation=args.variant)
@@ -79,7 +79,7 @@ def child(args: argparse.Namespace) -> dict:
         rss0 = _status_kb("VmRSS")
         step()
         kb = _status_kb("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        chunk = min(args.nodes, max(1, CHUNK_BYTES // (args.batch * 2**args.k * 4)))
+        chunk = min(args.nodes, max(1, CHUNKED_MAX_BYTES // (args.batch * 2**args.k * 4)))
         pred = predicted_bytes(args.variant, args.batch, args.nodes, args.k, chunk)
         return {"peak_mb": (kb - rss0) / 1024, "predicted_mb": pred / 2**20, "peak_reset": reset}
     times = []

@@ -216,3 +216,22 @@ def test_shape_and_argument_errors() -> None:
 
 def test_docstring_examples() -> None:
     assert doctest.testmod(lut_module, raise_on_error=False).failed == 0
+
+
+def test_implementation_names_and_the_k_limit() -> None:
+    """``"multilinear"`` names :func:`lut_multilinear` (``"reference"``, its old name, still
+    works); k is limited to ``MAX_LUT_INPUTS`` by the layer and by distillation alike."""
+    from lutnn.nn.lut import MAX_LUT_INPUTS
+    from lutnn.student import check_tree
+
+    x = torch.ones(2, 10)
+    layers = [LUTLayer(10, 4, k=3, seed=1, implementation=name).train()
+              for name in ("multilinear", "reference")]
+    assert layers[1].implementation == "multilinear"
+    assert torch.equal(layers[0](x), layers[1](x))
+    assert MAX_LUT_INPUTS == 16
+    LUTLayer(20, 1, k=MAX_LUT_INPUTS)
+    with pytest.raises(ValueError, match=r"1\.\.16, got 17"):
+        LUTLayer(20, 1, k=MAX_LUT_INPUTS + 1)
+    with pytest.raises(LutnnError, match=r"1\.\.16, got 17"):
+        check_tree((2,), MAX_LUT_INPUTS + 1)

@@ -44,7 +44,7 @@ from torch import nn
 from lutnn.errors import LutnnError
 from lutnn.nn.binary import BinaryLinear, BinaryMaxPool2d, GroupSum
 from lutnn.nn.conv import LoweredConv2d
-from lutnn.nn.lut import LUTLayer
+from lutnn.nn.lut import MAX_LUT_INPUTS, LUTLayer
 from lutnn.nn.wiring import serial_wiring, weight_order
 
 __all__ = [
@@ -115,8 +115,8 @@ def check_tree(tree: tuple[int, ...] | list[int], k: int) -> tuple[int, ...]:
     later-stage LUT reads that many outputs of the stage before it.
     """
     tree = tuple(int(t) for t in tree)
-    if not isinstance(k, int) or not 1 <= k <= 16:
-        raise LutnnError(f"distillation: k must be an int in 1..16, got {k!r}")
+    if not isinstance(k, int) or not 1 <= k <= MAX_LUT_INPUTS:
+        raise LutnnError(f"distillation: k must be an int in 1..{MAX_LUT_INPUTS}, got {k!r}")
     for s, t in enumerate(tree):
         nxt = tree[s + 1] if s + 1 < len(tree) else 1
         if t < 2 or t % nxt or t // nxt < 2 or t // nxt > k:

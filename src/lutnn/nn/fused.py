@@ -31,8 +31,8 @@ gradient twice (``[F, B]`` and its transpose), the saved ``B*N``-byte address, a
 about ``m*B*(k + 5)`` floats' worth of temporaries (int64 address and flat index, output-gradient
 rows, gathered slopes); the reference adds ``[B, N, k]`` float (gathered bits in forward, slot
 gradient in backward) and an int64 ``[B, N]``.  ``chunk_nodes=None`` picks ``m`` so one
-``[m, k, B]`` float takes at most half the ``[B, N]`` output, or :data:`CHUNK_BYTES`, whichever
-is larger.  Measured
+``[m, k, B]`` float takes at most half the ``[B, N]`` output, or
+:data:`FUSED_MIN_CHUNK_BYTES`, whichever is larger.  Measured
 (benchmarks/fused_lut.py, 2,000 LUT6 over 2,352 bits, EFD, grads to tables and inputs, 1 CPU
 thread of a loaded 2-core machine, three runs): batch 1,024 2.1-4.1x faster at 0.60x the step
 memory (43 vs 72 MB); batch 8,192 1.6-1.7x faster at 0.42x (232 vs 555 MB).
@@ -50,11 +50,11 @@ import torch
 
 from lutnn.nn.slopes import INPUT_GRADIENTS, check_input_grad
 
-__all__ = ["CHUNK_BYTES", "address_dtype", "fused_lookup"]
+__all__ = ["FUSED_MIN_CHUNK_BYTES", "address_dtype", "fused_lookup"]
 
 #: a chunk's ``[m, k, B]`` float temporary may take half the ``[B, N]`` output's bytes, and never
 #: less than this budget (so small layers run in one chunk)
-CHUNK_BYTES = 8 * 2**20
+FUSED_MIN_CHUNK_BYTES = 8 * 2**20
 
 
 def address_dtype(k: int) -> torch.dtype:
@@ -68,7 +68,7 @@ def address_dtype(k: int) -> torch.dtype:
 
 def _chunk_nodes(b: int, n: int, k: int, chunk: int | None) -> int:
     if chunk is None:
-        budget = max(CHUNK_BYTES, 2 * b * n)  # bytes: half of a float32 [B, N]
+        budget = max(FUSED_MIN_CHUNK_BYTES, 2 * b * n)  # bytes: half of a float32 [B, N]
         chunk = budget // max(1, 4 * b * k)
     return max(1, min(n, int(chunk)))
 
@@ -150,7 +150,7 @@ def fused_lookup(
         tables: ``[N, 2^k]``.
         inputs: int64 ``[N, k]`` wiring, entries in ``[0, F)``.
         input_grad: ``"exact"`` or ``"efd"`` (:data:`lutnn.nn.slopes.INPUT_GRADIENTS`).
-        chunk_nodes: LUTs per chunk (``None``: from :data:`CHUNK_BYTES`); only memory and
+        chunk_nodes: LUTs per chunk (``None``: from :data:`FUSED_MIN_CHUNK_BYTES`); only memory and
             speed depend on it, never the result.
     """
     if x2.dim() != 2:

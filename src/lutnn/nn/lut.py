@@ -10,10 +10,10 @@ Training relaxes a table ``T[n, :]`` (2^k reals) to its *multilinear* extension
 which equals ``T[n, address]`` at bit inputs and is differentiable in ``x`` and ``T``.  Three
 ways to compute it, all giving the same values and gradients (tests/test_lut.py):
 
-* :func:`lut_multilinear` -- the readable reference (successive halving over the inputs).
+* :func:`lut_multilinear` -- the readable definition (successive halving over the inputs).
 * :func:`lut_lookup` -- bit inputs only: a gather whose backward is the multilinear gradient at
   those points.  What :class:`LUTLayer` uses in training, since hidden layers carry bits.
-* :func:`lut_chunked` -- soft inputs: the reference, checkpointed over chunks of nodes.
+* :func:`lut_chunked` -- soft inputs: :func:`lut_multilinear`, checkpointed over chunks of nodes.
 
 :func:`lut_naive` materializes all 2^k products; it is only a test oracle and benchmark baseline.
 
@@ -21,7 +21,7 @@ Peak memory of one forward + backward, in elements (4 bytes each in float32, int
 for ``x`` of shape ``[B, N, k]``, besides the tables:
 
 * naive:     about ``4 * B*N*2^k``
-* reference: about ``2 * B*N*2^k`` (every halving level keeps its input for backward)
+* multilinear: about ``2 * B*N*2^k`` (every halving level keeps its input for backward)
 * chunked:   about ``B*N*k + 2 * B*c*2^k`` (the input and its grad, plus one chunk of ``c``
   nodes)
 * lookup:    about ``B*N*(k + 4) + N*2^k*(k + 2)``: gathered bits and their grad, the int64
@@ -29,8 +29,8 @@ for ``x`` of shape ``[B, N, k]``, besides the tables:
 
 Measured (benchmarks/lut_layer.py, one LUT layer N=4096, k=6, batch 256, 2352 input bits,
 training step with grads to tables and inputs, 1 CPU thread of a shared, loaded 2-core machine,
-three runs): peak memory naive 1070 MB, reference 561 MB, chunked 177 MB, lookup 44 MB (1/24 of
-naive); time per step naive 4.1-5.5 s, reference 2.3-2.8 s, chunked 1.3-1.6 s,
+three runs): peak memory naive 1070 MB, multilinear 561 MB, chunked 177 MB, lookup 44 MB (1/24 of
+naive); time per step naive 4.1-5.5 s, multilinear 2.3-2.8 s, chunked 1.3-1.6 s,
 lookup 0.115-0.158 s (29-36x faster than naive).
 """
 
@@ -53,6 +53,7 @@ __all__ = [
     "IMPLEMENTATIONS",
     "INPUT_GRADIENTS",
     "KERNELS",
+    "MAX_LUT_INPUTS",
     "LUTLayer",
     "binarize_ste",
     "efd_slopes",
@@ -64,8 +65,14 @@ __all__ = [
     "lut_naive",
 ]
 
-#: memory budget of one chunk of :func:`lut_chunked` when ``chunk_nodes`` is not given
-CHUNK_BYTES = 64 * 2**20
+#: most bytes one chunk's ``B*c*2^k`` tensor of :func:`lut_chunked` may take when
+#: ``chunk_nodes`` is not given (the fused kernel's floor is
+#: :data:`lutnn.nn.fused.FUSED_MIN_CHUNK_BYTES`, another budget)
+CHUNKED_MAX_BYTES = 64 * 2**20
+
+#: the most inputs a :class:`LUTLayer` node may have (tables of up to 2^16 entries; the IR and
+#: export hold k <= 8)
+MAX_LUT_INPUTS = 16
 
 
 def _check_lut_args(x: torch.Tensor, tables: torch.Tensor) -> int:
@@ -101,7 +108,7 @@ def lut_naive(x: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
 
 
 def lut_multilinear(x: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
-    """Multilinear LUT, the readable reference: successive halving over the inputs.
+    """Multilinear LUT, the readable definition: successive halving over the inputs.
 
     Address bit ``k-1`` splits each table into halves ``[bit=0 | bit=1]``; interpolating the two
     halves with ``x_{k-1}`` leaves a table over ``k-1`` inputs, and so on down to bit 0.  The
@@ -214,7 +221,7 @@ def lut_chunked(
     ``torch.utils.checkpoint`` so nothing ``2^k``-sized is kept between forward and backward,
     and backward recomputes one chunk at a time.  Peak memory of forward + backward: about
     ``B*N*k + 2 * B*c*2^k`` elements.  ``chunk_nodes=None`` picks ``c`` so one chunk's
-    ``B*c*2^k`` tensor takes at most :data:`CHUNK_BYTES`.
+    ``B*c*2^k`` tensor takes at most :data:`CHUNKED_MAX_BYTES`.
 
     Args:
         x: ``[..., N, k]`` in [0, 1].
@@ -228,7 +235,7 @@ def lut_chunked(
     n = tables.shape[0]
     if chunk_nodes is None:
         per_node = max(1, x[..., 0, 0].numel()) * 2**k * x.element_size()
-        chunk_nodes = max(1, CHUNK_BYTES // per_node)
+        chunk_nodes = max(1, CHUNKED_MAX_BYTES // per_node)
     if chunk_nodes >= n:
         return lut_multilinear(x, tables)
     xs = torch.split(x, chunk_nodes, dim=-2)
@@ -254,12 +261,16 @@ def binarize_ste(y: torch.Tensor) -> torch.Tensor:
 
 #: LUTLayer implementations: how the training pre-activation is computed.
 IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
-    "reference": lut_multilinear,
+    "multilinear": lut_multilinear,
     "lookup": lut_lookup,
     "chunked": lut_chunked,
     "naive": lut_naive,  # test / benchmark baseline only
 }
 
+
+#: earlier names of :data:`IMPLEMENTATIONS` entries, still accepted (``"reference"`` was
+#: :func:`lut_multilinear`'s; "reference" now names only the unfused lookup kernel)
+IMPLEMENTATION_ALIASES = {"reference": "multilinear"}
 
 #: kernels of the lookup path: ``"reference"`` (gather + :func:`lut_lookup`) or ``"fused"``
 #: (:func:`lutnn.nn.fused.fused_lookup`, same values and gradients, saves only the addresses)
@@ -288,7 +299,8 @@ class LUTLayer(nn.Module):
     Implementations (training only; all give the same values and gradients):
     ``"auto"`` (default: ``"lookup"`` when the inputs are exactly bits, else ``"chunked"``),
     ``"lookup"`` (:func:`lut_lookup`, O(B*N*k) memory), ``"chunked"`` (:func:`lut_chunked`),
-    ``"reference"`` (:func:`lut_multilinear`), ``"naive"`` (:func:`lut_naive`, baseline only).
+    ``"multilinear"`` (:func:`lut_multilinear`; ``"reference"`` is its old name),
+    ``"naive"`` (:func:`lut_naive`, baseline only).
     Peak memory of forward + backward with the lookup path: about
     ``B*N*(k + 4) + N*2^k*(k + 2)`` elements; see :mod:`lutnn.nn.lut` for the others.
 
@@ -303,7 +315,7 @@ class LUTLayer(nn.Module):
     Args:
         in_features: number of input bits F.
         out_features: number of LUT nodes N.
-        k: inputs per LUT (address bits), 1..16.
+        k: inputs per LUT (address bits), 1..:data:`MAX_LUT_INPUTS` (16).
         wiring: a registered wiring name (:data:`lutnn.nn.wiring.WIRINGS`, built with
             ``seed``; those that need options such as ``in_shape`` must be passed as a tensor)
             or an int tensor ``[N, k]`` of input indices.
@@ -359,8 +371,9 @@ class LUTLayer(nn.Module):
         for arg, val in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(val, int) or isinstance(val, bool) or val < 1:
                 raise ValueError(f"LUTLayer: {arg} must be a positive int, got {val!r}")
-        if not isinstance(k, int) or not 1 <= k <= 16:
-            raise ValueError(f"LUTLayer: k must be an int in 1..16, got {k!r}")
+        if not isinstance(k, int) or not 1 <= k <= MAX_LUT_INPUTS:
+            raise ValueError(f"LUTLayer: k must be an int in 1..{MAX_LUT_INPUTS}, got {k!r}")
+        implementation = IMPLEMENTATION_ALIASES.get(implementation, implementation)
         if implementation != "auto" and implementation not in IMPLEMENTATIONS:
             known = ", ".join(["auto", *IMPLEMENTATIONS])
             raise LutnnError(f"unknown LUT implementation {implementation!r}; known: {known}")
