@@ -14,8 +14,10 @@ from numpy.testing import assert_array_equal
 
 from lutnn.errors import ToolNotFoundError
 from lutnn.hdl import emit_verilog, find_tool, run_rtl, simulate_design
-from lutnn.ir import GroupSumHead, InputEncoder, LutLayer, Netlist, OrLayer, ThresholdLayer
+from lutnn.ir import GroupSumHead, InputEncoder, LutLayer, Netlist, OrLayer
 from lutnn.sim import simulate
+from strategies import netlists as shared_netlists
+from strategies import random_inputs, threshold_layer
 
 pytestmark = pytest.mark.tools
 
@@ -35,64 +37,10 @@ def rtl_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("rtl")
 
 
-def _threshold(name, width, n, fan_in, rng) -> ThresholdLayer:
-    inputs = rng.integers(0, width, (n, fan_in)).astype(np.int32)
-    weights = rng.choice(np.array([-1, 0, 1], np.int8), (n, fan_in), p=[0.4, 0.2, 0.4])
-    weights[rng.random(n) < 0.1] = 0  # unconnected neurons
-    connected = (weights != 0).sum(axis=1)
-    # Around the connected count's middle, plus the constant cases 0 and F + 1.
-    thresholds = np.where(rng.random(n) < 0.7, connected // 2 + rng.integers(-2, 3, n),
-                          rng.choice([0, fan_in + 1, fan_in], n)).clip(0, fan_in + 1)
-    return ThresholdLayer(name, width, inputs, weights, thresholds.astype(np.int32),
-                          rng.random(n) < 0.5)
-
-
-@st.composite
-def netlists(draw):
+def netlists():
     """Small random netlists: LUT, threshold (fan-in up to 60: counter trees) and OR layers,
-    with or without an encoder and a head."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    encoder = None
-    if draw(st.booleans()):
-        channels, hw = draw(st.integers(1, 2)), draw(st.integers(1, 4))
-        levels = draw(st.sets(st.integers(0, 256), min_size=1, max_size=3))
-        encoder = InputEncoder("enc/in", channels, channels * hw,
-                               np.array(sorted(levels), np.int16))
-        width = encoder.out_width
-    else:
-        width = draw(st.integers(1, 24))
-    input_bits, layers = width, []
-    n_layers = draw(st.integers(1, 3))
-    head = draw(st.booleans())
-    classes, group = draw(st.integers(2, 5)), draw(st.integers(1, 9))
-    for i in range(n_layers):
-        out = classes * group if head and i == n_layers - 1 else draw(st.integers(1, 24))
-        kind = draw(st.sampled_from(["lut", "threshold", "or"]))
-        name = f"{kind} {i}"
-        if kind == "lut":
-            k = draw(st.integers(1, 6))
-            layer = LutLayer(name, width, rng.integers(0, width, (out, k)).astype(np.int32),
-                             rng.integers(0, 2, (out, 2**k)).astype(np.uint8))
-        elif kind == "threshold":
-            layer = _threshold(name, width, out, draw(st.integers(1, 60)), rng)
-        else:
-            layer = OrLayer(name, width,
-                            rng.integers(0, width, (out, draw(st.integers(1, 4)))).astype(np.int32))
-        layers.append(layer)
-        width = out
-    net = Netlist(input_bits, tuple(layers), encoder,
-                  GroupSumHead("head", width, classes) if head else None)
-    net.validate()
-    return net
-
-
-def random_inputs(net: Netlist, batch: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    if net.encoder is None:
-        return rng.integers(0, 2, (batch, net.input_bits)).astype(np.uint8)
-    near = np.concatenate([net.encoder.thresholds + d for d in (-1, 0, 1)]).clip(0, 255)
-    pool = np.concatenate([near, rng.integers(0, 256, near.size)])
-    return rng.choice(pool, (batch, net.encoder.pixels)).astype(np.uint8)
+    with or without an encoder and a head, named with ``/`` and spaces."""
+    return shared_netlists(verilog_names=True)
 
 
 def expected(net: Netlist, x: np.ndarray) -> np.ndarray:
@@ -145,7 +93,7 @@ def _classifier(rng) -> Netlist:
     enc = InputEncoder("thermo", 1, 16, np.array([64, 128, 192], np.int16))
     l1 = LutLayer("lut6", 48, rng.integers(0, 48, (64, 6)).astype(np.int32),
                   rng.integers(0, 2, (64, 64)).astype(np.uint8))
-    l2 = _threshold("xnor", 64, 40, 48, rng)
+    l2 = threshold_layer("xnor", 64, 40, 48, rng)
     l3 = OrLayer("pool", 40, rng.integers(0, 40, (30, 2)).astype(np.int32))
     l4 = LutLayer("out", 30, rng.integers(0, 30, (50, 4)).astype(np.int32),
                   rng.integers(0, 2, (50, 16)).astype(np.uint8))
