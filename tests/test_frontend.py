@@ -93,3 +93,35 @@ def test_k_above_the_ir_limit_is_a_clear_error():
     model = nn.Sequential(LUTLayer(12, 4, k=9))
     with pytest.raises(LutnnError, match="k=9 LUTs cannot be exported.*at most k=8"):
         to_ir(model.eval(), input_bits=12)
+
+
+def test_xnor_conv_whose_groups_cut_a_channel_window_converts_bit_exact():
+    """A BinaryLinear in a conv whose groups of patch slots do not split the input channels
+    (2 channels x 3x3 = 18 slots in 3 groups) has no grouped XnorConv: to_ir builds an
+    ungrouped one, 0 outside each neuron's slots, and both forms give torch's bits."""
+    from lutnn.ir import XnorConv
+    from lutnn.nn.binary import GroupSum
+    from lutnn.nn.conv import LoweredConv2d
+
+    torch.manual_seed(0)
+    conv = LoweredConv2d(2, 3, 3, BinaryLinear(18, 3, groups=3, binary_weights=True), padding=1)
+    conv.direct = False  # torch's grouped conv2d needs groups that split the channels
+    model = nn.Sequential(conv, nn.Flatten(), BinaryLinear(48, 4, binary_weights=True),
+                          GroupSum(2, 1.0)).eval()
+    x = np.random.default_rng(0).integers(0, 2, (200, 2, 4, 4)).astype(np.uint8)
+    node = to_ir(model, (2, 4, 4), spatial=True).layers[0]
+    assert isinstance(node, XnorConv) and node.groups == 1
+    assert ((node.weights != 0).sum(1) == 6).all()  # each neuron's own 6 slots
+    torch_bits, torch_classes = torch_layer_bits(model, torch.from_numpy(x).float())
+    for spatial in (False, True):
+        result = simulate(to_ir(model, (2, 4, 4), spatial=spatial), x.reshape(200, -1))
+        np.testing.assert_array_equal(result.classes, torch_classes)
+    flat = simulate(to_ir(model, (2, 4, 4)), x.reshape(200, -1))
+    for ours, theirs in zip(flat.layer_bits, torch_bits, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_dense_first_block_without_a_width_is_a_clear_error():
+    model = nn.Sequential(LUTLayer(12, 4, k=3))
+    with pytest.raises(LutnnError, match="pass input_shape or input_bits"):
+        to_ir(model.eval())

@@ -35,9 +35,20 @@ def _hdl_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "hdl"
 
 
-def run_netlist(run_dir: str | Path):
-    """The run's Netlist: from ``RUN/hdl`` if exported, else converted from the model."""
+def converted_netlist(model, record: dict, *, stream: bool = False, meta: dict | None = None):
+    """``model`` as a Netlist: the spatial form :func:`lutnn.frontend.to_ir` builds, as it is
+    for a ``stream`` export, else after the declared ``lower_spatial`` pass (the flat form the
+    unrolled export, prune and the flat simulators read)."""
     from lutnn.frontend import to_ir
+    from lutnn.ir.passes.flow import LOWER_SPATIAL, run_flow
+
+    netlist = to_ir(model, tuple(record["input_shape"]), spatial=True, meta=meta)
+    return netlist if stream else run_flow(netlist, (LOWER_SPATIAL,))
+
+
+def run_netlist(run_dir: str | Path):
+    """The run's Netlist: from ``RUN/hdl`` if exported, else converted from the model (the
+    flat form, :func:`converted_netlist`)."""
     from lutnn.ir.serialize import load_netlist
     from lutnn.train import load_run
 
@@ -47,7 +58,7 @@ def run_netlist(run_dir: str | Path):
         check_export_current(run_dir, netlist.meta)  # not a netlist of older weights
         return netlist
     model, record = load_run(run_dir)
-    return to_ir(model, tuple(record["input_shape"]), meta={"model": record["model"]})
+    return converted_netlist(model, record, meta={"model": record["model"]})
 
 
 def exported_path(run_dir: str | Path, recorded: str) -> Path:
@@ -98,14 +109,13 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
     pruned one is ``RUN/hdl/netlist.json`` (what ``sim`` and the Verilog use), the converted
     one ``RUN/hdl/unpruned/``, and ``export.json`` records both LUT node counts.
 
-    ``conv="stream"``: the spatial netlist (``to_ir(..., spatial=True)``, not pruned) as
+    ``conv="stream"``: the spatial netlist (as ``to_ir`` builds it, not pruned) as
     streaming Verilog (:class:`lutnn.hdl.backend.StreamBackend`: one pixel per clock, line
     buffers; ``pipeline`` is its dense tail's); ``export.json`` records ``conv``, the
     no-stall ``latency`` (first pixel to class), ``cycles_per_image`` and the line buffers.
 
     The steps: build the netlist, prune it (recorded), run the backend's flow, save the
     artifact, write the record."""
-    from lutnn.frontend import to_ir
     from lutnn.hdl.backend import backend_for
     from lutnn.ir.serialize import save_netlist
     from lutnn.ir.summary import netlist_summary
@@ -117,8 +127,8 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
     run_dir = Path(run_dir)
     model, record = load_run(run_dir)
     fingerprint = model_fingerprint(run_dir)  # every derived file names the weights it is of
-    netlist = to_ir(model, tuple(record["input_shape"]), spatial=options.stream,
-                    meta={"model": record["model"], "model_sha256": fingerprint})
+    netlist = converted_netlist(model, record, stream=options.stream,
+                                meta={"model": record["model"], "model_sha256": fingerprint})
     out = _hdl_dir(run_dir)
     netlist, pruned = _prune_for_export(netlist, out, options.prune, run_dir)
     save_netlist(netlist, out)

@@ -1,8 +1,9 @@
 """``lower_spatial``: unroll every spatial node (:mod:`lutnn.ir.spatial`) into flat nodes.
 
-The result is the form :func:`lutnn.frontend.to_ir` builds without ``spatial=True`` (for a
-converted model, array for array), which the flat passes (``prune``, ``lower``,
-``minimize``), the C back end and the Verilog emitter read:
+This is the one place the unrolling is written: the frontend builds the spatial form only,
+and its flat form (``to_ir(..., spatial=False)``, the unrolled export, the C back end) is this
+pass of it (declared as :data:`lutnn.ir.passes.flow.LOWER_SPATIAL`).  The flat passes
+(``prune``, ``lower``, ``minimize``), the C back end and the Verilog emitter read the result:
 
 * :class:`~lutnn.ir.spatial.LutConv` -> one :class:`~lutnn.ir.LutLayer` node per output bit
   (``n*L + l``: channel-major), its table copied; a padded input is tied to bit 0 and the
