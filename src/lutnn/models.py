@@ -75,6 +75,7 @@ class MobileNetConfig:
     downsample: str = "pool"
     # which of the stem and blocks downsample, one 0/1 per layer (stem first); () = all
     halve: tuple[int, ...] = dataclasses.field(default=(), metadata={"min": 0})
+    depth_multiplier: int = 1  # 3x3 filters per channel in each depthwise conv (MobileNet's m)
 
 
 def _encoder(name: str, levels: int) -> nn.Module:
@@ -193,11 +194,13 @@ def build_mobilenet(
     layers += conv3x3(c, cfg.stem_channels, stem, halve[0])
     layers += pool if halve[0] else []
     c = cfg.stem_channels
+    m = cfg.depth_multiplier
     for c_out, halves in zip(cfg.channels, halve[1:], strict=True):
-        depthwise = BinaryLinear(c * 9, c, groups=c, binary_weights=bw)  # one 3x3 per channel
-        pointwise = BinaryLinear(c, c_out, binary_weights=bw)  # 1x1 across channels
-        layers += conv3x3(c, c, depthwise, halves)
-        layers += [_conv(c, c_out, 1, pointwise)]
+        # m 3x3 filters per channel (output n reads channel n // m), then 1x1 across them
+        depthwise = BinaryLinear(c * 9, c * m, groups=c, binary_weights=bw)
+        pointwise = BinaryLinear(c * m, c_out, binary_weights=bw)
+        layers += conv3x3(c, c * m, depthwise, halves)
+        layers += [_conv(c * m, c_out, 1, pointwise)]
         layers += pool if halves else []
         c = c_out
     h, w = _output_size(layers, (h, w))

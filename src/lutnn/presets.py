@@ -26,6 +26,7 @@ class Preset:
     config: dict = field(default_factory=dict)  # model config fields
     train: dict = field(default_factory=dict)  # TrainConfig fields
     budget: str = ""  # what it is sized for, in words
+    distill: dict = field(default_factory=dict)  # DistillConfig defaults for its students
 
 
 def _lut_mlp(layers: list[int], epochs: int, budget: str) -> Preset:
@@ -54,6 +55,31 @@ PRESETS: dict[str, Preset] = {
                                     "tau": 6.67}, {"epochs": 30, "batch_size": 256},
                         "JSC: one layer of 1,000 LUT6 (DWN's large JSC model)"),
 }
+
+
+def preset_of_run(record: dict) -> str | None:
+    """The name of the preset a run was trained with, by content: the first preset whose model
+    and config equal the run record's (``model``, ``config``), else None.
+
+    Matching the recipe itself (not a name written at training time) means a run trained
+    with ``--model teacher-mobilenet --config`` the preset's fields gets the preset's
+    distillation defaults too, and a run whose config was overridden does not.
+    """
+    from lutnn.models import config_to_dict, make_config
+
+    for name, preset in PRESETS.items():
+        if preset.model != record.get("model"):
+            continue
+        want = config_to_dict(make_config(preset.model, preset.config))
+        if want == record.get("config"):
+            return name
+    return None
+
+
+def distill_defaults(teacher_record: dict) -> dict:
+    """DistillConfig fields the teacher's preset sets for its students ({} without one)."""
+    name = preset_of_run(teacher_record)
+    return dict(PRESETS[name].distill) if name else {}
 
 
 def get_preset(name: str) -> Preset:

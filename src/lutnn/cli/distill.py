@@ -54,11 +54,34 @@ def add_parser(sub) -> None:
                    help=f"fine-tuning learning rate {default(C, 'finetune_lr')}")
     p.add_argument("--finetune-scope", choices=SCOPES, help="fine-tune all tables or only the "
                    f"last block's {default(C, 'finetune_scope')}")
+    p.add_argument("--finetune-shift", type=non_negative_int, help="fine-tuning images moved "
+                   f"by up to +-N pixels {default(C, 'finetune_shift')}")
+    p.add_argument("--finetune-kd-alpha", type=common.number(
+        float, low=0, high=1, expected="a number in [0, 1]"), help="weight of the teacher's "
+        f"soft class scores in fine-tuning {default(C, 'finetune_kd_alpha', '0 = labels only')}")
+    p.add_argument("--finetune-kd-temperature", type=positive_float, help="softmax "
+                   f"temperature of KD fine-tuning {default(C, 'finetune_kd_temperature')}")
     p.add_argument("--data", help="dataset (default: the teacher's)")
     p.add_argument("--seed", type=seed, default=C.seed, help=f"random seed {default(C, 'seed')}")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     add_scale_arguments(p)
     p.set_defaults(func=cmd_distill)
+
+
+def _teacher_preset_defaults(teacher: Path) -> dict:
+    """The DistillConfig defaults of the teacher's preset ({} for a run without one, or a
+    folder distill will refuse with its own message)."""
+    from lutnn import io
+    from lutnn.presets import distill_defaults
+
+    record_file = teacher / "run.json"
+    if not record_file.is_file():
+        return {}
+    record = io.read_json(record_file, "run record")
+    defaults = distill_defaults(record) if isinstance(record, dict) else {}
+    if "tree" in defaults:
+        defaults["tree"] = tuple(defaults["tree"])
+    return defaults
 
 
 def cmd_distill(args: argparse.Namespace) -> int | None:
@@ -74,9 +97,13 @@ def cmd_distill(args: argparse.Namespace) -> int | None:
         "unseen": args.unseen, "local_epochs": args.local_epochs, "samples": args.samples,
         "conv_positions": args.conv_positions, "finetune_epochs": args.finetune_epochs,
         "finetune_lr": args.finetune_lr, "finetune_scope": args.finetune_scope,
+        "finetune_shift": args.finetune_shift, "finetune_kd_alpha": args.finetune_kd_alpha,
+        "finetune_kd_temperature": args.finetune_kd_temperature,
         "memory_budget_mb": args.memory_budget, "seed": args.seed,
     }
-    cfg = DistillConfig(**{k: v for k, v in fields.items() if v is not None})
+    # the teacher's preset (if it was trained with one) sets the defaults; flags override
+    preset = _teacher_preset_defaults(Path(args.teacher))
+    cfg = DistillConfig(**{**preset, **{k: v for k, v in fields.items() if v is not None}})
     metrics = distill(args.teacher, args.out, cfg, data=args.data, resume=args.resume,
                       device=args.device)
     if distributed.is_main():

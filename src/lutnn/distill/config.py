@@ -39,6 +39,9 @@ class DistillConfig:
     finetune_lr: float = 1e-2  # Adam learning rate of fine-tuning (cosine to 0)
     finetune_scope: str = "all"  # tables fine-tuning trains: "all" or only the "last" block's
     finetune_batch_size: int = 128  # samples per fine-tuning step
+    finetune_shift: int = 0  # fine-tuning images moved by up to +-shift pixels (0: off)
+    finetune_kd_alpha: float = 0.0  # weight of the teacher's soft class scores (0: labels only)
+    finetune_kd_temperature: float = 2.0  # softmax temperature of both score vectors (KD)
     memory_budget_mb: int = 1024  # resident memory the process keeps within (MiB)
     seed: int = 0  # seeds random wiring, position sampling, shuffling
 
@@ -53,7 +56,14 @@ class DistillConfig:
             if getattr(self, field) not in allowed:
                 raise LutnnError(f"distill: {field} must be one of {', '.join(allowed)}, got "
                                  f"{getattr(self, field)!r}")
-        for field in ("local_epochs", "samples", "conv_positions", "finetune_epochs"):
+        if not 0.0 <= self.finetune_kd_alpha <= 1.0:
+            raise LutnnError(f"distill: finetune_kd_alpha must lie in [0, 1], got "
+                             f"{self.finetune_kd_alpha}")
+        if not self.finetune_kd_temperature > 0:
+            raise LutnnError(f"distill: finetune_kd_temperature must be > 0, got "
+                             f"{self.finetune_kd_temperature}")
+        for field in ("local_epochs", "samples", "conv_positions", "finetune_epochs",
+                      "finetune_shift"):
             if getattr(self, field) < 0:
                 raise LutnnError(f"distill: {field} must be >= 0, got {getattr(self, field)}")
         for field in ("batch_size", "finetune_batch_size", "memory_budget_mb"):

@@ -70,8 +70,10 @@ from lutnn.train import (
     accuracy,
     check_new_run,
     check_resume,
+    cross_entropy,
     fit,
     load_run,
+    teacher_loss,
 )
 
 __all__ = ["DistillState", "distill"]
@@ -406,12 +408,19 @@ def _finetune(run: _Run, state: DistillState, resume: bool, device: torch.device
         "fine-tuning", max_rows=cfg.finetune_batch_size))
     fit_cfg = FitConfig(epochs=cfg.finetune_epochs, batch_size=cfg.finetune_batch_size,
                         lr=cfg.finetune_lr, seed=cfg.seed, schedule="cosine",
-                        micro_batch_size=micro, eval_batch_size=run.eval_rows(student))
+                        micro_batch_size=micro, eval_batch_size=run.eval_rows(student),
+                        shift=cfg.finetune_shift)
+    # labels alone, or mixed with the teacher's class scores (its eval-mode hardware function)
+    loss_fn = cross_entropy
+    if cfg.finetune_kd_alpha > 0:
+        teacher = run.teacher.to(device)
+        loss_fn = teacher_loss(teacher, cfg.finetune_kd_alpha, cfg.finetune_kd_temperature)
     data = dataclasses.replace(run.ds, x_train=run.x_train, y_train=run.y_train)
     student.to(device)
     distilled = {k: v.clone() for k, v in student.state_dict().items()}
     result = fit(student, params, data, fit_cfg, run.out / FINETUNE_CHECKPOINT, resume=resume,
                  initial_best=(state.before["val"], distilled), label="fine-tune epoch",
+                 loss_fn=loss_fn,
                  log=run.log)
     student.eval()
     return result
