@@ -144,6 +144,44 @@ def test_feature_encoder(width):
         emit_c(Netlist(p * t, (), encoder=wide))
 
 
+
+@needs_cc
+def test_c_artifact_saves_and_loads_the_files(tmp_path, monkeypatch):
+    """CArtifact.load reads back what save wrote (source, header, encoder, the library it
+    compiled, used without compiling again); an edited source loads as edited."""
+    from lutnn.csrc import build as build_module
+    from lutnn.csrc.backend import CArtifact, CBackend
+
+    rng = np.random.default_rng(7)
+    p, t = 5, 3
+    thr = np.sort(rng.integers(0, 257, (p, t)), axis=1).astype(np.int32)
+    enc = FeatureEncoder("f", 1, p, 8, thr, rng.uniform(1, 20, p), rng.uniform(-1, 1, p))
+    layer = LutLayer("l", p * t, rng.integers(0, p * t, (8, 3)).astype(np.int32),
+                     rng.integers(0, 2, (8, 8)).astype(np.uint8))
+    net = Netlist(p * t, (layer,), encoder=enc, head=GroupSumHead("h", 8, 2))
+    x = rng.normal(0, 1, (300, p))
+    artifact = CBackend(word=64).emit(net)
+    saved = artifact.save(tmp_path)
+    loaded = CArtifact.load(tmp_path)
+    assert loaded.source == artifact.source and loaded.latency == 0
+    for key in ("thresholds", "scale", "offset"):
+        assert_array_equal(getattr(loaded.encoder, key), getattr(enc, key))
+    assert loaded.library is not None and loaded.library.path == saved["library"]
+    with monkeypatch.context() as m:
+        m.setattr(build_module, "find_compiler", lambda: pytest.fail("compiled again"))
+        assert_array_equal(loaded.compiled().classify(x), simulate(net, x).classes)
+
+    c_file = tmp_path / "lutnn.c"
+    c_file.write_text(c_file.read_text() + "/* edited */\n")
+    edited = CArtifact.load(tmp_path)
+    assert edited.source.source.endswith("/* edited */\n") and edited.library is None
+    assert edited.source.digest != artifact.source.digest
+    CBackend(word=64).emit(dataclasses.replace(net, encoder=None)).save(tmp_path)
+    assert CArtifact.load(tmp_path).encoder is None and not (tmp_path / "encoder").exists()
+    (tmp_path / "lutnn.h").unlink()
+    with pytest.raises(LutnnError, match="lutnn.h is gone"):
+        CArtifact.load(tmp_path)
+
 @needs_cc
 def test_threads_split_the_batch():
     rng = np.random.default_rng(2)

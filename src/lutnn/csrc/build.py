@@ -83,7 +83,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LUTNN_CACHE") or Path.home() / ".cache" / "lutnn") / "c"
 
 
-def _lib_name(name: str) -> str:
+def library_name(name: str) -> str:
+    """The shared library's file name for base name ``name``."""
     return f"lib{name}.dylib" if sys.platform == "darwin" else f"lib{name}.so"
 
 
@@ -126,7 +127,7 @@ def compile_source(src: CSource, out_dir: str | os.PathLike | None = None, *,
     attempts = [NATIVE_FLAGS, PORTABLE_FLAGS] if native else [PORTABLE_FLAGS]
     key = hashlib.sha256(f"{src.digest} {compiler} {attempts}".encode()).hexdigest()[:24]
     folder = Path(out_dir) if out_dir is not None else cache_dir() / key
-    lib, record = folder / _lib_name(src.name), folder / "build.json"
+    lib, record = folder / library_name(src.name), folder / "build.json"
     if out_dir is None and lib.is_file() and record.is_file():
         meta = json.loads(record.read_text())
         if meta.get("digest") == src.digest:

@@ -432,9 +432,15 @@ def emit_c(netlist: Netlist, *, word: int = 64, name: str = "lutnn") -> CSource:
         render("entry.c", encoder=encoder_code, calls="\n".join(calls), tables="\n".join(tables),
                write="\n".join(write), classify_body=bodies[0], scores_body=bodies[1]),
     ]) + "\n"
-    digest = hashlib.sha256((source + "\0" + header).encode()).hexdigest()
-    return CSource(name, source, header + "\n", word, enc.in_width, num_classes, len(sigs),
-                   max(1, ctx.free), digest)
+    header += "\n"
+    return CSource(name, source, header, word, enc.in_width, num_classes, len(sigs),
+                   max(1, ctx.free), source_digest(source, header))
+
+
+def source_digest(source: str, header: str) -> str:
+    """The :attr:`CSource.digest` of a source and a header text (the header as written, its
+    final newline not hashed): what names a compiled library."""
+    return hashlib.sha256((source + "\0" + header.removesuffix("\n")).encode()).hexdigest()
 
 
 def _summary(netlist: Netlist, word: int) -> str:
