@@ -105,7 +105,6 @@ def test_xnor_conv_whose_groups_cut_a_channel_window_converts_bit_exact():
 
     torch.manual_seed(0)
     conv = LoweredConv2d(2, 3, 3, BinaryLinear(18, 3, groups=3, binary_weights=True), padding=1)
-    conv.direct = False  # torch's grouped conv2d needs groups that split the channels
     model = nn.Sequential(conv, nn.Flatten(), BinaryLinear(48, 4, binary_weights=True),
                           GroupSum(2, 1.0)).eval()
     x = np.random.default_rng(0).integers(0, 2, (200, 2, 4, 4)).astype(np.uint8)

@@ -72,7 +72,8 @@ class LoweredConv2d(nn.Module):
             raise ValueError(
                 f"LoweredConv2d expects [B, {self.in_channels}, H, W], got {tuple(x.shape)}"
             )
-        if self.direct and _is_binary_linear(self.inner):
+        if self.direct and _is_binary_linear(self.inner) and (
+                self.in_channels % self.inner.groups == 0):  # groups of whole channels
             return self.inner.conv_forward(x, self.kernel_size, self.stride, self.padding)
         return self.lowered_forward(x)
 
