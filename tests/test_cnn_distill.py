@@ -72,3 +72,93 @@ def test_tiny_mobilenet_distilled_and_streamed(tiny_npz, tmp_path):
     r = simulate_run(student, rtl=True, vectors=100, simulator="icarus", backend="numpy")
     assert r["mismatches"] == 0 and r["rtl_mismatches"] == 0, r
     assert r["vectors"] == 100 and r["conv"] == "stream"
+
+
+@pytest.mark.parametrize("name", ["mobilenet-large", "mobilenet-small"])
+def test_mobilenet_presets_build_and_are_found_by_their_runs(name):
+    """Each teacher preset builds for MNIST, and a run record with its model and config
+    (with every default filled in, as run.json has it) is recognised as that preset."""
+    from lutnn.models import config_to_dict
+    from lutnn.presets import PRESETS, distill_defaults, preset_of_run
+
+    preset = PRESETS[name]
+    cfg = make_config(preset.model, preset.config)
+    model = build_model(preset.model, cfg, (1, 28, 28), 10)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    record = {"model": preset.model, "config": config_to_dict(cfg)}
+    assert preset_of_run(record) == name
+    assert distill_defaults(record) == preset.distill
+    changed = {**record, "config": {**record["config"], "group_size": 7}}
+    assert preset_of_run(changed) is None and distill_defaults(changed) == {}
+
+
+def test_distill_cli_takes_the_teacher_presets_defaults(tmp_path, monkeypatch):
+    """`lutnn distill --teacher T` fills DistillConfig from T's preset; flags override it."""
+    from lutnn import io
+    from lutnn.cli import main
+    from lutnn.models import config_to_dict
+    from lutnn.presets import PRESETS
+
+    preset = PRESETS["mobilenet-small"]
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    io.write_json(teacher / "run.json", {"model": preset.model, "config": config_to_dict(
+        make_config(preset.model, preset.config))})
+    seen = {}
+
+    def fake_distill(teacher_dir, out, cfg, **_):
+        seen["cfg"] = cfg
+        raise SystemExit(0)
+
+    monkeypatch.setattr("lutnn.distill.distill", fake_distill)
+    with pytest.raises(SystemExit):
+        main(["distill", "--teacher", str(teacher), "--out", str(tmp_path / "s"),
+              "--finetune-epochs", "7"])
+    cfg = seen["cfg"]
+    assert cfg.finetune_epochs == 7  # the flag
+    assert (cfg.finetune_kd_alpha, cfg.finetune_shift) == (
+        preset.distill["finetune_kd_alpha"], preset.distill["finetune_shift"])  # the preset
+
+
+def test_kd_finetuning_loss_is_the_hand_computed_mix(tiny_npz, tmp_path, monkeypatch):
+    """Distillation's fine-tuning with finetune_kd_alpha = a, temperature T minimises
+    (1 - a) * CE(s, y) + a * T^2 * KL(softmax(t / T) || softmax(s / T)) with t the teacher's
+    eval-mode scores: the loss it trains on equals that sum written out by hand."""
+    import math
+
+    import lutnn.distill.run as run_module
+    from lutnn.distill import DistillConfig, distill
+    from lutnn.train import TrainConfig, load_run, train
+
+    teacher = tmp_path / "teacher"
+    train("teacher-mobilenet", teacher, model_overrides=TINY_MOBILENET,
+          train_cfg=TrainConfig(epochs=1, batch_size=32, val_size=60, eval_batch_size=100,
+                                lr=1e-2), data=str(tiny_npz), log=lambda _: None)
+    captured = {}
+    real_fit = run_module.fit
+
+    def spy(model, params, data, cfg, checkpoint, **kw):
+        captured["loss_fn"], captured["model"] = kw["loss_fn"], model
+        captured["x"], captured["y"] = data.x_train[:8], data.y_train[:8]
+        return real_fit(model, params, data, cfg, checkpoint, **kw)
+
+    monkeypatch.setattr(run_module, "fit", spy)
+    alpha, temp = 0.3, 3.0
+    distill(teacher, tmp_path / "s", DistillConfig(finetune_epochs=1, finetune_kd_alpha=alpha,
+                                                    finetune_kd_temperature=temp),
+            log=lambda _: None)
+    model, (x, y) = captured["model"].eval(), (captured["x"], captured["y"])
+    xt, yt = torch.from_numpy(x).float(), torch.from_numpy(y).long()
+    got = float(captured["loss_fn"](model, xt, yt))
+    t_model = load_run(teacher)[0].eval()
+    with torch.no_grad():
+        s_scores, t_scores = model(xt).tolist(), t_model(xt).tolist()
+    want = 0.0
+    for s, t, label in zip(s_scores, t_scores, y.tolist(), strict=True):
+        ce = -s[label] + math.log(sum(math.exp(v) for v in s))
+        p = [math.exp(v / temp) for v in s]
+        q = [math.exp(v / temp) for v in t]
+        p, q = [v / sum(p) for v in p], [v / sum(q) for v in q]
+        kl = sum(qi * (math.log(qi) - math.log(pi)) for pi, qi in zip(p, q, strict=True))
+        want += ((1 - alpha) * ce + alpha * temp**2 * kl) / len(y)
+    assert got == pytest.approx(want, rel=1e-5)

@@ -123,6 +123,53 @@ def side_by_side(entries: list[dict]) -> list[str]:
     return lines
 
 
+def images_per_second(entry: dict) -> float | None:
+    """A stream's throughput at its ECP5 post-route Fmax: one image per ``cycles_per_image``
+    clocks (one pixel per clock, the padding included); None without both numbers."""
+    if not entry.get("fmax_mhz") or not entry.get("cycles_per_image"):
+        return None
+    return entry["fmax_mhz"] * 1e6 / entry["cycles_per_image"]
+
+
+def headline(entries: list[dict], runs: list[Path]) -> list[str]:
+    """What the folder shows, first: each distilled LUT student beside the teacher it was
+    distilled from (when that teacher's run is in the folder), in the same Verilog form, with
+    accuracy, LUTs, FFs, line buffers, Fmax, images/s and the teacher/student LUT ratio."""
+    by_key = {(e["name"], e["conv"]): e for e in entries}
+    names = {run.resolve(): run.name for run in runs}
+    lines: list[str] = []
+    for run in runs:
+        teacher = _read(run / "run.json").get("teacher")
+        teacher_name = names.get(Path(teacher).resolve()) if teacher else None
+        if teacher_name is None:
+            continue
+        for conv in ("stream", "unrolled"):
+            s, t = by_key.get((run.name, conv)), by_key.get((teacher_name, conv))
+            if s and t and s["luts"] and t["luts"]:
+                break
+        else:
+            continue
+        rows = [("teacher (XNOR-Net)", t), ("distilled student (LUT-Net)", s)]
+        lines += ["## What this run shows", "",
+                  f"The teacher `{teacher_name}` and the LUT-Net distilled from it "
+                  f"(`{run.name}`), both as {conv} Verilog:", "",
+                  "| network | test acc. | RTL == simulator (vectors) | LUTs | FFs "
+                  "| line-buffer bits | clocks / image | ECP5 Fmax (MHz) | images/s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for label, e in rows:
+            ips = images_per_second(e)
+            lines.append(
+                f"| {label} | {_fmt(e['test_accuracy'], '%')} | "
+                f"{'yes' if e['mismatches'] == 0 else _fmt(e['mismatches'])} "
+                f"({_fmt(e['rtl_vectors'])}) | {_fmt(e['luts'])} | {_fmt(e['ffs'])} "
+                f"| {_fmt(e['line_buffer_bits'])} | {_fmt(e['cycles_per_image'])} "
+                f"| {_fmt(e['fmax_mhz'], '.0f')} | {_fmt(ips, ',.0f')} |")
+        gain = 100 * (s["test_accuracy"] - t["test_accuracy"])
+        lines += ["", f"The student has {t['luts'] / s['luts']:.1f}x fewer LUTs than its "
+                  f"teacher as an XNOR-Net, at {gain:+.2f} accuracy points.", ""]
+    return lines
+
+
 def _fmt(value, spec: str = "") -> str:
     if value is None:
         return "–"
@@ -215,7 +262,8 @@ def write_report(folder: str | Path) -> dict:
     """
     folder = Path(folder)
     scaling = _read(folder / "scaling.json") or None
-    entries = [e for run in find_runs(folder) for e in network_entries(run)]
+    runs = find_runs(folder)
+    entries = [e for run in runs for e in network_entries(run)]
     summary = {"networks": entries, "lut_count": LUT_COUNT_NOTE}
     io.write_json(folder / "summary.json", summary)
 
@@ -231,7 +279,7 @@ def write_report(folder: str | Path) -> dict:
         plot_scaling(scaling, folder / "scaling.png")
         plots.append(("XNOR vs LUT layer scaling", "scaling.png"))
 
-    lines = ["# lutnn report", "", f"{LUT_COUNT_NOTE}", "",
+    lines = ["# lutnn report", "", *headline(entries, runs), f"{LUT_COUNT_NOTE}", "",
              "| network | model | Verilog | test acc. (PyTorch) | simulator acc. "
              "| RTL acc. (vectors) | mismatches | LUTs | FFs | LUT levels | latency (cycles) "
              "| ECP5 LUT4s "
