@@ -23,21 +23,30 @@ def demo_dir(tmp_path_factory, mnist_dir):
 
 
 def test_quick_demo_is_bit_exact_and_complete(demo_dir):
+    """Teacher and distilled student streamed (RTL == simulator == PyTorch), the MLP LUT-Net
+    unrolled; every design synthesized; the report opens with teacher vs student."""
+    from lutnn.demo import QUICK
+
     out, lines = demo_dir
     summary = json.loads((out / "summary.json").read_text())
-    kinds = {e["kind"] for e in summary["networks"]}
-    assert kinds == {"XNOR-Net", "LUT-Net"}
-    assert {e["name"] for e in summary["networks"]} == {"teacher", "lutnet", "lutnet-e2e"}
-    for e in summary["networks"]:
-        assert e["mismatches"] == 0, e["name"]
-        assert e["rtl_vectors"] == 1000
+    forms = {(e["name"], e["conv"]): e for e in summary["networks"]}
+    assert set(forms) == {("teacher", "stream"), ("lutnet", "stream"), ("lutnet-e2e", "unrolled")}
+    assert forms[("teacher", "stream")]["kind"] == "XNOR-Net"
+    assert forms[("lutnet", "stream")]["kind"] == "LUT-Net"
+    vectors = {"teacher": QUICK.teacher_vectors, "lutnet": QUICK.student_vectors,
+               "lutnet-e2e": QUICK.e2e_vectors}
+    for (name, _), e in forms.items():
+        assert e["mismatches"] == 0, name
+        assert e["rtl_vectors"] == vectors[name]
         assert e["rtl_accuracy"] == e["sim_accuracy"]
         assert e["luts"] > 0 and e["ffs"] > 0 and e["levels"] > 0 and e["latency"] > 0
         assert e["rtl_accuracy"] > 0.5, "the quick nets still learn MNIST"
+    assert forms[("lutnet", "stream")]["line_buffer_bits"] > 0
     for name in ("report.md", "accuracy_vs_luts.png"):
         assert (out / name).stat().st_size > 0
     assert any(p.name.startswith("agreement_") for p in out.glob("*.png"))
-    assert (out / "scaling.png").stat().st_size > 0
+    report = (out / "report.md").read_text()
+    assert report.index("## What this run shows") < report.index("| network | model |")
     assert any(line.startswith("[report]") for line in lines)
 
 
@@ -59,7 +68,9 @@ def test_report_numbers_equal_the_json(demo_dir):
         assert cells["LUT levels"] == str(e["levels"])
         assert cells["latency (cycles)"] == str(e["latency"])
         metrics = json.loads((out / e["name"] / "metrics.json").read_text())
-        synth = json.loads((out / e["name"] / "synth.json").read_text())
+        from lutnn.runfolder import result_file
+
+        synth = json.loads((out / e["name"] / result_file("synth", e["conv"])).read_text())
         assert e["test_accuracy"] == metrics["test_accuracy"] and e["luts"] == synth["luts"]
     assert re.search(r"Yosys `synth_xilinx`", report)
 

@@ -55,10 +55,15 @@ def find_runs(folder: Path) -> list[Path]:
 
 def network_entries(run: Path) -> list[dict]:
     """The run's unrolled form, and its streaming form when it was simulated or synthesized
-    (``lutnn export --conv stream`` then ``sim --rtl`` / ``synth``): one entry each."""
-    entries = [network_entry(run)]
-    if any((run / result_file(kind, "stream", target)).is_file()
-           for kind, target in (("sim", "xilinx"), ("synth", "xilinx"), ("synth", "ecp5"))):
+    (``lutnn export --conv stream`` then ``sim --rtl`` / ``synth``): one entry each; a run
+    measured only as a stream has only its stream entry."""
+    def measured(conv: str) -> bool:
+        return any((run / result_file(kind, conv, target)).is_file()
+                   for kind, target in (("sim", "xilinx"), ("synth", "xilinx"), ("synth", "ecp5")))
+
+    stream = measured("stream")
+    entries = [network_entry(run)] if measured("unrolled") or not stream else []
+    if stream:
         entries.append(network_entry(run, conv="stream"))
     return entries
 
