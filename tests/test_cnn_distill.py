@@ -162,3 +162,63 @@ def test_kd_finetuning_loss_is_the_hand_computed_mix(tiny_npz, tmp_path, monkeyp
         kl = sum(qi * (math.log(qi) - math.log(pi)) for pi, qi in zip(p, q, strict=True))
         want += ((1 - alpha) * ce + alpha * temp**2 * kl) / len(y)
     assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_max_fan_in_connects_each_neuron_to_that_many_inputs():
+    """Each neuron reads exactly max_fan_in inputs: flipping an unconnected input bit never
+    changes its pre-activation, flipping a connected one changes the +-1 sum by 2."""
+    from lutnn.nn.binary import BinaryLinear
+
+    torch.manual_seed(0)
+    layer = BinaryLinear(50, 6, binary_weights=True, max_fan_in=7).eval()
+    mask = layer.connections
+    assert mask.shape == (6, 50) and (mask.sum(1) == 7).all()
+    x = torch.randint(0, 2, (1, 50)).float()
+    base = layer.linear_sum(x)[0]
+    for i in range(50):
+        flipped = x.clone()
+        flipped[0, i] = 1 - flipped[0, i]
+        delta = (layer.linear_sum(flipped)[0] - base).abs()
+        assert torch.equal(delta, 2 * mask[:, i]), i
+    assert BinaryLinear(50, 6, max_fan_in=50).connections is None  # not below the fan-in
+
+
+def test_students_of_a_sparse_teacher_read_exactly_its_connections():
+    """A neuron of fan-in <= 36 under tree (6,): its 6 first-stage LUTs read exactly the
+    inputs it is connected to (weight order ranks the unconnected ones last)."""
+    from lutnn.student import build_student, plan_student
+
+    cfg = make_config("teacher-mobilenet", {**TINY_MOBILENET, "channels": [40],
+                                            "depth_multiplier": 10, "max_fan_in": 30})
+    torch.manual_seed(0)
+    teacher = build_model("teacher-mobilenet", cfg, (1, 8, 8), 3)
+    pointwise = teacher[3].inner  # fan-in 40 -> 30 connections per neuron
+    assert pointwise.connections is not None
+    student = build_student(teacher, 6, (6,))
+    plan = next(p for p in plan_student(teacher, 6, (6,)) if p.teacher_index == 3)
+    wiring = student[plan.student_indices[0]].inner.inputs.reshape(40, -1)  # (neurons, 36)
+    for n in range(40):
+        connected = set(torch.nonzero(pointwise.connections[n]).flatten().tolist())
+        assert set(wiring[n].tolist()) == connected
+
+
+def test_a_sparse_binary_teacher_exports_bit_exact():
+    """XNOR export of a max_fan_in teacher (0 weights on unconnected slots): the IR
+    simulator's classes equal PyTorch's."""
+    import numpy as np
+    from numpy.testing import assert_array_equal
+
+    from lutnn.frontend import to_ir
+    from lutnn.sim import simulate
+
+    cfg = make_config("teacher-mobilenet", {**TINY_MOBILENET, "binary_weights": True,
+                                            "hidden": [12], "max_fan_in": 5})
+    torch.manual_seed(1)
+    model = build_model("teacher-mobilenet", cfg, (1, 8, 8), 3)
+    x = np.random.default_rng(0).integers(0, 256, (300, 1, 8, 8)).astype(np.uint8)
+    model.train()(torch.from_numpy(x).float())  # BatchNorm statistics away from the init
+    model.eval()
+    want = model(torch.from_numpy(x).float()).argmax(1).numpy()
+    for spatial in (True, False):
+        net = to_ir(model, (1, 8, 8), spatial=spatial)
+        assert_array_equal(simulate(net, x.reshape(300, -1)).classes, want)

@@ -76,6 +76,9 @@ class MobileNetConfig:
     # which of the stem and blocks downsample, one 0/1 per layer (stem first); () = all
     halve: tuple[int, ...] = dataclasses.field(default=(), metadata={"min": 0})
     depth_multiplier: int = 1  # 3x3 filters per channel in each depthwise conv (MobileNet's m)
+    # inputs each neuron reads, at random (0: all): a teacher a tree of 6 LUT6 (36 inputs)
+    # can copy exactly; the depthwise (fan-in 9) and stem (9 x levels) are rarely above it
+    max_fan_in: int = _count(0)
 
 
 def _encoder(name: str, levels: int) -> nn.Module:
@@ -116,9 +119,10 @@ def _encoder_bits(name: str, levels: int) -> int:
     return 1 if name == "threshold" else levels
 
 
-def _dense_stack(widths: list[int], binary_weights: bool) -> list[nn.Module]:
+def _dense_stack(widths: list[int], binary_weights: bool,
+                 max_fan_in: int = 0) -> list[nn.Module]:
     return [
-        BinaryLinear(w_in, w_out, binary_weights=binary_weights)
+        BinaryLinear(w_in, w_out, binary_weights=binary_weights, max_fan_in=max_fan_in)
         for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
     ]
 
@@ -189,7 +193,8 @@ def build_mobilenet(
         conv = LoweredConv2d(c_in, c_out, 3, inner, stride=stride if halves else 1, padding=1)
         return [conv]
 
-    stem = BinaryLinear(c * 9, cfg.stem_channels, binary_weights=bw)
+    fan = cfg.max_fan_in
+    stem = BinaryLinear(c * 9, cfg.stem_channels, binary_weights=bw, max_fan_in=fan)
     layers: list[nn.Module] = [_encoder(cfg.encoder, cfg.levels)]
     layers += conv3x3(c, cfg.stem_channels, stem, halve[0])
     layers += pool if halve[0] else []
@@ -197,15 +202,15 @@ def build_mobilenet(
     m = cfg.depth_multiplier
     for c_out, halves in zip(cfg.channels, halve[1:], strict=True):
         # m 3x3 filters per channel (output n reads channel n // m), then 1x1 across them
-        depthwise = BinaryLinear(c * 9, c * m, groups=c, binary_weights=bw)
-        pointwise = BinaryLinear(c * m, c_out, binary_weights=bw)
+        depthwise = BinaryLinear(c * 9, c * m, groups=c, binary_weights=bw, max_fan_in=fan)
+        pointwise = BinaryLinear(c * m, c_out, binary_weights=bw, max_fan_in=fan)
         layers += conv3x3(c, c * m, depthwise, halves)
         layers += [_conv(c * m, c_out, 1, pointwise)]
         layers += pool if halves else []
         c = c_out
     h, w = _output_size(layers, (h, w))
     widths = [c * h * w, *cfg.hidden, num_classes * cfg.group_size]
-    layers += [nn.Flatten(), *_dense_stack(widths, bw)]
+    layers += [nn.Flatten(), *_dense_stack(widths, bw, fan)]
     return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
 
 

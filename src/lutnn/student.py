@@ -183,6 +183,8 @@ def plan_student(teacher: nn.Sequential, k: int, tree: tuple[int, ...]) -> list[
                 f"teacher block {i} ({what}) cannot be distilled; supported blocks: {_SUPPORTED}"
             )
         fan_in = inner.in_features // inner.groups
+        if inner.connections is not None:  # a limited fan-in: the inputs it is connected to
+            fan_in = int(inner.connections.sum(1).max())
         widths, ks = stage_widths(fan_in, k, tree)
         if isinstance(module, LoweredConv2d):
             kh, kw = module.kernel_size
@@ -222,9 +224,10 @@ def first_stage_wiring(
     large its weight, and a LUT input spent on it is wasted (in a thermometer-encoded MNIST
     teacher, 42% of the top-36 |w| inputs of the first layer have std < 0.1).  ``random``
     ranks by a random permutation drawn per neuron from a generator seeded by ``seed``.
-    LUT ``l`` of a neuron reads ranks ``(l*k + j) mod F``.  Indices address the block's input
-    vector (the patch vector of a convolution); a grouped neuron's indices stay inside its
-    group's slots.
+    LUT ``l`` of a neuron reads ranks ``(l*k + j) mod F``, with ``F`` the plan's fan-in: the
+    inputs it is connected to when the teacher limits it (``max_fan_in``, ranked first).
+    Indices address the block's input vector (the patch vector of a convolution); a grouped
+    neuron's indices stay inside its group's slots.
     """
     if wiring not in FIRST_STAGE_WIRINGS:
         raise LutnnError(
@@ -232,22 +235,26 @@ def first_stage_wiring(
             + ", ".join(FIRST_STAGE_WIRINGS)
         )
     n, f = plan.neurons, plan.fan_in
+    slots_per_group = linear.in_features // linear.groups  # F; f < F for a limited fan-in
     w1, k1 = plan.widths[0], plan.ks[0]
     group = torch.arange(n) // (n // plan.groups)  # (N,)
     if wiring == "random":
         gen = torch.Generator().manual_seed(int(seed))
-        ranks = torch.stack([torch.randperm(f, generator=gen) for _ in range(n)])  # (N, F)
+        ranks = torch.stack([torch.randperm(slots_per_group, generator=gen)
+                             for _ in range(n)])  # (N, F)
     else:
-        w = linear.weight.detach().double()  # (N, F): each row over its group's F slots
+        w = linear.connected_weight().double()  # (N, F): each row over its group's F slots
         if wiring == "weight_order_std":
             if input_std is None:
                 raise LutnnError("weight_order_std wiring needs the inputs' standard deviations")
-            slots = group[:, None] * f + torch.arange(f)[None, :]  # (N, F) input index
-            w = w * input_std.double()[slots]
-        ranks = weight_order(w, k=1, luts_per_neuron=f).reshape(n, f)
+            slots = group[:, None] * slots_per_group + torch.arange(slots_per_group)[None, :]
+            w = w * input_std.double()[slots]  # (N, F)
+        ranks = weight_order(w, k=1, luts_per_neuron=slots_per_group).reshape(
+            n, slots_per_group)  # unconnected inputs (w = 0) rank last
     slots = (torch.arange(w1 * k1) % f).reshape(w1, k1)  # rank read by LUT l, input j
     local = ranks[:, slots]  # (N, w1, k1) indices inside the neuron's group
-    return (local + (group * f)[:, None, None]).reshape(n * w1, k1).to(torch.int64)
+    return (local + (group * slots_per_group)[:, None, None]).reshape(n * w1, k1).to(
+        torch.int64)
 
 
 def _stage_modules(

@@ -73,9 +73,13 @@ def xnor_arrays(name: str, layer: BinaryLinear) -> tuple[np.ndarray, np.ndarray,
         )
     out, per_group = layer.out_features, layer.in_features // layer.groups
     weights = torch.where(layer.weight >= 0, 1, -1).numpy().astype(np.int8)  # (out, F/g)
+    connected = np.full(out, per_group)
+    if layer.connections is not None:  # a limited fan-in: 0 marks an unconnected slot
+        mask = layer.connections.numpy().astype(np.int8)
+        weights, connected = weights * mask, mask.sum(1)
     bn = layer.bn
     thresholds, invert = fold_batchnorm_sign(
-        np.full(out, per_group), np.zeros(out), bn.running_mean, bn.running_var,
+        connected, np.zeros(out), bn.running_mean, bn.running_var,
         bn.weight, bn.bias, bn.eps,
     )
     return weights, thresholds.astype(np.int32), invert.astype(bool)

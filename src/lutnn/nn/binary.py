@@ -118,6 +118,11 @@ class BinaryLinear(nn.Linear):
     thresholds.  With ``binary_weights=False`` the weights stay real: the distillation teacher.
     No bias: BatchNorm's shift absorbs it.
 
+    ``max_fan_in`` (0: off) connects each neuron to that many of its inputs, drawn at random
+    when the layer is built and kept in the ``connections`` buffer: a teacher whose every
+    neuron reads at most the 36 inputs a student tree of 6 LUT6 can read imitates exactly
+    where a dense one is cut (the seed: fewer connections are easier to imitate).
+
     ``groups`` splits inputs and outputs into ``groups`` independent blocks (as in a grouped
     convolution: weight shape ``[out, in // groups]``); ``groups = channels`` is a depthwise
     layer.  Inputs may carry any leading dims (``[..., in_features]``), e.g. ``[B, L, F]``
@@ -141,6 +146,7 @@ class BinaryLinear(nn.Linear):
         groups: int = 1,
         quantizer: str = "clipped_ste",
         weight_quantizer: str = "clipped_ste",
+        max_fan_in: int = 0,
     ):
         if groups < 1 or in_features % groups or out_features % groups:
             raise ValueError(
@@ -155,6 +161,20 @@ class BinaryLinear(nn.Linear):
         self.weight_quantizer = get_quantizer(weight_quantizer)
         self.bn = nn.BatchNorm1d(out_features, device=device, dtype=dtype)
         self.act = SignSTE(quantizer)
+        self.max_fan_in = max_fan_in
+        self.register_buffer("connections", self._draw_connections(max_fan_in))
+
+    def _draw_connections(self, max_fan_in: int) -> Tensor | None:
+        """float {0, 1} ``[out, in // groups]``: ``max_fan_in`` ones per row at random
+        (torch's global generator, so seeded builds repeat), or None (every input connected)
+        when ``max_fan_in`` is 0 or not below the fan-in."""
+        out, fan_in = self.weight.shape
+        if max_fan_in < 0:
+            raise ValueError(f"max_fan_in must be >= 0, got {max_fan_in}")
+        if max_fan_in == 0 or max_fan_in >= fan_in:
+            return None
+        order = torch.stack([torch.randperm(fan_in) for _ in range(out)])  # (out, F/g)
+        return (order < max_fan_in).float()
 
     @torch.no_grad()
     def clip_parameters(self) -> None:
@@ -163,8 +183,16 @@ class BinaryLinear(nn.Linear):
             self.weight.clamp_(-1.0, 1.0)
 
     def effective_weight(self) -> Tensor:
-        """The weights the forward pass uses: ``sign(W)`` (STE) if binary, else ``W``."""
-        return self.weight_quantizer(self.weight) if self.binary_weights else self.weight
+        """The weights the forward pass uses: ``sign(W)`` (STE) if binary, else ``W``; times
+        the connection mask when the fan-in is limited (unconnected inputs weigh 0)."""
+        w = self.weight_quantizer(self.weight) if self.binary_weights else self.weight
+        return w if self.connections is None else w * self.connections
+
+    def connected_weight(self) -> Tensor:
+        """The latent weights ``W`` with unconnected inputs at 0, ``[out, in // groups]``
+        (what a student's weight-order wiring ranks)."""
+        w = self.weight.detach()
+        return w if self.connections is None else w * self.connections
 
     def linear_sum(self, bits: Tensor) -> Tensor:
         """``W @ (2 * bits - 1)``: [..., in_features] bits -> [..., out_features] sums."""
