@@ -94,9 +94,39 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes (fingerprints of teachers and data)."""
+    """Hex SHA-256 of a file's bytes (fingerprints of data files; weights are fingerprinted
+    by content, :func:`state_sha256`)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def state_sha256(state: dict) -> str:
+    """Hex SHA-256 of a state dict's *content*: every entry's name, dtype, shape and bytes,
+    in sorted name order (a non-tensor entry by its ``repr``).
+
+    Unlike :func:`file_sha256` of the saved file it does not change when the same weights
+    are saved again (``torch.save`` output differs from save to save), so a run's derived
+    files stay current until its weights really change.
+    """
+    import torch
+
+    digest = hashlib.sha256(b"lutnn-weights-v1\0")
+    for name in sorted(state, key=str):
+        value = state[name]
+        digest.update(f"{len(str(name))}:{name}\0".encode())
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().to("cpu").contiguous()
+            digest.update(f"{tensor.dtype}\0{list(tensor.shape)}\0".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        else:
+            digest.update(f"{type(value).__name__}\0{value!r}\0".encode())
+    return digest.hexdigest()
+
+
+def weights_sha256(path: str | os.PathLike) -> str:
+    """:func:`state_sha256` of the state dict saved in ``path`` (loaded as
+    :func:`load_checkpoint` does)."""
+    return state_sha256(load_checkpoint(path))

@@ -55,7 +55,8 @@ def run_netlist(run_dir: str | Path):
     run_dir = Path(run_dir)
     if (_hdl_dir(run_dir) / "netlist.json").is_file():
         netlist = load_netlist(_hdl_dir(run_dir))
-        check_export_current(run_dir, netlist.meta)  # not a netlist of older weights
+        check_export_current(run_dir, netlist.meta,  # not a netlist of older weights
+                             _hdl_dir(run_dir) / "netlist.json")
         return netlist
     model, record = load_run(run_dir)
     return converted_netlist(model, record, meta={"model": record["model"]})
@@ -133,7 +134,8 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
     netlist, pruned = _prune_for_export(netlist, out, options.prune, run_dir)
     save_netlist(netlist, out)
     artifact = backend_for(options, top=TOP).emit(netlist, options)
-    saved = artifact.save(out, footer=f"// made from model.pt sha256 {fingerprint}\n")
+    saved = artifact.save(out, footer=f"// made from model.pt sha256 {fingerprint} "
+                                      "(a fingerprint of its weights)\n")
     resolved = options.replace(levels_per_stage=saved.get("levels_per_stage"),
                                argmax=saved.get("argmax"))  # the bound and argmax it got
     summary = {  # paths relative to the run folder, so a copied or moved run stays whole

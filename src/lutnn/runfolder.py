@@ -5,9 +5,14 @@
   left by a dead process is taken over), and, if the run fails before it wrote anything
   resumable (a checkpoint or weights), removes what it created: a new folder is made whole or
   not at all, never left holding a lone ``run.json``.
-* :func:`model_fingerprint` is the SHA-256 of ``model.pt``.  ``hdl/export.json``, the
-  netlist's meta, ``sim.json`` and ``synth.json`` record the fingerprint of the weights they
-  were made from; :func:`check_export_current` refuses an export older than the weights.
+* :func:`model_fingerprint` is the SHA-256 of the *weights* in ``model.pt`` (names, dtypes,
+  shapes and bytes of its tensors, :func:`lutnn.io.state_sha256`), not of the file: saving
+  the same weights again keeps it.  ``hdl/export.json``, the netlist's meta, ``sim.json`` and
+  ``synth.json`` record the fingerprint of the weights they were made from;
+  :func:`check_export_current` refuses an export older than the weights, and one that
+  records no fingerprint.  A record from before content fingerprints (it holds the SHA-256
+  of the ``model.pt`` file) is accepted while that file is unchanged
+  (:func:`same_weights`).
 """
 
 from __future__ import annotations
@@ -180,21 +185,48 @@ def guarded(out_arg: str = "out") -> Callable:
 
 
 def model_fingerprint(run_dir: str | os.PathLike) -> str | None:
-    """SHA-256 of ``RUN/model.pt`` (None when the run has no weights yet)."""
+    """Content SHA-256 of the weights in ``RUN/model.pt`` (:func:`lutnn.io.weights_sha256`;
+    None when the run has no weights yet)."""
     path = Path(run_dir) / "model.pt"
-    return io.file_sha256(path) if path.is_file() else None
+    return io.weights_sha256(path) if path.is_file() else None
 
 
-def check_export_current(run_dir: str | os.PathLike, exported: dict) -> None:
+def same_weights(recorded: str | None, weights: str | os.PathLike,
+                 current: str | None = None) -> bool:
+    """Whether the fingerprint ``recorded`` names the weights in the file ``weights``: their
+    content hash (``current`` if already computed), or, for a record written before lutnn
+    fingerprinted content, the SHA-256 of the file's bytes (the file is unchanged since)."""
+    weights = Path(weights)
+    if recorded is None or not weights.is_file():
+        return False
+    if current is None:
+        current = io.weights_sha256(weights)
+    return recorded == current or recorded == io.file_sha256(weights)
+
+
+def check_export_current(run_dir: str | os.PathLike, exported: dict,
+                         source: str | os.PathLike | None = None) -> None:
     """Refuse a ``RUN/hdl`` export made from other weights than ``RUN/model.pt`` now holds.
 
+    Args:
+        source: the file ``exported`` was read from, named in the messages (default
+            ``RUN/hdl/export.json``).
+
     Raises:
-        LutnnError: ``exported`` (``export.json`` or the netlist's meta) records a
-            fingerprint other than ``model.pt``'s (retrained after ``lutnn export``).
+        LutnnError: ``exported`` (``export.json`` or the netlist's meta) records no
+            fingerprint, or one other than ``model.pt``'s (retrained after ``lutnn export``).
     """
+    source = Path(source) if source is not None else Path(run_dir) / "hdl" / "export.json"
     recorded = exported.get("model_sha256")
     current = model_fingerprint(run_dir)
-    if recorded is not None and current is not None and recorded != current:
+    if current is None:
+        return  # no weights: whoever needs them says so
+    if not isinstance(recorded, str) or not recorded:
+        raise LutnnError(
+            f"{source} records no model_sha256 (the weights it was exported from), so it "
+            f"cannot be checked against {run_dir}/model.pt; run `lutnn export {run_dir}` again"
+        )
+    if not same_weights(recorded, Path(run_dir) / "model.pt", current):
         raise LutnnError(
             f"{Path(run_dir) / 'hdl'} was exported from other weights than {run_dir}/model.pt "
             f"holds now (sha256 {recorded[:12]} then, {current[:12]} now: retrained since?); "
@@ -218,5 +250,5 @@ def result_file(kind: str, conv: str = "unrolled", target: str = "xilinx") -> st
 
 __all__ = ["LOCK_NAME", "RESUMABLE", "USER_ERRNOS", "check_export_current",
            "check_out_folder", "claim_run_folder", "guarded", "model_fingerprint",
-           "result_file", "run_lock"]
+           "result_file", "run_lock", "same_weights"]
 

@@ -32,7 +32,7 @@ from lutnn.errors import LutnnError
 from lutnn.footprint import check_model_fits
 from lutnn.models import build_model, count_lut_nodes, count_params, get_model_spec, make_config
 from lutnn.nn.lut import LUTLayer
-from lutnn.runfolder import guarded
+from lutnn.runfolder import guarded, model_fingerprint
 from lutnn.training.kd import kd_loss, teacher_loss
 from lutnn.training.loop import (
     SCHEDULES,
@@ -147,6 +147,11 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     if train_cfg.teacher is not None:
         loss_fn = _teacher_loss_for(train_cfg, dataset, record, device)
     check_resume(out, record, resume, "model")
+    finished = _finished_metrics(out, train_cfg) if resume else None
+    if finished is not None:  # a no-op resume: nothing on disk changes
+        log(f"{out} is finished ({finished['epochs']} of {train_cfg.epochs} epochs done); "
+            "nothing to train, its files are left as they are")
+        return finished
     main = distributed.is_main()
     if main:
         io.write_json(out / "run.json", record)
@@ -182,6 +187,27 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     return metrics
 
 
+def _finished_metrics(out: Path, train_cfg: TrainConfig) -> dict | None:
+    """The metrics of the finished run in ``out`` (``model.pt`` and a ``metrics.json`` of
+    all ``train_cfg.epochs`` epochs, and a checkpoint, if kept, of the last epoch), else None.
+
+    Raises:
+        LutnnError: a corrupt checkpoint (:func:`lutnn.io.load_checkpoint`).
+    """
+    path = out / "metrics.json"
+    if not (out / "model.pt").is_file() or not path.is_file():
+        return None
+    if (out / "checkpoint.pt").exists():
+        ckpt = io.load_checkpoint(out / "checkpoint.pt")
+        if ckpt.get("epoch") != train_cfg.epochs:
+            return None
+    metrics = io.read_json(path, "metrics file")
+    if not isinstance(metrics, dict) or metrics.get("epochs") != train_cfg.epochs or not all(
+            key in metrics for key in ("val_accuracy", "test_accuracy", "seconds")):
+        return None
+    return metrics
+
+
 def _teacher_loss_for(train_cfg: TrainConfig, dataset: Dataset, record: dict,
                       device: torch.device) -> LossFn:
     """Load ``train_cfg.teacher``, check it fits the data, fingerprint it into ``record``."""
@@ -197,5 +223,5 @@ def _teacher_loss_for(train_cfg: TrainConfig, dataset: Dataset, record: dict,
             f"of shape {teacher_record['input_shape']}, this data has {dataset.num_classes} "
             f"of shape {list(dataset.input_shape)}; use a teacher trained on the same data"
         )
-    record["teacher_sha256"] = io.file_sha256(Path(train_cfg.teacher) / "model.pt")
+    record["teacher_sha256"] = model_fingerprint(train_cfg.teacher)  # of the weights
     return teacher_loss(teacher.to(device), train_cfg.kd_alpha, train_cfg.kd_temperature)

@@ -61,7 +61,7 @@ from lutnn.errors import LutnnError
 from lutnn.models import StudentConfig, config_to_dict, count_lut_nodes
 from lutnn.nn.binary import GroupSum
 from lutnn.nn.lut import LUTLayer
-from lutnn.runfolder import guarded
+from lutnn.runfolder import guarded, model_fingerprint, same_weights
 from lutnn.student import BlockPlan, build_student, plan_student
 from lutnn.train import (
     RUN_FILES,
@@ -86,7 +86,7 @@ FINETUNE_CHECKPOINT = "finetune.pt"
 class DistillState:
     """Progress of a distillation run, saved with the student in ``checkpoint.pt``."""
 
-    teacher_sha256: str  # sha256 of the teacher's model.pt when the run started
+    teacher_sha256: str  # content sha256 of the teacher's weights when the run started
     position: int = 0  # teacher modules done; the caches hold what enters module `position`
     caches: dict[str, str] | None = None  # cache file of each "{split}_{net}" (None: pixels)
     layers: tuple[dict, ...] = ()  # one record per distilled block (metrics.json "layers")
@@ -157,7 +157,7 @@ class _Run:
         self.out, self.cfg, self.log = out, cfg, log
         self.start_rss = current_rss_mb()
         self.teacher, self.teacher_record = _teacher_record(teacher_dir)
-        self.teacher_sha256 = io.file_sha256(teacher_dir / "model.pt")
+        self.teacher_sha256 = model_fingerprint(teacher_dir)  # of the weights, not the file
         self.plans = plan_student(self.teacher, cfg.k, cfg.tree)
         train_rec = self.teacher_record.get("train", {})
         source = data if data is not None else self.teacher_record.get("data")
@@ -302,7 +302,7 @@ def _distill(teacher_dir: str | Path, out: str | Path, cfg: DistillConfig, *,
     state = DistillState(teacher_sha256=run.teacher_sha256)
     if resume and ckpt_path.exists():
         state = DistillState.load(ckpt_path, run.student)
-        if state.teacher_sha256 != run.teacher_sha256:
+        if not same_weights(state.teacher_sha256, teacher_dir / "model.pt", run.teacher_sha256):
             raise LutnnError(
                 f"--resume: the teacher {teacher_dir}/model.pt changed since this distillation "
                 f"started (sha256 {state.teacher_sha256[:12]} then, {run.teacher_sha256[:12]} "

@@ -101,6 +101,21 @@ def same_record(previous: dict, record: dict) -> bool:
     return all(filled(k, previous.get(k)) == filled(k, record[k]) for k in keys)
 
 
+def _with_content_teacher(previous: dict, record: dict) -> dict:
+    """``previous`` with its ``teacher_sha256`` taken as ``record``'s when it is the older
+    kind of fingerprint (the SHA-256 of the teacher's ``model.pt`` file) of the same, still
+    unchanged file."""
+    from lutnn.runfolder import same_weights
+
+    old, new = previous.get("teacher_sha256"), record.get("teacher_sha256")
+    teacher = record.get("train", {}).get("teacher")
+    if old is None or old == new or new is None or teacher is None:
+        return previous
+    if same_weights(old, Path(teacher) / "model.pt", new):
+        return {**previous, "teacher_sha256": new}
+    return previous
+
+
 def check_resume(out: Path, record: dict, resume: bool, what: str = "model") -> None:
     """With ``resume``, refuse to continue the run in ``out`` unless its ``run.json`` was
     written for the same settings as ``record`` (:func:`same_record`).
@@ -113,6 +128,8 @@ def check_resume(out: Path, record: dict, resume: bool, what: str = "model") -> 
     """
     if resume and (out / "run.json").exists():
         previous = io.read_json(out / "run.json", "run record")
+        if isinstance(previous, dict):
+            previous = _with_content_teacher(previous, record)
         if not isinstance(previous, dict) or not same_record(previous, record):
             raise LutnnError(
                 f"--resume: {out}/run.json was written for another {what}, config or data; "

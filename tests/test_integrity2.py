@@ -1,0 +1,139 @@
+"""Run-folder integrity, part 2 (issue 23): weights fingerprinted by content, no-op resumes
+that change nothing, records that must carry their fingerprint, write failures as one line.
+
+Multi-step cases that do not fit the one-command corpus of tests/test_bad_inputs.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY_LUT
+from lutnn import io
+from lutnn.cli import main
+from lutnn.errors import LutnnError
+from lutnn.pipeline import simulate_run
+from lutnn.runfolder import check_export_current, model_fingerprint, same_weights
+
+#: the shared lut run's training arguments (conftest.tiny_runs)
+T = ["train", "--model", "lut-mlp", "--epochs", "1", "--val-size", "60", "--batch-size", "32"]
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _copy(tiny_runs, tmp_path, which: str = "lut") -> Path:
+    run = tmp_path / which
+    shutil.copytree(tiny_runs[which], run)
+    return run
+
+
+# ------------------------------------------------------------------- content fingerprints
+
+
+def test_state_fingerprint_is_of_the_content_not_the_file(tmp_path):
+    state = {"a.weight": torch.arange(6.0).reshape(2, 3), "b.idx": torch.tensor([1, 2, 3])}
+    fp = io.state_sha256(state)
+    assert io.state_sha256(dict(reversed(state.items()))) == fp  # order of insertion: no matter
+    io.save_checkpoint(tmp_path / "one.pt", state)
+    torch.save({"b.idx": state["b.idx"].clone(), "a.weight": state["a.weight"].clone()},
+               tmp_path / "two.pt")  # other bytes on disk, the same weights
+    assert io.weights_sha256(tmp_path / "one.pt") == io.weights_sha256(tmp_path / "two.pt") == fp
+    # any change of a value, a dtype, a shape or a name is another fingerprint
+    changed = [
+        {**state, "a.weight": state["a.weight"] + 1},
+        {**state, "b.idx": state["b.idx"].to(torch.int32)},
+        {**state, "a.weight": state["a.weight"].reshape(3, 2)},
+        {"a.weights": state["a.weight"], "b.idx": state["b.idx"]},
+        {"a.weight": state["a.weight"]},
+    ]
+    assert len({fp, *(io.state_sha256(s) for s in changed)}) == len(changed) + 1
+
+
+def test_the_same_weights_saved_again_keep_the_export_current(tiny_runs, tmp_path):
+    run = _copy(tiny_runs, tmp_path)
+    fp = model_fingerprint(run)
+    state = torch.load(run / "model.pt", weights_only=True)
+    before = (run / "model.pt").read_bytes()
+    torch.save(dict(reversed(state.items())), run / "model.pt")  # other bytes, same weights
+    assert (run / "model.pt").read_bytes() != before
+    assert model_fingerprint(run) == fp
+    assert simulate_run(run)["model_sha256"] == fp  # not "retrained since"
+
+
+def test_a_record_of_the_file_hash_is_accepted_while_the_file_is_unchanged(tiny_runs,
+                                                                          tmp_path):
+    """Exports from before content fingerprints recorded the SHA-256 of model.pt's bytes:
+    accepted while that file is unchanged, refused once the weights changed."""
+    run = _copy(tiny_runs, tmp_path)
+    exported = json.loads((run / "hdl" / "export.json").read_text())
+    legacy = {**exported, "model_sha256": io.file_sha256(run / "model.pt")}
+    assert same_weights(legacy["model_sha256"], run / "model.pt")
+    check_export_current(run, legacy)  # no error
+    state = torch.load(run / "model.pt", weights_only=True)
+    key = next(k for k in state if k.endswith("tables"))
+    state[key] = -state[key]
+    torch.save(state, run / "model.pt")
+    with pytest.raises(LutnnError, match="exported from other weights"):
+        check_export_current(run, legacy)
+
+
+def test_a_finished_run_resumed_changes_nothing_and_says_so(tiny_runs, tmp_path, capsys):
+    run = _copy(tiny_runs, tmp_path)
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps(TINY_LUT))
+    data = json.loads((run / "run.json").read_text())["data"]
+    before = _hashes(run)
+    code = main([*T, "--data", data, "--config", str(config), "--out", str(run), "--resume"])
+    out = capsys.readouterr().out
+    assert code in (0, None)
+    assert "is finished" in out and "nothing to train" in out
+    assert _hashes(run) == before  # model.pt, run.json, metrics.json: not rewritten
+    assert simulate_run(run)["mismatches"] == 0  # and its export is still its own
+
+
+# ------------------------------------------------------------------ missing fingerprints
+
+
+@pytest.mark.parametrize("where", ["export.json", "netlist.json"])
+def test_a_record_without_its_fingerprint_is_refused(tiny_runs, tmp_path, where):
+    run = _copy(tiny_runs, tmp_path)
+    path = run / "hdl" / where
+    record = json.loads(path.read_text())
+    if where == "export.json":
+        del record["model_sha256"]
+    else:
+        del record["meta"]["model_sha256"]
+    path.write_text(json.dumps(record))
+    before = _hashes(run)
+    with pytest.raises(LutnnError, match=f"{where} records no model_sha256.*lutnn export"):
+        check_export_current(run, record if where == "export.json" else record["meta"], path)
+    with pytest.raises(LutnnError, match="records no model_sha256"):
+        simulate_run(run, rtl=where == "export.json")
+    assert _hashes(run) == before
+
+
+def test_a_kd_run_recording_the_teachers_file_hash_still_resumes(tiny_runs, tmp_path):
+    """run.json of a KD run from before content fingerprints: its teacher_sha256 is the
+    teacher's model.pt file hash; --resume accepts it while that file is unchanged."""
+    from lutnn.training.record import check_resume
+
+    teacher = tiny_runs["teacher"]
+    record = {"model": "lut-mlp", "config": TINY_LUT, "train": {"teacher": str(teacher)},
+              "teacher_sha256": model_fingerprint(teacher)}
+    out = tmp_path / "student"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps(
+        {**record, "teacher_sha256": io.file_sha256(teacher / "model.pt")}))
+    check_resume(out, record, True)  # no error
+    (out / "run.json").write_text(json.dumps({**record, "teacher_sha256": "0" * 64}))
+    with pytest.raises(LutnnError, match="written for another model"):
+        check_resume(out, record, True)
