@@ -25,8 +25,10 @@ import lutnn.distill.blocks
 import lutnn.distill.rows
 import lutnn.training.loop
 from lutnn.cli import main
+from lutnn.cli.common import cpu_cores
 
 TINY_LUT = {"layers": [30, 30], "levels": 2, "k": 4}  # conftest's: the shared lut run's config
+CORES = cpu_cores()
 
 # ----------------------------------------------------------------- set-up helpers (per case)
 
@@ -163,6 +165,17 @@ CASES = [
     C([*T], None, "--out", id="no-out"),
     C(["train", "--model", "lut-mlp", *NEW, "--frobnicate"], None, "unrecognized arguments",
       id="unknown-flag"),
+    C([*T, *NEW, "--shift", "8"], None, "use --shift below 8", id="shift-image-size"),
+    C([*T, *NEW, "--shift", "100"], None, "out of sight", id="shift-huge"),
+    C([*T, *NEW, "--kd-alpha", "0.3"], None, "--kd-alpha weigh a teacher's soft targets, and "
+      "no --teacher is given", id="kd-alpha-no-teacher"),
+    C([*T, *NEW, "--kd-temperature", "3", "--kd-alpha", "0.1"], None,
+      "--kd-alpha and --kd-temperature weigh", id="kd-both-no-teacher"),
+    C([*T, *NEW, "--nproc", str(2 * CORES + 1)], None, "more than twice the",
+      id="nproc-past-2x-cores"),
+    C([*T, *NEW, "--nproc", str(2 * CORES + 1), "--device", "auto"], None,
+      "more than twice the", id="nproc-past-2x-cores-auto",
+      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="auto is cuda here")),
     # --- train: config files
     C([*T, *NEW, "--config", "{tmp}/none.json"], None, "config file not found", id="cfg-missing"),
     C([*T, *NEW, "--config", "{cfg}"], cfg("{not json"), "is not valid JSON", id="cfg-json"),

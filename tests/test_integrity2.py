@@ -137,3 +137,26 @@ def test_a_kd_run_recording_the_teachers_file_hash_still_resumes(tiny_runs, tmp_
     (out / "run.json").write_text(json.dumps({**record, "teacher_sha256": "0" * 64}))
     with pytest.raises(LutnnError, match="written for another model"):
         check_resume(out, record, True)
+
+
+# ------------------------------------------------------------------------ ranges checked
+
+
+def test_nproc_past_the_cores_warns_and_past_twice_is_refused(monkeypatch, capsys, tmp_path):
+    import lutnn.cli.common as common
+    import lutnn.distributed
+
+    launched = []
+    monkeypatch.setattr(lutnn.distributed, "launch",
+                        lambda n, argv: launched.append((n, argv)) or 0)
+    monkeypatch.setattr(common, "cpu_cores", lambda: 2)
+    argv = [*T, "--out", str(tmp_path / "new")]
+    assert main([*argv, "--nproc", "3"]) in (0, None)
+    assert launched and launched[0][0] == 3 and "--nproc" not in launched[0][1]
+    err = capsys.readouterr().err
+    assert "warning: --nproc 3 is more than the 2 CPU core(s)" in err and err.count("\n") == 1
+    assert main([*argv, "--nproc", "2"]) in (0, None)
+    assert capsys.readouterr().err == ""  # up to the cores: no word
+    assert main([*argv, "--nproc", "5"]) == 2
+    assert "use --nproc 2 or less" in capsys.readouterr().err
+    assert len(launched) == 2 and not (tmp_path / "new").exists()

@@ -139,6 +139,12 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     if train_cfg.shift and dataset.x_train.ndim != 4:
         raise LutnnError(f"--shift {train_cfg.shift} moves images; this data is a table of "
                          f"{dataset.x_train.shape[1]} features: drop --shift")
+    side = min(dataset.input_shape[1:]) if len(dataset.input_shape) == 3 else 0
+    if train_cfg.shift and train_cfg.shift >= side:
+        h, w = dataset.input_shape[1:]
+        raise LutnnError(f"--shift {train_cfg.shift} moves these {h}x{w} images out of sight "
+                         f"(most training images would be blank); use --shift below {side}, "
+                         f"e.g. {max(1, side // 8)}")
     check_model_fits(model_name, model_cfg, dataset.input_shape, dataset.num_classes,
                      train_cfg.batch_size)
     record = run_record(model_name, model_cfg, train_cfg, data or "mnist", dataset)

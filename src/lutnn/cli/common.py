@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
+import sys
 from collections.abc import Callable
 
 from lutnn.errors import LutnnError
@@ -84,7 +86,41 @@ def launch_if_asked(args: argparse.Namespace) -> int | None:
     if distributed.launched():
         raise LutnnError("--nproc is for a plain lutnn command; under torchrun leave it out "
                          "(torchrun's --nproc-per-node sets the processes)")
+    device = getattr(args, "device", "cpu")
+    if device == "cpu" or (device == "auto" and not _cuda_visible()):
+        check_nproc_for_cpu(args.nproc)
     return distributed.launch(args.nproc, without_nproc(args.argv))
+
+
+def _cuda_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def check_nproc_for_cpu(nproc: int, cores: int | None = None) -> None:
+    """``--nproc`` on CPU: refused past twice the cores, a warning (stderr) past them.
+
+    Raises:
+        LutnnError: ``nproc`` > 2 x ``cores`` (default :func:`cpu_cores`).
+    """
+    cores = cpu_cores() if cores is None else cores
+    if nproc > 2 * cores:
+        raise LutnnError(
+            f"--nproc {nproc} is more than twice the {cores} CPU core(s) of this machine: the "
+            f"processes would mostly wait for each other; use --nproc {cores} or less"
+        )
+    if nproc > cores:
+        print(f"lutnn: warning: --nproc {nproc} is more than the {cores} CPU core(s): the "
+              f"processes share cores and run slower than --nproc {cores}", file=sys.stderr)
 
 
 def without_nproc(argv: list[str]) -> list[str]:

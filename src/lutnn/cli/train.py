@@ -68,6 +68,13 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         "kd_temperature": args.kd_temperature, "shift": args.shift,
     }
     settings = {**preset.train, **{k: v for k, v in given.items() if v is not None}}
+    if settings.get("teacher") is None:
+        kd = [flag for flag, value in (("--kd-alpha", args.kd_alpha),
+                                       ("--kd-temperature", args.kd_temperature))
+              if value is not None]
+        if kd:
+            raise LutnnError(f"{' and '.join(kd)} weigh a teacher's soft targets, and no "
+                             "--teacher is given; add --teacher RUN or drop them")
     train_cfg = TrainConfig(seed=args.seed, **settings)
     metrics = train(
         model, args.out, model_overrides=overrides, train_cfg=train_cfg,
