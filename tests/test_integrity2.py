@@ -160,3 +160,34 @@ def test_nproc_past_the_cores_warns_and_past_twice_is_refused(monkeypatch, capsy
     assert main([*argv, "--nproc", "5"]) == 2
     assert "use --nproc 2 or less" in capsys.readouterr().err
     assert len(launched) == 2 and not (tmp_path / "new").exists()
+
+
+# ------------------------------------------------------------ small data with the defaults
+
+
+def test_the_validation_size_adapts_to_small_data_and_is_recorded(tiny_npz, tiny_runs,
+                                                                  tmp_path, capsys):
+    """400 training images and no --val-size: 40 (10%) are the validation split, recorded in
+    run.json; a resume without --val-size keeps the recorded size (also one given
+    explicitly when the run started), and an explicit --val-size still wins."""
+    from lutnn.data.datasets import auto_val_size
+
+    assert auto_val_size(400) == 40 and auto_val_size(60000) == 5000  # MNIST: as before
+    assert auto_val_size(10**6) == 5000 and auto_val_size(5) == 1 and auto_val_size(1) == 0
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps(TINY_LUT))
+    base = ["train", "--model", "lut-mlp", "--data", str(tiny_npz), "--epochs", "1",
+            "--batch-size", "32", "--config", str(config)]
+    run = tmp_path / "auto"
+    assert main([*base, "--out", str(run)]) in (0, None)
+    assert json.loads((run / "run.json").read_text())["train"]["val_size"] == 40
+    before = _hashes(run)
+    assert main([*base, "--out", str(run), "--resume"]) in (0, None)  # the same run: finished
+    assert "is finished" in capsys.readouterr().out and _hashes(run) == before
+
+    shared = _copy(tiny_runs, tmp_path)  # started with --val-size 60
+    before = _hashes(shared)
+    assert main([*base, "--out", str(shared), "--resume"]) in (0, None)
+    assert "is finished" in capsys.readouterr().out and _hashes(shared) == before
+    assert main([*base, "--out", str(shared), "--resume", "--val-size", "50"]) == 2
+    assert "written for another" in capsys.readouterr().err and _hashes(shared) == before

@@ -133,7 +133,11 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     if train_cfg.lr is None:
         train_cfg = dataclasses.replace(train_cfg, lr=get_model_spec(model_name).lr)
     check_new_run(out, resume)
+    if train_cfg.val_size is None and resume:  # the size the run chose when it started
+        train_cfg = dataclasses.replace(train_cfg, val_size=_recorded_val_size(out))
     dataset = load_dataset(data, val_size=train_cfg.val_size, seed=train_cfg.seed, label=label)
+    if train_cfg.val_size is None:  # adapted to the data (auto_val_size), recorded as a number
+        train_cfg = dataclasses.replace(train_cfg, val_size=len(dataset.x_val))
     if train_cfg.shift < 0:
         raise LutnnError(f"--shift must be >= 0 pixels, got {train_cfg.shift}")
     if train_cfg.shift and dataset.x_train.ndim != 4:
@@ -191,6 +195,15 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     if main:
         io.write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _recorded_val_size(out: Path) -> int | None:
+    """``train.val_size`` of ``out/run.json`` (None when there is none to read)."""
+    path = out / "run.json"
+    record = io.read_json(path, "run record") if path.is_file() else None
+    train = record.get("train") if isinstance(record, dict) else None
+    value = train.get("val_size") if isinstance(train, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _finished_metrics(out: Path, train_cfg: TrainConfig) -> dict | None:

@@ -31,7 +31,8 @@ def add_parser(sub) -> None:
                    help="with a .csv table: the label column (default: the last column)")
     p.add_argument("--seed", type=seed, default=C.seed, help=f"random seed {default(C, 'seed')}")
     p.add_argument("--val-size", type=positive_int,
-                   help=f"validation samples {default(C, 'val_size')}")
+                   help="validation samples, carved from the training set "
+                   f"{default(C, 'val_size', '10%% of the training rows, at most 5000')}")
     p.add_argument("--config", help="JSON file of model config fields to override")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.add_argument("--teacher", help="run folder of a trained model whose class scores guide "

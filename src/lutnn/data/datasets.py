@@ -236,14 +236,27 @@ def recorded_data(record: dict) -> str | None:
     return str(path)
 
 
-def split_indices(n: int, val_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+#: the most examples an automatic validation split takes (:func:`auto_val_size`)
+MAX_AUTO_VAL_SIZE = 5000
+
+
+def auto_val_size(n: int) -> int:
+    """The validation size when none is given: 10% of the ``n`` training examples, at most
+    :data:`MAX_AUTO_VAL_SIZE` (5,000 of MNIST's 60,000), at least one while ``n >= 2``."""
+    return min(MAX_AUTO_VAL_SIZE, max(1, n // 10)) if n >= 2 else 0
+
+
+def split_indices(n: int, val_size: int | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Split ``range(n)`` into sorted ``(train_idx, val_idx)`` by a seeded permutation.
 
-    ``val_idx`` is the first ``val_size`` entries of ``default_rng(seed).permutation(n)``.
+    ``val_idx`` is the first ``val_size`` entries of ``default_rng(seed).permutation(n)``
+    (``val_size=None``: :func:`auto_val_size` of ``n``).
 
     Raises:
         LutnnError: ``val_size`` is not an integer in ``0..n-1`` (training must keep an example).
     """
+    if val_size is None:
+        val_size = auto_val_size(n)
     ok = isinstance(val_size, (int, np.integer)) and not isinstance(val_size, bool)
     if not ok or not 0 <= val_size < n:
         raise LutnnError(
@@ -253,7 +266,8 @@ def split_indices(n: int, val_size: int, seed: int = 0) -> tuple[np.ndarray, np.
     return np.sort(perm[val_size:]), np.sort(perm[:val_size])
 
 
-def _load_table_dataset(path: Path, label: str | None, val_size: int, seed: int) -> Dataset:
+def _load_table_dataset(path: Path, label: str | None, val_size: int | None,
+                        seed: int) -> Dataset:
     """A ``.csv`` / ``.npz`` table (:mod:`lutnn.data.tables`), split as images are."""
     from lutnn.data.tables import load_table
 
@@ -274,7 +288,7 @@ def _load_table_dataset(path: Path, label: str | None, val_size: int, seed: int)
 
 
 def load_dataset(
-    path: str | os.PathLike | None = None, *, val_size: int = 5000, seed: int = 0,
+    path: str | os.PathLike | None = None, *, val_size: int | None = None, seed: int = 0,
     label: str | None = None,
 ) -> Dataset:
     """Load a dataset and carve a seeded validation split out of its training set.
@@ -287,7 +301,8 @@ def load_dataset(
             y_test`` (uint8 images ``[n, H, W]`` or ``[n, C, H, W]``, integer labels).
             A ``.csv``, or a ``.npz`` with 2-D ``x_train`` / ``x_test``, is a table
             (:mod:`lutnn.data.tables`): float32 ``[n, F]`` samples, ``input_shape`` ``(F,)``.
-        val_size: number of training examples moved to the validation set (0 allowed).
+        val_size: number of training examples moved to the validation set (0 allowed;
+            None: :func:`auto_val_size`, 10% of them, at most 5,000; ``len(x_val)`` tells).
         seed: seed of the permutation that picks them; the same seed gives the same split.
         label: a ``.csv`` table's label column (default: the last column).
 

@@ -47,7 +47,9 @@ class TrainConfig:
     lr: float | None = None  # peak Adam learning rate (None: the model family's default)
     weight_decay: float = 0.0  # Adam weight decay
     seed: int = 0  # seeds weight init, wiring and shuffling
-    val_size: int = 5000  # samples carved from the training set for model selection
+    # samples carved from the training set for model selection (None: 10% of the training
+    # rows, at most 5000; run.json records the number it came to)
+    val_size: int | None = None
     eval_batch_size: int = 1000  # samples per evaluation step
     teacher: str | None = None  # run folder of a teacher whose class scores guide training
     kd_alpha: float = 0.5  # with a teacher: weight of the teacher's soft targets (0..1)
