@@ -191,3 +191,95 @@ def test_the_validation_size_adapts_to_small_data_and_is_recorded(tiny_npz, tiny
     assert "is finished" in capsys.readouterr().out and _hashes(shared) == before
     assert main([*base, "--out", str(shared), "--resume", "--val-size", "50"]) == 2
     assert "written for another" in capsys.readouterr().err and _hashes(shared) == before
+
+
+# ------------------------------------------------------------------------- write failures
+
+
+def _full_disk_save(real_save):
+    """``torch.save`` on a full disk: a part of the file is written, then torch's stream
+    writer gives up with the RuntimeError it raises for a failed write."""
+    def save(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"PK\x03\x04partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+    return save
+
+
+def _one_line(err: str, *words: str) -> None:
+    """One error line, the last one after the progress bar (which clears its line)."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    assert [line for line in lines if line.startswith("lutnn")] == lines[-1:], err
+    for word in words:
+        assert word in lines[-1], err
+
+
+def test_a_failed_checkpoint_write_is_one_line_and_leaves_nothing(tiny_npz, tmp_path, capsys,
+                                                                   monkeypatch,
+                                                                   interrupt_second_epoch):
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps(TINY_LUT))
+    argv = ["train", "--model", "lut-mlp", "--data", str(tiny_npz), "--epochs", "2",
+            "--val-size", "60", "--batch-size", "32", "--config", str(config)]
+    monkeypatch.setattr(torch, "save", _full_disk_save(torch.save))
+    assert main([*argv, "--out", str(tmp_path / "new")]) == 2  # a new run
+    _one_line(capsys.readouterr().err, "cannot write", "checkpoint.pt", "nothing half-written")
+    assert not (tmp_path / "new").exists()  # a failed new run leaves nothing
+    monkeypatch.undo()
+
+    run = tmp_path / "run"  # a run killed after its first epoch, resumed on a full disk
+    interrupt_second_epoch()
+    assert main([*argv, "--out", str(run)]) == 130
+    interrupt_second_epoch(False)
+    capsys.readouterr()
+    before = _hashes(run)
+    monkeypatch.setattr(torch, "save", _full_disk_save(torch.save))
+    assert main([*argv, "--out", str(run), "--resume"]) == 2
+    _one_line(capsys.readouterr().err, "cannot write", f"{run}/checkpoint.pt")
+    assert _hashes(run) == before  # the epoch-1 checkpoint is intact, no temporary file left
+
+
+def test_other_runtime_errors_in_a_write_are_not_called_write_failures(tmp_path):
+    with pytest.raises(RuntimeError, match="a bug"), io.atomic_path(tmp_path / "x") as tmp:
+        tmp.write_bytes(b"x")
+        raise RuntimeError("a bug")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _limited(limit: int):
+    def preexec():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return preexec
+
+
+@pytest.mark.parametrize("command", ["train", "export"])
+def test_a_file_size_limit_is_one_line_naming_the_file(tiny_runs, tiny_npz, tmp_path, command):
+    """A real failed write (``ulimit -f``, in a fresh interpreter): exit 2, one line naming
+    the file, and the run folder as it was (a new one: not there)."""
+    import os
+    import subprocess
+    import sys
+
+    run = _copy(tiny_runs, tmp_path)
+    if command == "train":
+        config = tmp_path / "cfg.json"
+        config.write_text(json.dumps(TINY_LUT))
+        target = tmp_path / "new"
+        argv = [*T, "--data", str(tiny_npz), "--config", str(config), "--out", str(target)]
+        limit = (run / "run.json").stat().st_size + 256  # run.json fits, the checkpoint not
+    else:
+        target = run
+        argv = ["export", str(run)]
+        limit = max(p.stat().st_size for p in (run / "hdl").rglob("*") if p.is_file()) // 2
+    before = _hashes(run)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "lutnn", *argv], capture_output=True,
+                          text=True, env=env, timeout=120, preexec_fn=_limited(limit))
+    assert proc.returncode == 2, proc.stderr
+    _one_line(proc.stderr, "cannot write",
+              "checkpoint.pt: the write failed" if command == "train" else "File too large")
+    assert _hashes(run) == before
+    if command == "train":
+        assert not target.exists()

@@ -7,6 +7,7 @@ place, so an interrupted run never leaves a half-written file behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -17,28 +18,66 @@ from typing import Any
 
 from lutnn.errors import LutnnError
 
+#: errno values of a write the file system refused: full, over quota, over a file size
+#: limit (``ulimit -f``), read-only, no permission, an I/O error
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES,
+                          errno.EPERM, errno.EIO})
+
+
+def _torch_write_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` is ``torch.save``'s RuntimeError for a write that failed (its stream
+    writer reports a full disk or a size limit as "unexpected pos" / "failed writing")."""
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "inline_container" in text or "PytorchStreamWriter" in text or "file write failed" in text)
+
+
+def write_failed(path: str | os.PathLike, exc: BaseException) -> LutnnError | None:
+    """The one-line :class:`LutnnError` for ``exc`` if it is a failed write of ``path`` (see
+    :data:`WRITE_ERRNOS`, :func:`_torch_write_failed`), else None."""
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+        reason = exc.strerror or os.strerror(exc.errno)
+    elif _torch_write_failed(exc):
+        reason = "the write failed (is the disk full, or a file size limit reached?)"
+    else:
+        return None
+    return LutnnError(
+        f"cannot write {path}: {reason}; make room or fix the permissions there and run "
+        "again (the file was not replaced: nothing half-written is left)"
+    )
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    A write the file system refuses (full, quota, size limit, permissions; also
+    ``torch.save``'s failed writes) becomes a one-line :class:`LutnnError` naming ``path``
+    (:func:`write_failed`); ``path`` keeps its old content and the temporary file is removed.
 
     Example:
         >>> with atomic_path("out.bin") as tmp:  # doctest: +SKIP
         ...     tmp.write_bytes(b"data")
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         yield tmp
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        error = write_failed(path, exc)
+        if error is None:
+            raise
+        raise error from None
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
 
 

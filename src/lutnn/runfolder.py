@@ -236,7 +236,7 @@ def check_export_current(run_dir: str | os.PathLike, exported: dict,
 
 #: errno values that mean "the user's file system refuses", not "lutnn has a bug"
 USER_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
-                         errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG})
+                         errno.EFBIG, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG})
 
 
 def result_file(kind: str, conv: str = "unrolled", target: str = "xilinx") -> str:
