@@ -42,14 +42,15 @@ def _lut_mlp(layers: list[int], epochs: int, budget: str) -> Preset:
 
 def _mobilenet(stem: int, channels: list[int], hidden: list[int], group: int, *,
                binary_weights: bool, lr: float, epochs: int, budget: str,
-               finetune_epochs: int) -> Preset:
+               finetune_epochs: int, max_fan_in: int = 0) -> Preset:
     """A MobileNet-like teacher (``teacher-mobilenet``): a full 3x3 stem, then depthwise 3x3
     (4 filters per channel) + pointwise 1x1 blocks, each of them stepping 2 pixels (28 -> 14
     -> 7 -> 4), a small dense tail and a popcount head of ``group`` bits per class.
 
     The recipe (benchmarks/teacher_recipe.py, docs/results_distill.md): strided depthwise
     convs instead of OR-pooling bits (+7.4 points after 3 epochs), 4 depthwise filters per
-    channel (+1.4), Adam at 1e-2 rather than 1e-3, images moved by +-1 pixel.  Its students'
+    channel (+1.4), Adam at 1e-2 rather than 1e-3, images moved by +-1 pixel; ``max_fan_in``
+    36 (small) connects every neuron to the 36 inputs a 6-LUT6 tree reads.  Its students'
     distillation defaults: the closed-form fit, then fine-tuning against the teacher's class
     scores mixed with the labels, on shifted images.
     """
@@ -57,7 +58,7 @@ def _mobilenet(stem: int, channels: list[int], hidden: list[int], group: int, *,
         "teacher-mobilenet",
         {"stem_channels": stem, "channels": channels, "hidden": hidden, "group_size": group,
          "tau": round(group / 5, 2), "downsample": "stride", "depth_multiplier": 4,
-         "binary_weights": binary_weights},
+         "binary_weights": binary_weights, "max_fan_in": max_fan_in},
         {"epochs": epochs, "batch_size": 128, "shift": 1, "lr": lr},
         budget,
         distill={"finetune_epochs": finetune_epochs, "finetune_kd_alpha": 0.5,
@@ -73,8 +74,10 @@ PRESETS: dict[str, Preset] = {
     "mobilenet-large": _mobilenet(32, [64, 64], [128], 10, binary_weights=False, lr=1e-2,
                                   epochs=15, finetune_epochs=3,
                                   budget="student: <= 5,000 LUTs as a stream, whole design"),
+    # every neuron reads 36 inputs: its student copies it exactly, and as an XNOR-Net its
+    # dense head is 100 x 36 connections (not 100 x 512), so the demo streams both quickly
     "mobilenet-small": _mobilenet(16, [32, 32], [], 10, binary_weights=True, lr=3e-2,
-                                  epochs=10, finetune_epochs=2,
+                                  epochs=10, finetune_epochs=2, max_fan_in=36,
                                   budget="student: <= 2,000 LUTs as a stream, whole design; "
                                          "binary weights: the teacher exports as an XNOR-Net"),
     # JSC (lutnn data jsc), after DWN: a 200-bit distributive thermometer per feature on
@@ -98,13 +101,17 @@ def preset_of_run(record: dict) -> str | None:
     with ``--model teacher-mobilenet --config`` the preset's fields gets the preset's
     distillation defaults too, and a run whose config was overridden does not.
     """
+    from lutnn.errors import LutnnError
     from lutnn.models import config_to_dict, make_config
 
+    model, config = record.get("model"), record.get("config")
+    try:  # defaults filled in: a record written before a field existed has its default
+        have = config_to_dict(make_config(model, config))
+    except (LutnnError, TypeError):
+        return None
     for name, preset in PRESETS.items():
-        if preset.model != record.get("model"):
-            continue
-        want = config_to_dict(make_config(preset.model, preset.config))
-        if want == record.get("config"):
+        if preset.model == model and config_to_dict(
+                make_config(preset.model, preset.config)) == have:
             return name
     return None
 
