@@ -52,15 +52,18 @@ def test_bad_mobilenet_configs_are_refused(bad, match):
 
 
 @pytest.mark.skipif(not HAVE_IVERILOG, reason="iverilog not installed")
-def test_tiny_mobilenet_distilled_and_streamed(tiny_npz, tmp_path):
-    """Teacher -> distill (fit, KD fine-tuning with shifts) -> export --conv stream ->
-    sim --rtl: RTL == simulator == PyTorch on every test image, streamed with stalls."""
+@pytest.mark.parametrize("max_fan_in", [0, 5])
+def test_tiny_mobilenet_distilled_and_streamed(tiny_npz, tmp_path, max_fan_in):
+    """Teacher (dense, or each neuron connected to 5 inputs) -> distill (fit, KD fine-tuning
+    with shifts) -> export --conv stream -> sim --rtl: RTL == simulator == PyTorch on every
+    test image, streamed with stalls."""
     from lutnn.distill import DistillConfig, distill
     from lutnn.pipeline import export_run, simulate_run
     from lutnn.train import TrainConfig, train
 
     teacher, student = tmp_path / "teacher", tmp_path / "student"
-    train("teacher-mobilenet", teacher, model_overrides=TINY_MOBILENET,
+    train("teacher-mobilenet", teacher,
+          model_overrides={**TINY_MOBILENET, "max_fan_in": max_fan_in},
           train_cfg=TrainConfig(epochs=1, batch_size=32, val_size=60, eval_batch_size=100,
                                 lr=1e-2, shift=1), data=str(tiny_npz), log=lambda _: None)
     cfg = DistillConfig(finetune_epochs=1, finetune_kd_alpha=0.5, finetune_shift=1,

@@ -84,6 +84,8 @@ class BlockPlan:
         groups: the teacher's groups (``groups = channels``: depthwise).
         widths: LUTs per neuron in each stage; the last is 1.
         ks: inputs per LUT in each stage.
+        connected: inputs each neuron is connected to (``fan_in`` unless the teacher limits
+            it with ``max_fan_in``); the trees are sized for it.
     """
 
     teacher_index: int
@@ -95,6 +97,7 @@ class BlockPlan:
     groups: int
     widths: tuple[int, ...]
     ks: tuple[int, ...]
+    connected: int = 0  # 0: fan_in
 
     @property
     def luts_per_neuron(self) -> int:
@@ -183,9 +186,10 @@ def plan_student(teacher: nn.Sequential, k: int, tree: tuple[int, ...]) -> list[
                 f"teacher block {i} ({what}) cannot be distilled; supported blocks: {_SUPPORTED}"
             )
         fan_in = inner.in_features // inner.groups
-        if inner.connections is not None:  # a limited fan-in: the inputs it is connected to
-            fan_in = int(inner.connections.sum(1).max())
-        widths, ks = stage_widths(fan_in, k, tree)
+        connected = fan_in  # a limited fan-in (max_fan_in): the inputs it is connected to
+        if inner.connections is not None:
+            connected = int(inner.connections.sum(1).max())
+        widths, ks = stage_widths(connected, k, tree)
         if isinstance(module, LoweredConv2d):
             kh, kw = module.kernel_size
             name = f"l{i}_conv{kh}x{kw}" + ("_dw" if inner.groups > 1 else "")
@@ -200,6 +204,7 @@ def plan_student(teacher: nn.Sequential, k: int, tree: tuple[int, ...]) -> list[
                 neurons=inner.out_features,
                 fan_in=fan_in,
                 groups=inner.groups,
+                connected=connected,
                 widths=widths,
                 ks=ks,
             )
@@ -234,8 +239,8 @@ def first_stage_wiring(
             f"unknown distillation wiring {wiring!r}; choose one of: "
             + ", ".join(FIRST_STAGE_WIRINGS)
         )
-    n, f = plan.neurons, plan.fan_in
-    slots_per_group = linear.in_features // linear.groups  # F; f < F for a limited fan-in
+    n, f = plan.neurons, plan.connected or plan.fan_in  # f < F for a limited fan-in
+    slots_per_group = plan.fan_in  # F: the neuron's group of input slots
     w1, k1 = plan.widths[0], plan.ks[0]
     group = torch.arange(n) // (n // plan.groups)  # (N,)
     if wiring == "random":

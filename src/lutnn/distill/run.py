@@ -344,8 +344,10 @@ def _distill(teacher_dir: str | Path, out: str | Path, cfg: DistillConfig, *,
             rows = BlockRows(plan, run.teacher[i], srcs["train", "student"],
                              srcs["train", "teacher"],
                              run.positions(plan, srcs["train", "student"].n, salt=i))
-            log(f"distilling {plan.name}: {plan.neurons} neurons of fan-in {plan.fan_in} -> "
-                f"stages {list(plan.widths)} LUTs per neuron (k = {list(plan.ks)})")
+            reads = (f" ({plan.connected} connected)"
+                     if plan.connected and plan.connected < plan.fan_in else "")
+            log(f"distilling {plan.name}: {plan.neurons} neurons of fan-in {plan.fan_in}{reads} "
+                f"-> stages {list(plan.widths)} LUTs per neuron (k = {list(plan.ks)})")
             fit_stats = distill_block(rows, cfg, stage_luts(run.student, plan),
                                       cfg.seed * 7919 + i, log)
             layer = {
