@@ -322,8 +322,8 @@ def test_every_backend_covers_its_node_types(backend):
     covered, want = {
         "summary": (summary_rows.node_types, set(ALL_NODE_TYPES)),
         "serialize": (set(LAYER_TYPES.values()), set(ALL_NODE_TYPES) - {LogicLayer, LoweredHead}),
-        "sim.packed": (packed.STAGES.node_types, set(ALL_NODE_TYPES)),
-        "sim.reference": (reference.STAGES.node_types, set(ALL_NODE_TYPES)),
+        "sim.packed": (packed.BLOCKS.node_types, set(ALL_NODE_TYPES)),
+        "sim.reference": (reference.BLOCKS.node_types, set(ALL_NODE_TYPES)),
         "hdl.emit": (emit.BLOCKS.node_types, lowered),
     }[backend]
     assert covered == want

@@ -54,7 +54,7 @@ _ALL_ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 # One function per node type.  The encoder maps (uint8 pixels [B, P], batch) and bit layers
 # (packed uint64 [in_width, words], batch) to packed [out_width, words]; heads map unpacked
 # bool [B, in_width] to (int32 scores [B, C], int64 classes [B]).
-STAGES = NodeTable("sim.packed")
+BLOCKS = NodeTable("sim.packed")
 # One function per logic op of the lowered form: (op, signals) -> the uint64 [words] it writes.
 OPS = NodeTable("sim.packed.ops")
 
@@ -97,7 +97,7 @@ def unpack_bits(words: np.ndarray, batch: int) -> np.ndarray:
     return bits.view(np.bool_)
 
 
-@STAGES.register(InputEncoder)
+@BLOCKS.register(InputEncoder)
 def _encoder_stage(enc: InputEncoder, pixels: np.ndarray, batch: int) -> np.ndarray:
     return encode_packed(enc, pixels)
 
@@ -117,7 +117,7 @@ def encode_packed(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
     return out.reshape(enc.out_width, nw)
 
 
-@STAGES.register(FeatureEncoder)
+@BLOCKS.register(FeatureEncoder)
 def _feature_stage(enc: FeatureEncoder, x_fixed: np.ndarray, batch: int) -> np.ndarray:
     return encode_features_packed(enc, x_fixed)
 
@@ -138,7 +138,7 @@ def encode_features_packed(enc: FeatureEncoder, x_fixed: np.ndarray) -> np.ndarr
     return out
 
 
-@STAGES.register(LutLayer)
+@BLOCKS.register(LutLayer)
 def _lut_stage(layer: LutLayer, x: np.ndarray, batch: int) -> np.ndarray:
     return lut_packed(layer, x)
 
@@ -171,7 +171,7 @@ def lut_packed(layer: LutLayer, x: np.ndarray) -> np.ndarray:
     return out
 
 
-@STAGES.register(OrLayer)
+@BLOCKS.register(OrLayer)
 def _or_stage(layer: OrLayer, x: np.ndarray, batch: int) -> np.ndarray:
     return or_packed(layer, x)
 
@@ -184,7 +184,7 @@ def or_packed(layer: OrLayer, x: np.ndarray) -> np.ndarray:
     return out
 
 
-@STAGES.register(ThresholdLayer)
+@BLOCKS.register(ThresholdLayer)
 def _threshold_stage(layer: ThresholdLayer, x: np.ndarray, batch: int) -> np.ndarray:
     return pack_bits(threshold_unpacked(layer, unpack_bits(x, batch)))
 
@@ -277,7 +277,7 @@ def logic_signals_packed(ops: tuple, x: np.ndarray) -> list[np.ndarray]:
     return signals
 
 
-@STAGES.register(LogicLayer)
+@BLOCKS.register(LogicLayer)
 def logic_packed(layer: LogicLayer, x: np.ndarray, batch: int) -> np.ndarray:
     """Each op in order on packed signals; output bit n is signal ``outputs[n]``."""
     signals = logic_signals_packed(layer.ops, x)
@@ -287,7 +287,7 @@ def logic_packed(layer: LogicLayer, x: np.ndarray, batch: int) -> np.ndarray:
     return out
 
 
-@STAGES.register(LoweredHead)
+@BLOCKS.register(LoweredHead)
 def _lowered_head(head: LoweredHead, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     signals = logic_signals_packed(head.ops, pack_bits(bits))
     weights = 1 << np.arange(head.score_width, dtype=np.int32)  # (score_width,)
@@ -302,19 +302,19 @@ def _lowered_head(head: LoweredHead, bits: np.ndarray) -> tuple[np.ndarray, np.n
     return scores, np.argmax(scores, axis=1).astype(np.int64)
 
 
-STAGES.register(GroupSumHead)(head_scores)
+BLOCKS.register(GroupSumHead)(head_scores)
 
 _SPATIAL = {LutConv: spatial.lut_conv_bits, XnorConv: spatial.xnor_conv_bits,
             OrPool: spatial.or_pool_bits}
 
 
-@STAGES.register(*_SPATIAL)
+@BLOCKS.register(*_SPATIAL)
 def _spatial_stage(node, x: np.ndarray, batch: int) -> np.ndarray:
     """A spatial node (:mod:`lutnn.sim.spatial`): vectorised im2col on unpacked bits."""
     return pack_bits(_SPATIAL[type(node)](node, unpack_bits(x, batch)))
 
 
-@STAGES.register(ImageFlatten)
+@BLOCKS.register(ImageFlatten)
 def _flatten_stage(node: ImageFlatten, x: np.ndarray, batch: int) -> np.ndarray:
     return x  # the identity on bits
 
@@ -328,7 +328,7 @@ def simulate(netlist: Netlist, x: np.ndarray, *, keep_layers: bool = True) -> Si
             or floats [B, P] with a :class:`FeatureEncoder` (floats mapped by its scale and
             offset); else bool/uint8 bits [B, input_bits].
         keep_layers: keep every stage's bits (encoder output first, then each layer); if
-            False, ``layer_bits`` holds only the last stage, which saves the unpacking.
+            False, ``layer_bits`` holds only the last layer, which saves the unpacking.
 
     Returns:
         A :class:`SimResult`; bit for bit equal to :func:`simulate_reference`.
@@ -344,22 +344,22 @@ def simulate(netlist: Netlist, x: np.ndarray, *, keep_layers: bool = True) -> Si
     netlist.validate()
     x = check_input(netlist, x)
     batch = x.shape[0]
-    stages: list[np.ndarray] = []
+    layer_bits: list[np.ndarray] = []
     if netlist.encoder is not None:
-        packed = STAGES(netlist.encoder, x, batch)
+        packed = BLOCKS(netlist.encoder, x, batch)
         if keep_layers or not netlist.layers:
-            stages.append(unpack_bits(packed, batch))
+            layer_bits.append(unpack_bits(packed, batch))
     else:
         packed = pack_bits(x)
         if not netlist.layers:
-            stages.append(x)
+            layer_bits.append(x)
     for i, layer in enumerate(netlist.layers):
-        packed = STAGES(layer, packed, batch)
+        packed = BLOCKS(layer, packed, batch)
         if keep_layers or i == len(netlist.layers) - 1:
-            stages.append(unpack_bits(packed, batch))
+            layer_bits.append(unpack_bits(packed, batch))
     if not keep_layers:
-        stages = stages[-1:]
+        layer_bits = layer_bits[-1:]
     scores = classes = None
     if netlist.head is not None:
-        scores, classes = STAGES(netlist.head, stages[-1])
-    return SimResult(layer_bits=stages, scores=scores, classes=classes)
+        scores, classes = BLOCKS(netlist.head, layer_bits[-1])
+    return SimResult(layer_bits=layer_bits, scores=scores, classes=classes)

@@ -31,7 +31,7 @@ from lutnn.sim import spatial
 
 # One function per node type: the encoder and bit layers map bool [B, in] -> bool [B, out];
 # heads map bool [B, in_width] -> (int32 scores [B, C], int64 classes [B]).
-STAGES = NodeTable("sim.reference")
+BLOCKS = NodeTable("sim.reference")
 # One function per logic op of the lowered form: (op, signals) -> the bool [B] bits it writes.
 OPS = NodeTable("sim.reference.ops")
 
@@ -92,7 +92,7 @@ def check_input(netlist: Netlist, x: np.ndarray) -> np.ndarray:
     return x.astype(np.bool_, copy=False)
 
 
-@STAGES.register(GroupSumHead)
+@BLOCKS.register(GroupSumHead)
 def head_scores(head: GroupSumHead, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``score[c] = sum(bits[c*G:(c+1)*G])``; classes = argmax, lowest index on ties."""
     b = bits.shape[0]
@@ -101,7 +101,7 @@ def head_scores(head: GroupSumHead, bits: np.ndarray) -> tuple[np.ndarray, np.nd
     return scores, classes
 
 
-@STAGES.register(InputEncoder)
+@BLOCKS.register(InputEncoder)
 def encode_reference(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
     """``bit[(c*T + t)*HW + p] = pixel[c*HW + p] >= thresholds[t]``."""
     b = pixels.shape[0]
@@ -116,7 +116,7 @@ def encode_reference(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-@STAGES.register(FeatureEncoder)
+@BLOCKS.register(FeatureEncoder)
 def encode_features_reference(enc: FeatureEncoder, x_fixed: np.ndarray) -> np.ndarray:
     """``bit[(c*T + t)*HW + p] = x_fixed[c*HW + p] >= thresholds[c*HW + p, t]``."""
     b = x_fixed.shape[0]
@@ -131,7 +131,7 @@ def encode_features_reference(enc: FeatureEncoder, x_fixed: np.ndarray) -> np.nd
     return out
 
 
-@STAGES.register(LutLayer)
+@BLOCKS.register(LutLayer)
 def lut_reference(layer: LutLayer, bits: np.ndarray) -> np.ndarray:
     """``out[n] = tables[n, sum_j in[inputs[n, j]] << j]``."""
     b = bits.shape[0]
@@ -146,7 +146,7 @@ def lut_reference(layer: LutLayer, bits: np.ndarray) -> np.ndarray:
     return out
 
 
-@STAGES.register(ThresholdLayer)
+@BLOCKS.register(ThresholdLayer)
 def threshold_reference(layer: ThresholdLayer, bits: np.ndarray) -> np.ndarray:
     """``count = #{j: w != 0 and in[inputs[j]] == (w > 0)}``; ``(count >= t) XOR invert``."""
     b = bits.shape[0]
@@ -163,7 +163,7 @@ def threshold_reference(layer: ThresholdLayer, bits: np.ndarray) -> np.ndarray:
     return out
 
 
-@STAGES.register(OrLayer)
+@BLOCKS.register(OrLayer)
 def or_reference(layer: OrLayer, bits: np.ndarray) -> np.ndarray:
     """``out[n] = OR_j in[inputs[n, j]]``."""
     return bits[:, layer.inputs].any(axis=2)
@@ -204,7 +204,7 @@ def logic_signals(ops: tuple, bits: np.ndarray) -> list[np.ndarray]:
     return signals
 
 
-@STAGES.register(LogicLayer)
+@BLOCKS.register(LogicLayer)
 def logic_reference(layer: LogicLayer, bits: np.ndarray) -> np.ndarray:
     """Each op in order on the signal list; output bit n is signal ``outputs[n]``."""
     signals = logic_signals(layer.ops, bits)
@@ -214,7 +214,7 @@ def logic_reference(layer: LogicLayer, bits: np.ndarray) -> np.ndarray:
     return out
 
 
-@STAGES.register(LoweredHead)
+@BLOCKS.register(LoweredHead)
 def lowered_head_reference(head: LoweredHead, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scores read from the popcount logic's signals, then argmax (lowest index on ties); a
     parallel argmax (``class_bits``): the class read from its LUTs' signals."""
@@ -227,10 +227,10 @@ def lowered_head_reference(head: LoweredHead, bits: np.ndarray) -> tuple[np.ndar
     return scores, np.argmax(scores, axis=1).astype(np.int64)
 
 
-STAGES.register(LutConv)(spatial.lut_conv_reference)
-STAGES.register(XnorConv)(spatial.xnor_conv_reference)
-STAGES.register(OrPool)(spatial.or_pool_reference)
-STAGES.register(ImageFlatten)(spatial.flatten_bits)
+BLOCKS.register(LutConv)(spatial.lut_conv_reference)
+BLOCKS.register(XnorConv)(spatial.xnor_conv_reference)
+BLOCKS.register(OrPool)(spatial.or_pool_reference)
+BLOCKS.register(ImageFlatten)(spatial.flatten_bits)
 
 
 def simulate_reference(netlist: Netlist, x: np.ndarray) -> SimResult:
@@ -260,14 +260,14 @@ def simulate_reference(netlist: Netlist, x: np.ndarray) -> SimResult:
     stages = []
     bits = x
     if netlist.encoder is not None:
-        bits = STAGES(netlist.encoder, x)
+        bits = BLOCKS(netlist.encoder, x)
         stages.append(bits)
     elif not netlist.layers:
         stages.append(bits)
     for layer in netlist.layers:
-        bits = STAGES(layer, bits)
+        bits = BLOCKS(layer, bits)
         stages.append(bits)
     scores = classes = None
     if netlist.head is not None:
-        scores, classes = STAGES(netlist.head, bits)
+        scores, classes = BLOCKS(netlist.head, bits)
     return SimResult(layer_bits=stages, scores=scores, classes=classes)
