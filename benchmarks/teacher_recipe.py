@@ -48,6 +48,12 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
             "depth_multiplier": 4, "hidden": []}, {"lr": 1e-2}),
     "L2": ({"downsample": "stride", "binary_weights": False, "halve": [0, 1, 1],
             "depth_multiplier": 2, "channels": [64, 128], "hidden": []}, {"lr": 1e-2}),
+    "small_bin_lr1e-2": ({"stem_channels": 16, "channels": [32, 32], "hidden": [], "group_size": 10,
+                          "tau": 2.0, "downsample": "stride", "depth_multiplier": 4},
+                         {"lr": 1e-2}),
+    "small_bin36_lr1e-2": ({"stem_channels": 16, "channels": [32, 32], "hidden": [],
+                            "group_size": 10, "tau": 2.0, "downsample": "stride",
+                            "depth_multiplier": 4, "max_fan_in": 36}, {"lr": 1e-2}),
     "s_real_e20": ({"downsample": "stride", "binary_weights": False}, {"lr": 1e-2, "epochs": 20}),
     "s_bin_e20": ({"downsample": "stride"}, {"lr": 3e-2, "epochs": 20}),
 }

@@ -54,7 +54,13 @@ def test_report_numbers_equal_the_json(demo_dir):
     out, _ = demo_dir
     report = (out / "report.md").read_text()
     summary = json.loads((out / "summary.json").read_text())
-    table = [line for line in report.splitlines() if line.startswith("| ")]
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| network | model |"))
+    table = []  # the main table (the headline's table comes before it)
+    for line in lines[start:]:
+        if not line.startswith("| "):
+            break
+        table.append(line)
     header = [c.strip() for c in table[0].strip("|").split("|")]
     rows = {}
     for line in table[1:]:
