@@ -225,3 +225,26 @@ def test_a_sparse_binary_teacher_exports_bit_exact():
     for spatial in (True, False):
         net = to_ir(model, (1, 8, 8), spatial=spatial)
         assert_array_equal(simulate(net, x.reshape(300, -1)).classes, want)
+
+
+@pytest.mark.skipif(not HAVE_IVERILOG, reason="iverilog not installed")
+def test_a_sparse_xnor_teacher_streams_bit_exact(tmp_path):
+    """The XNOR stream of a max_fan_in teacher (0 weights on unconnected slots, in the
+    convolutions and the dense head) == PyTorch on 200 images, with stalls (Icarus)."""
+    import numpy as np
+    from numpy.testing import assert_array_equal
+
+    from lutnn.frontend import to_ir
+    from lutnn.hdl.stream_rtl import run_stream
+
+    cfg = make_config("teacher-mobilenet", {**TINY_MOBILENET, "binary_weights": True,
+                                            "max_fan_in": 5})
+    torch.manual_seed(1)
+    model = build_model("teacher-mobilenet", cfg, (1, 8, 8), 3)
+    x = np.random.default_rng(0).integers(0, 256, (200, 1, 8, 8)).astype(np.uint8)
+    model.train()(torch.from_numpy(x).float())  # BatchNorm statistics away from the init
+    want = model.eval()(torch.from_numpy(x).float()).argmax(1).numpy()
+    net = to_ir(model, (1, 8, 8), spatial=True)
+    got = run_stream(net, x.reshape(200, -1), simulator="icarus", workdir=tmp_path, gap=0.3,
+                     stall=0.3)
+    assert_array_equal(got.outputs, want)
