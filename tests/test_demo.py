@@ -56,11 +56,12 @@ def test_report_numbers_equal_the_json(demo_dir):
     summary = json.loads((out / "summary.json").read_text())
     lines = report.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("| network | model |"))
-    table = []  # the main table (the headline's table comes before it)
+    table = []  # the main table's rows (the headline's table comes before it)
     for line in lines[start:]:
-        if not line.startswith("| "):
+        if not line.startswith("|"):
             break
-        table.append(line)
+        if line.startswith("| "):  # not the |---| separator
+            table.append(line)
     header = [c.strip() for c in table[0].strip("|").split("|")]
     rows = {}
     for line in table[1:]:
