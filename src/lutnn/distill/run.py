@@ -285,6 +285,46 @@ def distill(
         return _distill(teacher_dir, out, cfg, data=data, resume=resume, log=log, device=dev)
 
 
+def _start_state(run: _Run, teacher_dir: Path, ckpt_path: Path, resume: bool,
+                 main: bool) -> DistillState:
+    """The state to start from: the checkpoint's (resume; its teacher and caches checked), or
+    a new one (an earlier fine-tuning checkpoint, not this student's, removed)."""
+    out = run.out
+    if not (resume and ckpt_path.exists()):
+        if main:
+            (out / FINETUNE_CHECKPOINT).unlink(missing_ok=True)
+        return DistillState(teacher_sha256=run.teacher_sha256)
+    state = DistillState.load(ckpt_path, run.student)
+    if not same_weights(state.teacher_sha256, teacher_dir / "model.pt", run.teacher_sha256):
+        raise LutnnError(
+            f"--resume: the teacher {teacher_dir}/model.pt changed since this distillation "
+            f"started (sha256 {state.teacher_sha256[:12]} then, {run.teacher_sha256[:12]} "
+            f"now); distill into a new --out, or delete {out}"
+        )
+    run.log(f"resuming {out} at teacher module {state.position}")
+    if state.caches is not None and not all(
+        (run.cache_dir() / name).is_file() for name in state.caches.values()
+    ):
+        raise LutnnError(f"{out}/cache lacks the cached activations the checkpoint names; "
+                         "delete the run folder and start again")
+    return state
+
+
+def _fit_block(run: _Run, plan: BlockPlan, i: int, srcs) -> dict:
+    """Fit the student of teacher block ``i`` on its rows; its layer record (fit stats so far)."""
+    rows = BlockRows(plan, run.teacher[i], srcs["train", "student"], srcs["train", "teacher"],
+                     run.positions(plan, srcs["train", "student"].n, salt=i))
+    reads = f" ({plan.connected} connected)" if plan.connected and plan.connected < plan.fan_in \
+        else ""
+    run.log(f"distilling {plan.name}: {plan.neurons} neurons of fan-in {plan.fan_in}{reads} "
+            f"-> stages {list(plan.widths)} LUTs per neuron (k = {list(plan.ks)})")
+    fit_stats = distill_block(rows, run.cfg, stage_luts(run.student, plan),
+                              run.cfg.seed * 7919 + i, run.log)
+    return {"name": plan.name, "conv": plan.conv, "neurons": plan.neurons,
+            "fan_in": plan.fan_in, "groups": plan.groups, "widths": list(plan.widths),
+            "ks": list(plan.ks), **fit_stats}
+
+
 @guarded("out")  # --out is locked (by rank 0) while it runs; a failed new run leaves nothing
 def _distill(teacher_dir: str | Path, out: str | Path, cfg: DistillConfig, *,
              data: str | None, resume: bool, log: Callable[[str], None],
@@ -299,23 +339,7 @@ def _distill(teacher_dir: str | Path, out: str | Path, cfg: DistillConfig, *,
     if main:
         io.write_json(out / "run.json", run.record)
 
-    state = DistillState(teacher_sha256=run.teacher_sha256)
-    if resume and ckpt_path.exists():
-        state = DistillState.load(ckpt_path, run.student)
-        if not same_weights(state.teacher_sha256, teacher_dir / "model.pt", run.teacher_sha256):
-            raise LutnnError(
-                f"--resume: the teacher {teacher_dir}/model.pt changed since this distillation "
-                f"started (sha256 {state.teacher_sha256[:12]} then, {run.teacher_sha256[:12]} "
-                f"now); distill into a new --out, or delete {out}"
-            )
-        log(f"resuming {out} at teacher module {state.position}")
-        if state.caches is not None and not all(
-            (run.cache_dir() / name).is_file() for name in state.caches.values()
-        ):
-            raise LutnnError(f"{out}/cache lacks the cached activations the checkpoint names; "
-                             "delete the run folder and start again")
-    elif main:  # a new student: an earlier fine-tuning checkpoint is not its own
-        (out / FINETUNE_CHECKPOINT).unlink(missing_ok=True)
+    state = _start_state(run, teacher_dir, ckpt_path, resume, main)
     distributed.barrier()  # every rank has read what it resumes from before rank 0 writes
     session = time.perf_counter()
 
@@ -339,22 +363,7 @@ def _distill(teacher_dir: str | Path, out: str | Path, cfg: DistillConfig, *,
         student_mods = nn.Sequential(*[run.student[j] for j in run.student_of[i]]).eval()
         plan = plans.get(i)
         t_step = time.perf_counter()
-        layer = None
-        if plan is not None:
-            rows = BlockRows(plan, run.teacher[i], srcs["train", "student"],
-                             srcs["train", "teacher"],
-                             run.positions(plan, srcs["train", "student"].n, salt=i))
-            reads = (f" ({plan.connected} connected)"
-                     if plan.connected and plan.connected < plan.fan_in else "")
-            log(f"distilling {plan.name}: {plan.neurons} neurons of fan-in {plan.fan_in}{reads} "
-                f"-> stages {list(plan.widths)} LUTs per neuron (k = {list(plan.ks)})")
-            fit_stats = distill_block(rows, cfg, stage_luts(run.student, plan),
-                                      cfg.seed * 7919 + i, log)
-            layer = {
-                "name": plan.name, "conv": plan.conv, "neurons": plan.neurons,
-                "fan_in": plan.fan_in, "groups": plan.groups, "widths": list(plan.widths),
-                "ks": list(plan.ks), **fit_stats,
-            }
+        layer = None if plan is None else _fit_block(run, plan, i, srcs)
         desc = plan.name if plan is not None else type(run.teacher[i]).__name__
         chunk = forward_rows(cfg.memory_budget_mb, student_mods, run.teacher[i], run.shapes[i],
                              f"the forward pass of module {i}")
