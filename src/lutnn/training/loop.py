@@ -249,6 +249,47 @@ def _check_finite(model: nn.Module) -> None:
             raise NonFiniteError(f"parameter {name} became non-finite")
 
 
+def _resumed_state(checkpoint: Path, model: nn.Module, optimizer, schedule, state: dict,
+                   world: int) -> dict:
+    """Load ``checkpoint`` into model, optimizer and schedule; the loop state it holds.
+
+    Raises:
+        LutnnError: written by another world size, or not this model's checkpoint.
+    """
+    ckpt = io.load_checkpoint(checkpoint)
+    written = ckpt.get("world_size", 1) if isinstance(ckpt, dict) else 1
+    if written != world:
+        raise LutnnError(
+            f"checkpoint {checkpoint} was written by a run of {written} process(es), this "
+            f"one has {world}; resume with the same number (--nproc {written}, or "
+            f"torchrun --nproc-per-node {written}), or start a new --out"
+        )
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        schedule.load_state_dict(ckpt["schedule"])
+        return {k: ckpt[k] for k in state}
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise LutnnError(
+            f"checkpoint {checkpoint} does not match this model ({type(exc).__name__}); "
+            "delete the run folder or start without --resume"
+        ) from None
+
+
+def _data_parallel(model: nn.Module):
+    """``(DDP-wrapped model, global BatchNorm context)`` for a multi-process run."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = model_device(model)
+    # buffers are not DDP's to broadcast: every rank computes the same ones (encoder
+    # thresholds from the same training split, BatchNorm statistics of the global batch,
+    # wiring indices of the synchronised weights), and gloo has no int16 (thresholds)
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+        model, [name for name, _ in model.named_buffers()])
+    net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    return net, distributed.global_batchnorm(model)
+
+
 def fit(
     model: nn.Module,
     param_groups: Iterable[nn.Parameter] | list[dict],
@@ -309,40 +350,11 @@ def fit(
     state = {"epoch": 0, "history": [], "seconds": 0.0, "best_val": best_val,
              "best_model": best_model}
     if resume and checkpoint.exists():
-        ckpt = io.load_checkpoint(checkpoint)
-        written = ckpt.get("world_size", 1) if isinstance(ckpt, dict) else 1
-        if written != world:
-            raise LutnnError(
-                f"checkpoint {checkpoint} was written by a run of {written} process(es), this "
-                f"one has {world}; resume with the same number (--nproc {written}, or "
-                f"torchrun --nproc-per-node {written}), or start a new --out"
-            )
-        try:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            schedule.load_state_dict(ckpt["schedule"])
-            state = {k: ckpt[k] for k in state}
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise LutnnError(
-                f"checkpoint {checkpoint} does not match this model ({type(exc).__name__}); "
-                "delete the run folder or start without --resume"
-            ) from None
+        state = _resumed_state(checkpoint, model, optimizer, schedule, state, world)
         log(f"resuming {checkpoint.parent} after {label} {state['epoch']}")
 
     y_train = torch.from_numpy(data.y_train)
-    net, sync_bn = model, contextlib.nullcontext()
-    if world > 1:  # after the resume: every rank starts from the same weights and state
-        from torch.nn.parallel import DistributedDataParallel
-
-        device = model_device(model)
-        # buffers are not DDP's to broadcast: every rank computes the same ones (encoder
-        # thresholds from the same training split, BatchNorm statistics of the global batch,
-        # wiring indices of the synchronised weights), and gloo has no int16 (thresholds)
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
-            model, [name for name, _ in model.named_buffers()])
-        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda"
-                                      else None)
-        sync_bn = distributed.global_batchnorm(model)
+    net, sync_bn = _data_parallel(model) if world > 1 else (model, contextlib.nullcontext())
     with sync_bn:
         _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg, checkpoint, state,
                     loss_fn, label, log, world)
