@@ -80,21 +80,27 @@ def main() -> None:
     ap.add_argument("--teacher-rtl", action="store_true", help="also stream the teacher as "
                     "an XNOR-Net (binary-weight presets)")
     ap.add_argument("--teacher-vectors", type=int, default=200)
+    ap.add_argument("--epochs", type=int, help="teacher epochs (default: the preset's)")
+    ap.add_argument("--finetune-epochs", type=int, help="student fine-tuning epochs "
+                    "(default: the preset's)")
     ap.add_argument("--no-ecp5", action="store_true")
     ap.add_argument("--json", default=str(RESULTS / "cnn_distill.json"))
     args = ap.parse_args()
     out, preset = Path(args.out), get_preset(args.preset)
     teacher, student = out / "teacher", out / "student"
+    train_settings = {**preset.train, **({"epochs": args.epochs} if args.epochs else {})}
+    distill_settings = {**preset.distill, **({"finetune_epochs": args.finetune_epochs}
+                                             if args.finetune_epochs is not None else {})}
     log = print
 
     def train_teacher() -> str:
         m = train(preset.model, teacher, model_overrides=preset.config,
-                  train_cfg=TrainConfig(**preset.train),
+                  train_cfg=TrainConfig(**train_settings),
                   resume=(teacher / "checkpoint.pt").exists(), log=lambda _: None)
         return f"teacher {m['test_accuracy']:.4f}, {m['seconds'] / m['epochs']:.0f} s/epoch"
 
     def distill_student() -> str:
-        m = distill(teacher, student, DistillConfig(**preset.distill),
+        m = distill(teacher, student, DistillConfig(**distill_settings),
                     resume=(student / "run.json").exists(), log=log)
         return f"student {m['test_accuracy']:.4f} ({m['seconds']:.0f} s)"
 
