@@ -292,6 +292,9 @@ CASES = [
       run_copy("teacher", write("run.json", '{"model": "teach')), "not valid JSON",
       id="d-teacher-truncated"),
     C([*D, "--out", "{tmp}/s", "--teacher", "{lut}"], None, "lut", id="d-teacher-is-lutnet"),
+    C([*D, "--out", "{tmp}/s", "--teacher", "{run}"], run_copy("teacher", edit_json(
+        "run.json", lambda r: {k: v for k, v in r.items() if k != "data"})),
+      "names no data set", id="d-teacher-no-data"),
     C([*D, "--out", "{tmp}/s", "--k", "0"], None, "--k: expected a positive", id="d-k-0"),
     C([*D, "--out", "{tmp}/s", "--tree", "0"], None, "--tree: expected a positive", id="d-tree-0"),
     C([*D, "--out", "{tmp}/s", "--samples", "-1"], None, "--samples", id="d-samples-neg"),
@@ -384,6 +387,10 @@ CASES = [
       run_copy("lut", edit_json("hdl/netlist.json", lambda r: {**r, "meta": {
           k: v for k, v in r["meta"].items() if k != "model_sha256"}})),
       "records no model_sha256", id="s-netlist-no-fingerprint"),
+    C(["sim", "{run}"], run_copy("lut", edit_json("run.json", lambda r: {
+        k: v for k, v in r.items() if k != "data"})), "names no data set", id="s-no-data"),
+    C(["sim", "{run}"], run_copy("lut", edit_json("run.json", lambda r: {**r, "data": None})),
+      "MNIST is not assumed", id="s-data-null"),
     # --- synth
     C(["synth", "{tmp}/nothing"], None, "not found", id="y-missing"),
     C(["synth", "{lut}", "--target", "asic"], None, "--target", id="y-target"),

@@ -211,6 +211,22 @@ def _file_sha256(path: Path) -> str:
     return file_sha256(path)
 
 
+def record_data_name(record: dict, what: str = "run.json") -> str:
+    """The ``data`` a run record names (``"mnist"`` or the path as given).
+
+    Raises:
+        LutnnError: ``data`` is missing or not a string (a hand-edited record): the run's
+            data is unknown, and MNIST is never assumed in its place.
+    """
+    data = record.get("data")
+    if not isinstance(data, str) or not data:
+        found = "missing" if data is None else repr(data)
+        raise LutnnError(f"{what} names no data set ('data' is {found}), so the run's data is "
+                         "unknown (MNIST is not assumed); put back \"data\": \"mnist\" or the "
+                         "path it was trained on, or retrain the run")
+    return data
+
+
 def recorded_data(record: dict) -> str | None:
     """The data set a run was trained on, for ``load_dataset`` (None: MNIST), checked.
 
@@ -218,11 +234,12 @@ def recorded_data(record: dict) -> str | None:
     path and checksum): a relative path is never resolved against another working directory.
 
     Raises:
-        LutnnError: the recorded data set is gone or its contents changed since training.
+        LutnnError: the record names no data set (``data`` is missing: never taken for
+            MNIST), or the recorded data set is gone or its contents changed since training.
     """
-    data = record.get("data")
+    data = record_data_name(record)
     source = record.get("data_source")
-    if data in (None, "mnist"):
+    if data == "mnist":
         return None
     if not isinstance(source, dict):  # a run from before data_source: as given
         return data

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from lutnn import distributed, io
-from lutnn.data.datasets import data_source
+from lutnn.data.datasets import data_source, record_data_name
 from lutnn.distill.blocks import distill_block, stage_luts
 from lutnn.distill.config import DistillConfig
 from lutnn.distill.memory import (
@@ -160,7 +160,8 @@ class _Run:
         self.teacher_sha256 = model_fingerprint(teacher_dir)  # of the weights, not the file
         self.plans = plan_student(self.teacher, cfg.k, cfg.tree)
         train_rec = self.teacher_record.get("train", {})
-        source = data if data is not None else self.teacher_record.get("data")
+        source = data if data is not None else record_data_name(
+            self.teacher_record, f"teacher {teacher_dir}/run.json")
         self.data_name = source or "mnist"
         ds = load_dataset(None if source in (None, "mnist") else source,
                           val_size=int(train_rec.get("val_size", 5000)),
