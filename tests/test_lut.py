@@ -235,3 +235,35 @@ def test_implementation_names_and_the_k_limit() -> None:
         LUTLayer(20, 1, k=MAX_LUT_INPUTS + 1)
     with pytest.raises(LutnnError, match=r"1\.\.16, got 17"):
         check_tree((2,), MAX_LUT_INPUTS + 1)
+
+
+def test_dwn_table_rule_init_clamp_and_identity_ste() -> None:
+    """``table_rule="dwn"`` is DWN's LUTLayer: uniform(-1, 1) tables, clamped to [-1, 1] by
+    ``clip_parameters``, and each table entry's gradient is the plain sum of the output
+    gradients of the samples addressing it (identity STE, no 1/2, no clip)."""
+    layer = LUTLayer(12, 5, k=3, seed=2, table_rule="dwn").train()
+    t = layer.tables.detach()
+    assert t.abs().max() <= 1 and t.max() - t.min() > 1  # spread over (-1, 1), not (-.1, .1)
+    g = torch.Generator().manual_seed(3)
+    bits = (torch.rand(9, 12, generator=g) < 0.5).float()
+    w = torch.randn(9, 5, generator=g)
+    out = layer(bits)
+    (out * w).sum().backward()
+    address = lut_address(bits[:, layer.inputs])  # (B, N)
+    want = torch.zeros(5, 8)
+    for b in range(9):  # the oracle: scatter-add, DWN's luts_grad
+        for n in range(5):
+            want[n, address[b, n]] += w[b, n]
+    torch.testing.assert_close(layer.tables.grad, want, rtol=0, atol=0)
+    with torch.no_grad():
+        layer.tables.mul_(3)
+    layer.clip_parameters()
+    assert layer.tables.abs().max() == 1
+    clipped = LUTLayer(12, 5, k=3, seed=2)
+    with torch.no_grad():
+        clipped.tables.mul_(30)
+    before = clipped.tables.detach().clone()
+    clipped.clip_parameters()  # the default rule bounds nothing
+    assert torch.equal(clipped.tables, before)
+    with pytest.raises(LutnnError, match="unknown LUT table rule 'x'; known: clipped, dwn"):
+        LUTLayer(12, 5, k=3, table_rule="x")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import lutnn.train as train_mod
+import lutnn.training.loop as loop
 from lutnn.cli import main
 from lutnn.errors import LutnnError
 from lutnn.train import TrainConfig, load_run, train
@@ -183,3 +184,57 @@ def test_cli_missing_and_corrupt_data(tmp_path, capsys):
     code, err = run_cli(capsys, "train", "--model", "teacher-mlp", "--out", str(tmp_path / "r"),
                         "--data", str(bad))
     assert code == 2 and "bad.npz" in err and "Traceback" not in err
+
+
+def test_step_schedule_lr_per_step_by_hand():
+    """The "step" schedule: lr 1e-2 for 2 epochs, times 0.5 after every 2 epochs, stepped per
+    batch (3 batches per epoch); the lr of every step equals the hand computation."""
+    cfg = loop.FitConfig(epochs=7, batch_size=4, lr=1e-2, schedule="step",
+                              step_epochs=2, step_gamma=0.5)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([param], lr=cfg.lr)
+    schedule = loop._make_schedule(optimizer, cfg, 3)
+    seen = []
+    for _ in range(21):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    hand = [0.01] * 6 + [0.005] * 6 + [0.0025] * 6 + [0.00125] * 3
+    assert seen == hand
+    assert [loop.step_lr(cfg, 3, s) for s in range(21)] == hand
+    for bad, match in (({"step_epochs": 0}, "step_epochs >= 1"),
+                       ({"step_epochs": 2, "step_gamma": 1.5}, "0 < step_gamma <= 1")):
+        with pytest.raises(LutnnError, match=match):
+            loop._make_schedule(optimizer, loop.FitConfig(
+                epochs=1, batch_size=4, lr=1e-2, schedule="step", **bad), 3)
+    with pytest.raises(LutnnError, match="unknown schedule 'steps'"):
+        loop._make_schedule(optimizer, loop.FitConfig(
+            epochs=1, batch_size=4, lr=1e-2, schedule="steps"), 3)
+
+
+def test_step_schedule_resumes_exactly(tiny_npz, tmp_path, interrupt_second_epoch):
+    """A LUT-Net on the step schedule killed in epoch 2 and resumed ends with the weights of an
+    uninterrupted run, and its optimizer at the lr the schedule gives for its last step."""
+    cfg = TrainConfig(epochs=3, batch_size=32, val_size=60, eval_batch_size=100, lr=1e-2,
+                      schedule="step", step_epochs=1, step_gamma=0.1)
+    common = dict(model_overrides={"layers": [24, 12], "levels": 2, "table_rule": "dwn"},
+                  train_cfg=cfg, data=str(tiny_npz), log=lambda _: None)
+    train("lut-mlp", tmp_path / "whole", **common)
+    interrupt_second_epoch()
+    with pytest.raises(KeyboardInterrupt):
+        train("lut-mlp", tmp_path / "split", **common)
+    interrupt_second_epoch(False)
+    train("lut-mlp", tmp_path / "split", resume=True, **common)
+    whole = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)
+    split = torch.load(tmp_path / "split" / "model.pt", weights_only=True)
+    for key in whole:
+        torch.testing.assert_close(whole[key], split[key], rtol=0, atol=0)
+    record = json.loads((tmp_path / "split" / "run.json").read_text())
+    assert record["train"]["schedule"] == "step" and record["train"]["step_epochs"] == 1
+    ckpt = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)
+    steps = -(-340 // 32)  # 400 training images less 60 for validation, batch 32
+    fit_cfg = loop.FitConfig(epochs=3, batch_size=32, lr=1e-2, schedule="step",
+                                  step_epochs=1, step_gamma=0.1)
+    # the lr after the last step: the schedule has stepped 3 * steps times
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == loop.step_lr(
+        fit_cfg, steps, 3 * steps)

@@ -229,6 +229,8 @@ class LUTMLPConfig:
     learned_wiring: int = _count(0)  # how many leading layers learn their wiring (DWN: first)
     candidates: int = _count(0)  # inputs each learned slot chooses from; 0 = all its inputs
     input_grad: str = "exact"  # LUT input gradient: "exact" slope or "efd" (DWN's EFD)
+    # tables' init, bound and STE (lutnn.nn.lut.TABLE_RULES): "clipped" (lutnn's) or "dwn"
+    table_rule: str = "clipped"
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,7 @@ def build_lut_mlp(
         LUTLayer(
             w_in, w_out, cfg.k, wiring="random", seed=i, bn=cfg.bn,
             learn_wiring=i < cfg.learned_wiring, candidates=cfg.candidates or None,
-            input_grad=cfg.input_grad,
+            input_grad=cfg.input_grad, table_rule=cfg.table_rule,
         )
         for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:], strict=True))
     ]

@@ -173,7 +173,8 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     fit_cfg = FitConfig(epochs=train_cfg.epochs, batch_size=train_cfg.batch_size,
                         lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
                         seed=train_cfg.seed, eval_batch_size=train_cfg.eval_batch_size,
-                        shift=train_cfg.shift)
+                        shift=train_cfg.shift, schedule=train_cfg.schedule,
+                        step_epochs=train_cfg.step_epochs, step_gamma=train_cfg.step_gamma)
     result = fit(model, model.parameters(), dataset, fit_cfg, out / "checkpoint.pt",
                  resume=resume, loss_fn=loss_fn, log=log)
 

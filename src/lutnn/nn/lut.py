@@ -55,6 +55,8 @@ __all__ = [
     "KERNELS",
     "MAX_LUT_INPUTS",
     "LUTLayer",
+    "TABLE_RULES",
+    "binarize_identity_ste",
     "binarize_ste",
     "efd_slopes",
     "is_binary",
@@ -259,6 +261,41 @@ def binarize_ste(y: torch.Tensor) -> torch.Tensor:
     return ste_bits(y)
 
 
+class _IdentitySTE(torch.autograd.Function):
+    """Bits ``[y >= 0]`` forward, the gradient passed unchanged backward (DWN's STE)."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor) -> torch.Tensor:
+        return (y >= 0).to(y.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+def binarize_identity_ste(y: torch.Tensor) -> torch.Tensor:
+    """Bits ``[y >= 0]`` with the plain straight-through gradient ``d bit / d y = 1``.
+
+    DWN's (``STEFunction``: ``y > 0``; the two differ only at ``y == 0``, which its tables,
+    clamped to [-1, 1] from a uniform(-1, 1) start, do not reach).
+
+    Example:
+        >>> y = torch.tensor([-3.0, 0.0, 0.5], requires_grad=True)
+        >>> bits = binarize_identity_ste(y); bits.sum().backward()
+        >>> bits.tolist(), y.grad.tolist()
+        ([0.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+    """
+    return _IdentitySTE.apply(y)
+
+
+#: how a LUT layer's tables start, are bounded and pass gradient to them:
+#: ``"clipped"`` (lutnn's): uniform(-0.1, 0.1) start, the clipped STE (slope 1/2 where
+#: ``|y| <= 1``), nothing clamped; ``"dwn"`` (DWN's LUTLayer): uniform(-1, 1) start, tables
+#: clamped to [-1, 1] after every optimizer step (:meth:`LUTLayer.clip_parameters`), the
+#: identity STE (:func:`binarize_identity_ste`)
+TABLE_RULES = ("clipped", "dwn")
+
+
 #: LUTLayer implementations: how the training pre-activation is computed.
 IMPLEMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "multilinear": lut_multilinear,
@@ -333,6 +370,9 @@ class LUTLayer(nn.Module):
             node that saves only the ``uint8`` addresses; bit-identical values and gradients on
             CPU).  Only used when the implementation resolves to ``"lookup"`` and the wiring
             is fixed (with ``learn_wiring`` in training, the reference lookup runs).
+        table_rule: ``"clipped"`` (the init and STE described above) or ``"dwn"`` (DWN's:
+            uniform(-1, 1) init, tables clamped to [-1, 1] after every step, identity STE);
+            see :data:`TABLE_RULES`.
 
     Example: one LUT learns XOR, which no single binary perceptron can (tests/test_lut.py).
 
@@ -366,6 +406,7 @@ class LUTLayer(nn.Module):
         candidates: int | None = None,
         input_grad: str = "exact",
         kernel: str = "reference",
+        table_rule: str = "clipped",
     ) -> None:
         super().__init__()
         for arg, val in (("in_features", in_features), ("out_features", out_features)):
@@ -380,6 +421,10 @@ class LUTLayer(nn.Module):
         check_input_grad(input_grad)
         if kernel not in KERNELS:
             raise LutnnError(f"unknown LUT kernel {kernel!r}; known: {', '.join(KERNELS)}")
+        if table_rule not in TABLE_RULES:
+            raise LutnnError(f"unknown LUT table rule {table_rule!r}; known: "
+                             f"{', '.join(TABLE_RULES)}")
+        self.table_rule = table_rule
         self.kernel = kernel
         self.input_grad = input_grad
         self.in_features = in_features
@@ -393,7 +438,9 @@ class LUTLayer(nn.Module):
         self._check_wiring(inputs)
         self.register_buffer("inputs", inputs.to(torch.int64).clone())
         gen = torch.Generator().manual_seed(int(seed) + 1)
-        self.tables = nn.Parameter(torch.rand(out_features, 2**k, generator=gen) * 0.2 - 0.1)
+        scale = 1.0 if table_rule == "dwn" else 0.1  # uniform(-scale, scale)
+        self.tables = nn.Parameter(
+            torch.rand(out_features, 2**k, generator=gen) * (2 * scale) - scale)
         self.bn = nn.BatchNorm1d(out_features) if bn else None
         self.learned = (
             LearnedWiring(in_features, self.inputs, candidates, seed=seed) if learn_wiring else None
@@ -420,7 +467,15 @@ class LUTLayer(nn.Module):
             f"bn={self.bn is not None}, implementation={self.implementation!r}, "
             f"input_grad={self.input_grad!r}"
             + (f", kernel={self.kernel!r}" if self.kernel != "reference" else "")
+            + (f", table_rule={self.table_rule!r}" if self.table_rule != "clipped" else "")
         )
+
+    @torch.no_grad()
+    def clip_parameters(self) -> None:
+        """With the ``"dwn"`` table rule, clamp the tables to [-1, 1] (the training loop calls
+        this after every optimizer step, :func:`lutnn.training.loop.clip_parameters`)."""
+        if self.table_rule == "dwn":
+            self.tables.clamp_(-1.0, 1.0)
 
     @torch.no_grad()
     def _sync_wiring(self) -> None:
@@ -517,7 +572,8 @@ class LUTLayer(nn.Module):
     def forward(self, bits: torch.Tensor) -> torch.Tensor:
         """Output bits ``[..., N]`` (float {0, 1}) of input bits ``[..., in_features]``."""
         if self.training:
-            return binarize_ste(self.preactivation(bits))
+            y = self.preactivation(bits)
+            return binarize_identity_ste(y) if self.table_rule == "dwn" else binarize_ste(y)
         x2 = self._flatten(bits)
         if not is_binary(x2):
             raise ValueError("LUTLayer in eval mode needs bit inputs (values exactly 0 or 1)")

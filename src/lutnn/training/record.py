@@ -55,6 +55,11 @@ class TrainConfig:
     kd_alpha: float = 0.5  # with a teacher: weight of the teacher's soft targets (0..1)
     kd_temperature: float = 2.0  # with a teacher: softmax temperature of both score vectors
     shift: int = 0  # images: each training image moved by up to +-shift pixels (0: off)
+    # learning-rate schedule (lutnn.training.loop.SCHEDULES): "one-cycle", "cosine", or
+    # "step" (lr times step_gamma after every step_epochs epochs, DWN's StepLR)
+    schedule: str = "one-cycle"
+    step_epochs: int = 0  # "step": epochs between two decays
+    step_gamma: float = 0.1  # "step": the factor of each decay
 
 
 #: files that make a folder hold a run (weights or results): refused without resume
