@@ -246,6 +246,19 @@ CASES = [
       id="npz-no-key"),
     C([*T, *NEW, "--data", "{npz}"], npz(lambda a: a.update(x_train=a["x_train"] / 255.0)),
       "must hold uint8", id="npz-float-images"),
+    C([*T, *NEW, "--data", "{npz}"], npz(lambda a: a.update(
+        x_train=a["x_train"].reshape(400, -1).astype(np.int64),
+        x_test=a["x_test"].reshape(100, -1).astype(np.int64))),
+      "a table, whose features must be floats: convert them with .astype(np.float32)",
+      id="npz-int-table"),
+    C([*T, *NEW, "--data", "{npz}"], npz(lambda a: a.update(
+        x_train=np.linspace(-3, 3, 400 * 4 * 4).reshape(400, 4, 4),
+        x_test=np.linspace(-3, 3, 100 * 4 * 4).reshape(100, 4, 4))),
+      "would wrap or cut: scale images to 0..255 first, or, if these are features, store a "
+      "table", id="npz-3d-float-features"),
+    C([*T, *NEW, "--data", "{npz}"], npz(lambda a: a.update(
+        x_train=a["x_train"].astype(np.int32), x_test=a["x_test"].astype(np.int32))),
+      "whole numbers in 0..255: convert it with .astype(np.uint8)", id="npz-int-pixels"),
     C([*T, *NEW, "--data", "{npz}"],
       npz(lambda a: a.update(x_train=np.zeros((400, 8, 8, 3), np.uint8),
                              x_test=np.zeros((100, 8, 8, 3), np.uint8))),

@@ -88,13 +88,31 @@ class Dataset:
                 )
 
 
+def _not_pixels_advice(arr: np.ndarray) -> str:
+    """What to do with a .npz's samples that are not uint8 images, by their shape and values:
+    ``.astype(np.uint8)`` only where it keeps every value."""
+    if arr.ndim == 2:
+        return ("2-D [n, F] samples are a table, whose features must be floats: convert them "
+                "with .astype(np.float32)")
+    if arr.dtype.kind not in "biuf" or arr.size == 0:
+        return "store images as uint8 [n, H, W] or [n, C, H, W]"
+    finite = arr.dtype.kind != "f" or bool(np.isfinite(arr).all())
+    lo, hi = (arr.min(), arr.max()) if finite else (None, None)
+    if finite and 0 <= lo and hi <= 255 and (arr.dtype.kind != "f" or (arr == np.round(arr)).all()):
+        return "its values are whole numbers in 0..255: convert it with .astype(np.uint8)"
+    if finite and arr.dtype.kind == "f" and 0 <= lo and hi <= 1:
+        return "its values lie in 0..1: scale it with (x * 255).round().astype(np.uint8)"
+    values = f"its values run from {lo} to {hi}" if finite else "it holds NaN or inf"
+    return (f"{values}, which .astype(np.uint8) would wrap or cut: scale images to 0..255 "
+            "first, or, if these are features, store a table: 2-D float32 [n, F] "
+            "(x.reshape(len(x), -1).astype(np.float32))")
+
+
 def _images(arr: np.ndarray, what: str) -> np.ndarray:
     """Return images as uint8 ``[n, C, H, W]``; ``[n, H, W]`` gains C = 1."""
-    if arr.dtype != np.uint8:
-        raise LutnnError(
-            f"{what} must hold uint8 pixel values 0..255, got dtype {arr.dtype}; "
-            "convert it with .astype(np.uint8)"
-        )
+    if arr.dtype != np.uint8 or arr.ndim == 2:
+        raise LutnnError(f"{what} must hold uint8 pixel values 0..255, got dtype {arr.dtype} "
+                         f"and shape {arr.shape}; {_not_pixels_advice(arr)}")
     if arr.ndim == 3:
         arr = arr[:, None]
     elif arr.ndim == 4 and arr.shape[1] > 4 and arr.shape[3] <= 4:
