@@ -63,6 +63,31 @@ def npz(change):
     return make
 
 
+def csv_table(line: int, content: str, rows: int = 60):
+    """``{csv}``: a small 3-class table (header ``a,b,label``) whose file line ``line`` (the
+    header is line 1) is replaced by ``content``."""
+    def make(ctx):
+        lines = ["a,b,label"] + [f"{i % 7},{i % 3 + (i * 3) % 5},{i % 3}" for i in range(rows)]
+        lines[line - 1] = content
+        path = ctx["tmp"] / "table.csv"
+        path.write_text("\n".join(lines) + "\n")
+        return {"csv": path}
+    return make
+
+
+def npz_table(**change):
+    """``{npz}``: a small float table .npz (30 + 10 rows, 2 features, labels 0..2) with the
+    arrays in ``change`` replaced or added."""
+    def make(ctx):
+        rng = np.random.default_rng(0)
+        arrays = {"x_train": rng.normal(size=(30, 2)), "y_train": np.arange(30) % 3,
+                  "x_test": rng.normal(size=(10, 2)), "y_test": np.arange(10) % 3, **change}
+        path = ctx["tmp"] / "table.npz"
+        np.savez(path, **arrays)
+        return {"npz": path}
+    return make
+
+
 def run_copy(which: str, change=None):
     """``{run}``: a copy of the shared ``which`` run with ``change(run_folder)`` applied."""
     def make(ctx):
@@ -238,8 +263,12 @@ CASES = [
     C([*T, *NEW, "--data", "{tmp}/nowhere.npz"], None, "dataset not found", id="data-missing"),
     C([*T, *NEW, "--data", "{file}"], text("bad.npz", b"PK\x03\x04broken"),
       "is not a readable .npz", id="data-corrupt"),
-    C([*T, *NEW, "--data", "{file}"], text("data.txt", "1,2,3"), "is neither a folder of IDX",
+    C([*T, *NEW, "--data", "{file}"], text("data.txt", "1,2,3"), "not a dataset file (suffix "
+      "'.txt'); --data takes a .csv or .npz table, a .npz of images, or a folder of IDX files",
       id="data-txt"),
+    C([*T, *NEW, "--data", "{file}"], text("t.csv.gz", b"\x1f\x8b\x08\x00"),
+      "a compressed .csv (decompress it first: gunzip -k t.csv.gz, then pass the .csv); --data "
+      "takes a .csv or .npz table", id="data-csv-gz"),
     C([*T, *NEW, "--data", "{tmp}"], None, "lacks", id="data-empty-folder"),
     C([*T, *NEW, "--data", "{file}"], text("x.idx.npz", b""), "not a readable", id="data-empty"),
     C([*T, *NEW, "--data", "{npz}"], npz(lambda a: a.pop("y_test")), "lacks key(s)",
@@ -283,6 +312,29 @@ CASES = [
       "classes would be empty", id="labels-stray-in-test"),
     C([*T, *NEW, "--data", "{npz}"], npz(labels("y_train", lambda y: y + 5)),
       "relabel the classes as 0..K-1", id="labels-offset"),
+    # --- train: tables (a .csv counts file lines, the header is line 1; a .npz array rows)
+    C([*T, *NEW, "--data", "{csv}"], csv_table(6, "1e39,2,1"), "column 'a' holds values "
+      "beyond float32's range (+-3.4e+38; features are float32) (line 6: 1e+39)",
+      id="csv-1e39-overflow"),
+    C([*T, *NEW, "--data", "{csv}"], csv_table(7, "1,nan,1"), "column 'b' holds NaN or "
+      "infinite values (line 7: nan)", id="csv-nan-line"),
+    C([*T, *NEW, "--data", "{csv}"], csv_table(8, "1,2,"), "the label at line 8 is missing",
+      id="csv-missing-label-line"),
+    C([*T, *NEW, "--data", "{csv}"], csv_table(9, "1,2," + "1" + "0" * 30),
+      "the label 1" + "0" * 30 + " at line 9 is no class index", id="csv-label-1e30"),
+    C([*T, *NEW, "--data", "{csv}"], csv_table(9, "1,2,1" + "0" * 15),
+      "labels run to 1" + "0" * 15 + ", but only 4 classes have training examples",
+      id="csv-label-1e15"),
+    C([*T, *NEW, "--data", "{csv}"], csv_table(9, "1,2,-4"), "the label -4 at line 9 is "
+      "negative", id="csv-negative-label-line"),
+    C([*T, *NEW, "--data", "{npz}"], npz_table(x_test=np.full((10, 2), 1e39)),
+      "x_test holds values beyond float32's range (+-3.4e+38; features are float32) (x_test "
+      "row 0, feature 0: 1e+39)", id="npz-table-1e39"),
+    C([*T, *NEW, "--data", "{npz}"], npz_table(class_names=np.array(["a", "b"])),
+      "a label is 2, but class_names names only 2 classes", id="npz-class-names-too-few"),
+    C([*T, *NEW, "--data", "{npz}"], npz_table(class_names=np.array(list("abcdefgh"))),
+      "class_names names 8 classes, but only 3 classes have training examples",
+      id="npz-class-names-far-too-many"),
     # --- train: knowledge distillation
     C([*T, *NEW, "--teacher", "{tmp}/nobody"], None, "run record not found", id="kd-missing"),
     C([*T, *NEW, "--teacher", "{teacher}", "--kd-alpha", "2"], None, "--kd-alpha must lie",

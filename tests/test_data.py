@@ -343,7 +343,8 @@ def test_dataset_path_errors(tmp_path):
     with pytest.raises(LutnnError, match="dataset not found"):
         load_dataset(tmp_path / "missing.npz")
     (tmp_path / "data.txt").write_text("1,2\n")
-    with pytest.raises(LutnnError, match="neither a folder of IDX files nor a .npz"):
+    with pytest.raises(LutnnError, match="not a dataset file .* --data takes a .csv or .npz "
+                       "table, a .npz of images, or a folder of IDX files"):
         load_dataset(tmp_path / "data.txt")
     (tmp_path / "data.csv").write_text("1,2\n")  # a table without rows
     with pytest.raises(LutnnError, match="a table needs a header line and at least one row"):

@@ -283,3 +283,28 @@ def test_a_file_size_limit_is_one_line_naming_the_file(tiny_runs, tiny_npz, tmp_
     assert _hashes(run) == before
     if command == "train":
         assert not target.exists()
+
+
+# ------------------------------------------------------------------------------- tables
+
+
+def test_class_names_without_examples_are_warned_about(tmp_path):
+    """A .npz table naming 4 classes whose labels use 0..2: trained, with a warning that
+    names the empty class (it was silent); one label beyond the names is refused."""
+    import numpy as np
+
+    from lutnn.data import load_dataset
+    from lutnn.data.datasets import DataWarning
+
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.normal(size=(30, 2)), "y_train": np.arange(30) % 3,
+              "x_test": rng.normal(size=(9, 2)), "y_test": np.arange(9) % 3,
+              "class_names": np.array(["cat", "dog", "eel", "fox"])}
+    np.savez(tmp_path / "t.npz", **arrays)
+    with pytest.warns(DataWarning, match=r"class_names names 4 classes, but 1 of them have no "
+                                         r"example in any split \(fox\)"):
+        ds = load_dataset(tmp_path / "t.npz", val_size=3)
+    assert ds.num_classes == 4 and ds.class_names == ("cat", "dog", "eel", "fox")
+    np.savez(tmp_path / "t.npz", **{**arrays, "y_test": np.full(9, 4)})
+    with pytest.raises(LutnnError, match="a label is 4, but class_names names only 4"):
+        load_dataset(tmp_path / "t.npz", val_size=3)

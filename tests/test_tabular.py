@@ -145,10 +145,10 @@ def _write(tmp_path, text, name="t.csv"):
     ("a,b,y\n1,,0\n2,3,1\n", r"missing value in column 'b' at line 2"),
     ("a,b,y\n1,NA,0\n2,3,1\n", r"missing value in column 'b' at line 2 \('NA'\)"),
     ("a,b,y\n1,tcp,0\n2,3,1\n", r"column 'b' is not numeric \(line 2: 'tcp'\)"),
-    ("a,b,y\n1,nan,0\n2,3,1\n", r"column 'b' holds NaN or infinite values \(row 2"),
+    ("a,b,y\n1,nan,0\n2,3,1\n", r"column 'b' holds NaN or infinite values \(line 2"),
     ("a,b,y\n1,inf,0\n2,3,1\n", r"NaN or infinite"),
     ("a,b,y\n1,2\n2,3,1\n", r"line 2 has 2 fields, the header 3"),
-    ("a,b,y\n1,2,\n2,3,1\n", r"label 1 is missing"),
+    ("a,b,y\n1,2,\n2,3,1\n", r"the label at line 2 is missing"),
     ("a,a,y\n1,2,0\n", r"names column 'a' twice"),
     ("abc\n1\n", r"a table needs features and a label"),
 ])
@@ -198,8 +198,9 @@ def test_npz_tables_and_their_errors(tmp_path):
     assert ds.class_names == ("a", "b", "c") and ds.input_shape == (3,)
     for change, message in [
         (dict(x_test=rng.normal(size=(10, 4))), r"x_train has 3 features but x_test 4"),
-        (dict(x_train=np.full((30, 3), np.nan)), r"x_train \(as float32\) holds NaN"),
-        (dict(x_test=np.full((10, 3), 1e39)), r"x_test \(as float32\) holds NaN or infinite"),
+        (dict(x_train=np.full((30, 3), np.nan)), r"x_train holds NaN or infinite values "
+         r"\(x_train row 0, feature 0: nan\)"),
+        (dict(x_test=np.full((10, 3), 1e39)), r"x_test holds values beyond float32's range"),
         (dict(y_train=np.zeros(29, np.int64)), r"y_train has shape \(29,\); expected \(30,\)"),
         (dict(x_test=np.zeros((10, 3), np.int64)), r"x_test must hold float features"),
     ]:

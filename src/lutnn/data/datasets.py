@@ -169,36 +169,54 @@ class DataWarning(UserWarning):
     """Data lutnn can train on, but that is probably not what the user meant."""
 
 
-def check_label_set(y_train: np.ndarray, y_test: np.ndarray, name: str) -> None:
+def check_label_set(y_train: np.ndarray, y_test: np.ndarray, name: str,
+                    class_names: tuple[str, ...] | None = None) -> None:
     """Refuse label sets no classifier can be meant for; warn about odd but usable ones.
 
-    Classes are ``0..max(label)``.  Refused: a single class in the training split, or
-    labels that leave at least as many classes without a training example as have one (a
-    stray label 1000 among 0..9).  Warned (:class:`DataWarning`): a few classes without a
-    training example, among them classes only the test split holds.
+    Classes are ``0..max(label)``, or the ``class_names`` a table names.  Refused: a single
+    class in the training split, a label without a class name, or labels that leave at
+    least as many classes without a training example as have one (a stray label 1000 among
+    0..9, or 10^15: counted without allocating a class per number).  Warned
+    (:class:`DataWarning`): a few classes without a training example, among them classes
+    only the test split holds, or class names no label uses.
 
     Raises:
         LutnnError: naming the labels and what to do.
     """
     present = np.unique(y_train)
-    k = int(max(y_train.max(), y_test.max(initial=0))) + 1
+    top = int(max(y_train.max(), y_test.max(initial=0)))
+    if class_names is not None and top >= len(class_names):
+        raise LutnnError(f"{name}: a label is {top}, but class_names names only "
+                         f"{len(class_names)} classes (0..{len(class_names) - 1}); give every "
+                         "class a name")
+    k = len(class_names) if class_names is not None else top + 1
     if len(present) < 2:
         raise LutnnError(
             f"{name}: the training labels hold a single class ({int(present[0])}); a classifier "
             "needs at least two classes"
         )
-    empty = np.setdiff1d(np.arange(k), present)
-    if len(empty) >= len(present):
+    if k - len(present) >= len(present):  # as many classes empty as not
+        gaps = np.flatnonzero(present != np.arange(len(present)))
+        first = int(gaps[0]) if gaps.size else len(present)
+        span = (f"class_names names {k} classes" if class_names is not None
+                else f"labels run to {k - 1}")
         raise LutnnError(
-            f"{name}: labels run to {k - 1}, but only {len(present)} classes have training "
-            f"examples, so {len(empty)} classes would be empty (e.g. {int(empty[0])}); "
-            "relabel the classes as 0..K-1"
+            f"{name}: {span}, but only {len(present)} classes have training examples, so "
+            f"{k - len(present)} classes would be empty (e.g. {first}); relabel the classes "
+            "as 0..K-1"
         )
+    empty = np.setdiff1d(np.arange(k), present)  # k < 2 * len(present): small
     test_only = np.setdiff1d(np.unique(y_test), present)
     if len(test_only):
         warnings.warn(DataWarning(
             f"{name}: class(es) {', '.join(map(str, test_only.tolist()))} occur only in the "
             "test split; the model never sees an example of them"), stacklevel=3)
+    elif len(empty) and class_names is not None:
+        warnings.warn(DataWarning(
+            f"{name}: class_names names {k} classes, but {len(empty)} of them have no "
+            f"example in any split ({', '.join(class_names[i] for i in empty[:5])}"
+            f"{', ...' if len(empty) > 5 else ''}); they are trained as empty classes: drop "
+            "their names"), stacklevel=3)
     elif len(empty):
         warnings.warn(DataWarning(
             f"{name}: class(es) {', '.join(map(str, empty.tolist()))} have no example in any "
@@ -310,7 +328,7 @@ def _load_table_dataset(path: Path, label: str | None, val_size: int | None,
     name = path.stem
     if t.y_train.size and t.y_train.min() < 0 or t.y_test.size and t.y_test.min() < 0:
         raise LutnnError(f"{name}: a label is negative; labels must be 0..K-1 or class names")
-    check_label_set(t.y_train, t.y_test, name)
+    check_label_set(t.y_train, t.y_test, name, t.class_names)
     num_classes = (len(t.class_names) if t.class_names is not None
                    else int(max(t.y_train.max(), t.y_test.max(initial=0))) + 1)
     train_idx, val_idx = split_indices(len(t.x_train), val_size, seed)
@@ -320,6 +338,18 @@ def _load_table_dataset(path: Path, label: str | None, val_size: int | None,
         x_test=t.x_test, y_test=t.y_test, num_classes=num_classes, name=name,
         class_names=t.class_names, feature_names=t.feature_names,
     )  # fmt: skip
+
+
+def _not_a_dataset(path: Path) -> str:
+    """What ``path`` (an existing file of no dataset kind) is, for the refusal."""
+    tools = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zip": "unzip"}
+    tool = tools.get(path.suffix.lower())
+    if tool is not None:
+        inner = Path(path.stem).suffix.lower()
+        then = f"the {inner}" if inner in (".csv", ".npz") else "what it holds"
+        return (f"a compressed {inner or 'file'} (decompress it first: {tool} {path.name}, "
+                f"then pass {then})")
+    return f"not a dataset file (suffix {path.suffix or 'none'!r})"
 
 
 def load_dataset(
@@ -370,7 +400,8 @@ def load_dataset(
         elif p.is_file() and p.suffix == ".npz":
             arrays, name = _load_npz(p), p.stem
         elif p.exists():
-            raise LutnnError(f"dataset {p} is neither a folder of IDX files nor a .npz file")
+            raise LutnnError(f"dataset {p} is {_not_a_dataset(p)}; --data takes a .csv or "
+                             ".npz table, a .npz of images, or a folder of IDX files")
         else:
             raise LutnnError(f"dataset not found: {p}")
     x_tr, y_tr, x_te, y_te = arrays

@@ -13,7 +13,11 @@ the models' feature encoders map each feature to W-bit fixed point in hardware (
 
 Labels that are not all integers are class names: classes are their sorted distinct values
 (``class_names``, recorded in run.json).  Missing values, non-numeric features, NaN or
-infinite values and an unknown label column are user errors naming the file, row and column.
+infinite values, values beyond float32 (features are float32), labels that are no class
+index and an unknown label column are user errors naming the file, the place and the column.
+Places are counted one way everywhere: in a ``.csv`` the line of the file, as an editor
+numbers it (the header is line 1); in a ``.npz`` the array and its row index, from 0
+(``x_train row 7``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from lutnn.errors import LutnnError
 TEST_FRACTION = 0.2  # of a .csv's rows, carved out as the test split
 TEST_SEED = 0  # seed of that carve-out (independent of the run's seed)
 MISSING = frozenset({"", "na", "n/a", "null", "none", "?", "-"})  # missing markers
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # ~3.4e38: the largest feature value
 _INT = re.compile(r"[+-]?\d+")
 
 
@@ -60,40 +65,71 @@ def is_table_file(path: Path) -> bool:
         return False
 
 
-def encode_labels(parts: list[np.ndarray], what: str,
-                  names: tuple[str, ...] | None = None) -> tuple[list[np.ndarray], tuple | None]:
+def _place(i: int, first_line: int | None, array: str) -> str:
+    """Where sample ``i`` is, for a message: ``line L`` of a .csv whose first sample is on
+    line ``first_line``, else ``ARRAY row i`` of a .npz (from 0)."""
+    return f"line {first_line + i}" if first_line is not None else f"{array} row {i}"
+
+
+def encode_labels(parts: list[np.ndarray], what: str, names: tuple[str, ...] | None = None,
+                  *, first_line: int | None = None,
+                  arrays: tuple[str, ...] = ("y_train", "y_test"),
+                  ) -> tuple[list[np.ndarray], tuple | None]:
     """Class indices int64 of each array in ``parts`` (labels of the splits, in order).
 
     Integer labels (ints, or strings that all read as integers) are kept as they are; other
-    strings are class names, numbered in sorted order over all ``parts``.
+    strings are class names, numbered in sorted order over all ``parts``.  Messages name a
+    .csv's file line (``first_line``: the line of ``parts[0][0]``, one part) or the .npz
+    array (``arrays``, one name per part) and row.
 
     Raises:
-        LutnnError: a missing label, or labels that are neither integers nor strings.
+        LutnnError: a missing label, an integer label beyond int64 (no class index), or
+            labels that are neither integers nor strings.
     """
+    arrays = (*arrays, *("labels",) * len(parts))[: len(parts)]  # one name per part
     kinds = {p.dtype.kind for p in parts}
     if kinds <= set("iu"):
-        return [p.astype(np.int64) for p in parts], names
+        return [_int64_labels(p, what, first_line, a)
+                for p, a in zip(parts, arrays, strict=True)], names
     if not kinds <= set("US"):
         raise LutnnError(f"{what}: labels must be integers or strings, got dtype "
                          f"{', '.join(str(p.dtype) for p in parts)}")
     text = [np.char.strip(p.astype(str)) for p in parts]
-    for p in text:
+    for p, array in zip(text, arrays, strict=True):
         bad = np.flatnonzero(np.isin(np.char.lower(p), list(MISSING)))
         if bad.size:
-            raise LutnnError(f"{what}: label {int(bad[0]) + 1} is missing ({str(p[bad[0]])!r})")
+            raise LutnnError(f"{what}: the label at {_place(int(bad[0]), first_line, array)} "
+                             f"is missing ({str(p[bad[0]])!r})")
     if all(_INT.fullmatch(v) for p in text for v in np.unique(p)):
-        return [p.astype(np.int64) for p in text], None
+        return [_int64_labels(p, what, first_line, a)
+                for p, a in zip(text, arrays, strict=True)], None
     classes = np.unique(np.concatenate(text))
     return [np.searchsorted(classes, p).astype(np.int64) for p in text], tuple(classes.tolist())
 
 
-def _numeric_column(values: np.ndarray, column: str, path: Path, first_row: int) -> np.ndarray:
-    """float64 of one column's strings; ``first_row`` is the file line of ``values[0]``."""
+def _int64_labels(labels: np.ndarray, what: str, first_line: int | None,
+                  array: str) -> np.ndarray:
+    """Integer labels (ints, or strings of integers) as int64; one beyond int64 is refused
+    by its place (a class index that large means the column is no label)."""
+    try:
+        if labels.dtype.kind == "u" and labels.size and labels.max() > np.iinfo(np.int64).max:
+            raise OverflowError
+        return labels.astype(np.int64)
+    except OverflowError:
+        limit = np.iinfo(np.int64).max
+        i = next(i for i, v in enumerate(labels.tolist()) if abs(int(v)) > limit)
+        raise LutnnError(f"{what}: the label {labels[i]} at {_place(i, first_line, array)} is "
+                         "no class index (labels must be 0..K-1 or class names); is it the "
+                         "label column?") from None
+
+
+def _numeric_column(values: np.ndarray, column: str, path: Path, first_line: int) -> np.ndarray:
+    """float64 of one column's strings; ``first_line`` is the file line of ``values[0]``."""
     low = np.char.lower(np.char.strip(values))
     missing = np.flatnonzero(np.isin(low, list(MISSING)))
     if missing.size:
         i = int(missing[0])
-        raise LutnnError(f"{path}: missing value in column {column!r} at line {first_row + i} "
+        raise LutnnError(f"{path}: missing value in column {column!r} at line {first_line + i} "
                          f"({str(values[i])!r}); fill or drop the rows with missing values")
     try:
         out = values.astype(np.float64)
@@ -103,21 +139,27 @@ def _numeric_column(values: np.ndarray, column: str, path: Path, first_row: int)
                 float(v)
             except ValueError:
                 raise LutnnError(
-                    f"{path}: column {column!r} is not numeric (line {first_row + i}: {v!r}); "
+                    f"{path}: column {column!r} is not numeric (line {first_line + i}: {v!r}); "
                     "encode it as numbers or drop it (only the label column may hold text)"
                 ) from None
         raise
-    _check_finite(out[:, None], f"{path}: column {column!r}", first_row)
+    _check_values(out[:, None], f"{path}: column {column!r}",
+                  lambda r, c: f"line {first_line + r}")
     return out
 
 
-def _check_finite(x: np.ndarray, what: str, first_row: int = 1) -> None:
-    bad = np.argwhere(~np.isfinite(x))
-    if bad.size:
-        r, c = (int(v) for v in bad[0])
-        where = f"row {first_row + r}" if x.shape[1] == 1 else f"row {r}, feature {c}"
-        raise LutnnError(f"{what} holds NaN or infinite values ({where}: {x[r, c]}); "
-                         "clean the data first")
+def _check_values(x: np.ndarray, what: str, place) -> None:
+    """Refuse NaN, inf and finite values beyond float32's range in ``x`` ``[n, F]``;
+    ``place(row, feature)`` names where (:func:`_place`)."""
+    for bad, problem, fix in (
+            (~np.isfinite(x), "NaN or infinite values", "clean the data first"),
+            (np.abs(x) > FLOAT32_MAX, f"values beyond float32's range (+-{FLOAT32_MAX:.1e}; "
+             "features are float32)", "rescale that feature (e.g. to its logarithm or to "
+             "other units)")):
+        where = np.argwhere(bad)
+        if where.size:
+            r, c = (int(v) for v in where[0])
+            raise LutnnError(f"{what} holds {problem} ({place(r, c)}: {x[r, c]:g}); {fix}")
 
 
 def read_csv_table(path: str | Path, label: str | None = None) -> Table:
@@ -157,8 +199,12 @@ def read_csv_table(path: str | Path, label: str | None = None) -> Table:
     features = [h for j, h in enumerate(header) if j != li]
     x = np.stack([_numeric_column(cells[:, j], h, path, 2)
                   for j, h in enumerate(header) if j != li], axis=1)
-    (y,), names = encode_labels([cells[:, li]], f"{path}: column {target!r}")
-    x32 = _to_float32(x, str(path))
+    (y,), names = encode_labels([cells[:, li]], f"{path}: column {target!r}", first_line=2)
+    if names is None and y.size and y.min() < 0:
+        i = int(np.argmin(y))
+        raise LutnnError(f"{path}: column {target!r}: the label {y[i]} at line {i + 2} is "
+                         "negative; labels must be 0..K-1 or class names")
+    x32 = x.astype(np.float32)  # every value checked to fit (_numeric_column)
     n = len(y)
     n_test = int(round(n * TEST_FRACTION))
     if n_test < 1 or n - n_test < 2:
@@ -169,11 +215,10 @@ def read_csv_table(path: str | Path, label: str | None = None) -> Table:
     return Table(x32[train], y[train], x32[test], y[test], tuple(features), names)
 
 
-def _to_float32(x: np.ndarray, what: str) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        out = x.astype(np.float32)
-    _check_finite(out, f"{what} (as float32)")
-    return out
+def _to_float32(x: np.ndarray, path: Path, array: str) -> np.ndarray:
+    """A .npz table's features as float32, every value checked to fit (:func:`_check_values`)."""
+    _check_values(x, f"{path}: {array}", lambda r, c: f"{array} row {r}, feature {c}")
+    return x.astype(np.float32)
 
 
 def read_npz_table(path: str | Path) -> Table:
@@ -219,8 +264,8 @@ def read_npz_table(path: str | Path) -> Table:
                 if "feature_names" in arrays else tuple(f"x{j}" for j in range(f)))
     if len(features) != f:
         raise LutnnError(f"{path}: feature_names names {len(features)} features, x has {f}")
-    return Table(_to_float32(x_tr, f"{path}: x_train"), y_tr,
-                 _to_float32(x_te, f"{path}: x_test"), y_te, features, names)
+    return Table(_to_float32(x_tr, path, "x_train"), y_tr,
+                 _to_float32(x_te, path, "x_test"), y_te, features, names)
 
 
 def load_table(path: str | Path, label: str | None = None) -> Table:
