@@ -75,6 +75,22 @@ def csv_table(line: int, content: str, rows: int = 60):
     return make
 
 
+def idx_both(ctx):
+    """``{idx}``: an IDX folder of tiny_npz whose training labels are there twice, raw and
+    gzipped, with different data."""
+    from lutnn.data.idx import write_idx
+
+    folder = ctx["tmp"] / "idx"
+    with np.load(ctx["data"]) as d:
+        for name, key in (("train-images-idx3-ubyte", "x_train"),
+                          ("train-labels-idx1-ubyte", "y_train"),
+                          ("t10k-images-idx3-ubyte", "x_test"),
+                          ("t10k-labels-idx1-ubyte", "y_test")):
+            write_idx(folder / name, d[key].astype(np.uint8))
+        write_idx(folder / "train-labels-idx1-ubyte.gz", (d["y_train"][::-1]).astype(np.uint8))
+    return {"idx": folder}
+
+
 def npz_table(**change):
     """``{npz}``: a small float table .npz (30 + 10 rows, 2 features, labels 0..2) with the
     arrays in ``change`` replaced or added."""
@@ -270,6 +286,9 @@ CASES = [
       "a compressed .csv (decompress it first: gunzip -k t.csv.gz, then pass the .csv); --data "
       "takes a .csv or .npz table", id="data-csv-gz"),
     C([*T, *NEW, "--data", "{tmp}"], None, "lacks", id="data-empty-folder"),
+    C([*T, *NEW, "--data", "{idx}"], idx_both, "holds both train-labels-idx1-ubyte and "
+      "train-labels-idx1-ubyte.gz, and their data differ; keep the one you mean",
+      id="idx-raw-and-gz-differ"),
     C([*T, *NEW, "--data", "{file}"], text("x.idx.npz", b""), "not a readable", id="data-empty"),
     C([*T, *NEW, "--data", "{npz}"], npz(lambda a: a.pop("y_test")), "lacks key(s)",
       id="npz-no-key"),

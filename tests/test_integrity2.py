@@ -308,3 +308,26 @@ def test_class_names_without_examples_are_warned_about(tmp_path):
     np.savez(tmp_path / "t.npz", **{**arrays, "y_test": np.full(9, 4)})
     with pytest.raises(LutnnError, match="a label is 4, but class_names names only 4"):
         load_dataset(tmp_path / "t.npz", val_size=3)
+
+
+def test_an_idx_folder_with_raw_and_gzipped_copies_of_the_same_data_loads(tiny_npz, tmp_path):
+    import numpy as np
+
+    from lutnn.data import load_dataset
+    from lutnn.data.idx import find_idx_files, write_idx
+
+    with np.load(tiny_npz) as d:
+        arrays = {k: d[k].astype(np.uint8) for k in d.files}
+    names = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+    for key, name in names.items():
+        write_idx(tmp_path / name, arrays[key])
+        write_idx(tmp_path / f"{name}.gz", arrays[key])  # the same data, gzipped
+    found, missing = find_idx_files(tmp_path)
+    assert not missing and found["train_labels"].name == "train-labels-idx1-ubyte"
+    ds = load_dataset(tmp_path, val_size=0)
+    np.testing.assert_array_equal(ds.y_train, arrays["y_train"])
+    write_idx(tmp_path / "t10k-images.idx3-ubyte", arrays["x_test"] // 2)  # a third, other
+    with pytest.raises(LutnnError, match="holds both t10k-images-idx3-ubyte and "
+                                         "t10k-images.idx3-ubyte, and their data differ"):
+        load_dataset(tmp_path, val_size=0)

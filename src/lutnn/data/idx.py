@@ -175,18 +175,39 @@ def find_idx_files(folder: str | os.PathLike) -> tuple[dict[str, Path], list[str
     Accepted names per file (for example): ``train-images-idx3-ubyte``,
     ``train-images.idx3-ubyte``, each optionally with ``.gz``.
 
+    A folder holding one file under two of these names (``x`` and ``x.gz``, say) is read
+    when both hold the same data (the first name in that order is used), and refused when
+    they differ: which one was meant is not for lutnn to guess.
+
     Returns:
         ``(found, missing)``: ``found`` maps the roles of :data:`STANDARD_FILES` to paths;
         ``missing`` lists, for each role not found, the names that were accepted.
+
+    Raises:
+        LutnnError: two files of one role hold different data.
     """
     folder = Path(folder)
     found: dict[str, Path] = {}
     missing: list[str] = []
     for role, base in STANDARD_FILES.items():
         variants = _name_variants(base)
-        hit = next((folder / n for n in variants if (folder / n).is_file()), None)
-        if hit is None:
+        hits = [folder / n for n in variants if (folder / n).is_file()]
+        if not hits:
             missing.append(" or ".join(variants))
-        else:
-            found[role] = hit
+            continue
+        _check_same_data(hits)
+        found[role] = hits[0]
     return found, missing
+
+
+def _check_same_data(paths: list[Path]) -> None:
+    """Refuse files of one role (raw and gzipped, say) that hold different data."""
+    if len(paths) < 2:
+        return
+    first = read_idx_bytes(paths[0])
+    for other in paths[1:]:
+        if read_idx_bytes(other) != first:
+            raise LutnnError(
+                f"{paths[0].parent} holds both {paths[0].name} and {other.name}, and their "
+                f"data differ; keep the one you mean and move the other away"
+            )
