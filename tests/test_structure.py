@@ -16,7 +16,7 @@ import pytest
 
 import lutnn
 
-TORCH_FREE = ("lutnn.ir", "lutnn.sim", "lutnn.hdl", "lutnn.csrc")
+TORCH_FREE = ("lutnn.ir", "lutnn.sim", "lutnn.hdl", "lutnn.csrc", "lutnn.qonnx")
 
 
 def _modules(package: str) -> list[str]:
@@ -74,6 +74,7 @@ MAY_IMPORT = {
     "sim": {"ir", "sim"},
     "hdl": {"ir", "hdl"},
     "csrc": {"ir", "csrc"},
+    "qonnx": {"ir", "sim", "qonnx"},
 }
 LEAVES = {"errors", "io", "templating"}
 COMMANDS = {"pipeline", "report", "demo", "cli", "__main__"}

@@ -4,7 +4,9 @@ Each step reads a run folder (``run.json`` + ``model.pt``), writes its outputs a
 it, and returns the JSON it wrote:
 
 * ``export_run``  -> ``RUN/hdl/`` (``netlist.json``/``.npz``, Verilog, testbench), the
-  netlist pruned first (``RUN/hdl/unpruned/`` keeps it as converted)
+  netlist pruned first (``RUN/hdl/unpruned/`` keeps it as converted); with the QONNX format
+  ``RUN/qonnx/`` (``export_qonnx_run``: an XNOR teacher as QONNX, checked with qonnx's
+  executor against the simulator on test images)
 * ``simulate_run`` -> ``RUN/sim.json`` (PyTorch eval vs IR simulator [vs RTL], bit-exact)
 * ``synth_run``   -> ``RUN/synth.json`` (Yosys cell counts, levels, [nextpnr Fmax]; with an
   encoder, also ``luts_without_encoder``)
@@ -125,6 +127,8 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
     if options is None:  # checked before anything is written
         options = ExportOptions(form=conv, pipeline=pipeline, levels_per_stage=levels_per_stage,
                                 argmax=argmax, prune=prune)
+    if options.format == "qonnx":
+        return export_qonnx_run(run_dir)
     run_dir = Path(run_dir)
     model, record = load_run(run_dir)
     fingerprint = model_fingerprint(run_dir)  # every derived file names the weights it is of
@@ -150,6 +154,65 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
         "design": saved["design"],
         "model_sha256": fingerprint,
     }
+    io.write_json(out / "export.json", summary)
+    return summary
+
+
+QONNX_CHECK_VECTORS = 100  # test images the QONNX export is checked on by default
+
+
+def _refuse_real_weights(model, record: dict) -> None:
+    """QONNX export is of XNOR teachers: a layer with real weights is refused, naming it."""
+    from lutnn.nn import BinaryLinear
+
+    for name, module in model.named_modules():
+        if isinstance(module, BinaryLinear) and not module.binary_weights:
+            raise LutnnError(
+                f"layer {name} of this {record['model']} has real weights: QONNX export is of "
+                "XNOR teachers (binary weights, e.g. teacher-mlp/cnn/mobilenet with "
+                "binary_weights=True); retrain with binary weights (a LUT-Net has no QONNX "
+                "form either: QONNX of a LUT network is out of scope)")
+
+
+def export_qonnx_run(run_dir: str | Path, *, vectors: int | None = QONNX_CHECK_VECTORS) -> dict:
+    """The run's XNOR teacher as QONNX in ``RUN/qonnx/model.onnx``
+    (:class:`lutnn.qonnx.QONNXBackend`: input ``[1, *input_shape]`` raw values as float32,
+    output the class popcounts ``scores``), checked first: qonnx's executor and lutnn's
+    simulator on the first ``vectors`` test samples (None: all; 0: no check) must agree on
+    every class, score and stage bit, else nothing is written.  ``RUN/qonnx/export.json``
+    records the model, its tensors and the agreement.
+
+    Raises:
+        LutnnError: the interop extra is missing, real weights or LUT layers (no XNOR form),
+            or a disagreement (a lutnn bug).
+    """
+    from lutnn.ir.summary import netlist_summary
+    from lutnn.qonnx import QONNXBackend, require_interop
+    from lutnn.qonnx.check import compare
+    from lutnn.train import load_run
+
+    require_interop()
+    run_dir = Path(run_dir)
+    model, record = load_run(run_dir)
+    _refuse_real_weights(model, record)
+    fingerprint = model_fingerprint(run_dir)
+    netlist = converted_netlist(model, record, stream=True,
+                                meta={"model": record["model"], "model_sha256": fingerprint})
+    artifact = QONNXBackend(tuple(record["input_shape"])).emit(netlist)
+    check = None
+    if vectors != 0:
+        x, _ = _test_split(record, vectors)
+        check = compare(artifact.model.model.SerializeToString(), list(artifact.stages),
+                        netlist, x)
+        if not check.exact:
+            raise LutnnError(f"the QONNX model disagrees with lutnn's simulator "
+                             f"({check.as_dict()}): a lutnn bug, please report it; nothing "
+                             "was written")
+    out = run_dir / "qonnx"
+    saved = artifact.save(out)
+    summary = {"model": saved.pop("model").relative_to(run_dir).as_posix(), **saved,
+               "checked": check.as_dict() if check else None,
+               "summary": netlist_summary(netlist), "model_sha256": fingerprint}
     io.write_json(out / "export.json", summary)
     return summary
 

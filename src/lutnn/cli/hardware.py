@@ -8,13 +8,22 @@ from pathlib import Path
 
 from lutnn.cli.common import default, positive_int
 from lutnn.errors import LutnnError
-from lutnn.ir.options import FORMS, ExportOptions
+from lutnn.ir.options import FORMATS, FORMS, ExportOptions
 
 
 def add_export_parser(sub) -> None:
     C = ExportOptions
-    p = sub.add_parser("export", help="write the IR netlist and Verilog into RUN/hdl")
+    p = sub.add_parser("export", help="write the IR netlist and Verilog into RUN/hdl (or an "
+                                      "XNOR teacher as QONNX into RUN/qonnx)")
     p.add_argument("run", help="run folder of a LUT-Net or binary-weight teacher")
+    p.add_argument("--format", choices=FORMATS, default=C.format,
+                   help="'verilog' (RUN/hdl: netlist, Verilog, testbench, Vivado and Quartus "
+                        "scripts) or 'qonnx' (RUN/qonnx/model.onnx: a binary-weight teacher as "
+                        "QONNX for FINN, checked with qonnx's executor against the simulator "
+                        f"on --vectors test images; needs lutnn[interop]) {default(C, 'format')}")
+    p.add_argument("--vectors", type=int, metavar="N",
+                   help="with --format qonnx: test images the QONNX model is checked on "
+                        "(default 100; 0: no check)")
     p.add_argument("--pipeline",
                    help="registers: 'layer' (after every layer), 'none', N (every N layers), "
                         "or 'balanced' (as 'layer', and the popcount trees and the argmax cut "
@@ -39,11 +48,25 @@ def add_export_parser(sub) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from lutnn.pipeline import export_run
+    from lutnn.pipeline import QONNX_CHECK_VECTORS, export_qonnx_run, export_run
 
     options = ExportOptions.from_flags(form=args.conv, pipeline=args.pipeline,
                                        levels_per_stage=args.levels_per_stage,
-                                       argmax=args.argmax, prune=not args.no_prune)
+                                       argmax=args.argmax, prune=not args.no_prune,
+                                       format=args.format)
+    if options.format == "qonnx":
+        vectors = QONNX_CHECK_VECTORS if args.vectors is None else args.vectors
+        if vectors < 0:
+            raise LutnnError(f"--vectors must be >= 0, got {vectors}")
+        info = export_qonnx_run(args.run, vectors=vectors)
+        ops = ", ".join(f"{n} {op}" for op, n in sorted(info["ops"].items()))
+        checked = info["checked"]
+        proof = (f"qonnx's executor == lutnn's simulator on {checked['vectors']} test samples "
+                 "(classes, scores, every stage's bits)" if checked else "not checked")
+        print(f"exported {args.run} as QONNX ({ops}); {proof} -> {info['model']}")
+        return
+    if args.vectors is not None:
+        raise LutnnError("--vectors is an option of --format qonnx (the QONNX check)")
     info = export_run(args.run, options=options)
     s = info["summary"]["totals"]
     if options.stream:

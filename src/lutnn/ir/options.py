@@ -1,7 +1,8 @@
 """``ExportOptions``: how a netlist becomes hardware, validated once, recorded in ``export.json``.
 
 One frozen dataclass carries every export choice (``form``, ``pipeline``,
-``levels_per_stage``, ``argmax``, ``prune``).  It is checked when it is made (a bad value
+``levels_per_stage``, ``argmax``, ``prune``, and ``format``: Verilog, or QONNX for an XNOR
+teacher, which takes none of the others).  It is checked when it is made (a bad value
 raises :class:`ExportOptionError`, a :class:`~lutnn.errors.LutnnError` and a ``ValueError``,
 with a one-line message), the backends pick their passes from it
 (:mod:`lutnn.ir.passes.flow`), and ``export.json`` is written by :meth:`ExportOptions.to_json`
@@ -26,6 +27,7 @@ from typing import Any
 from lutnn.errors import LutnnError
 
 FORMS = ("unrolled", "stream")
+FORMATS = ("verilog", "qonnx")
 PIPELINES = ("layer", "none", "balanced")
 ARGMAX_OPTIONS = ("tree", "parallel")
 
@@ -70,6 +72,9 @@ class ExportOptions:
             pipeline (see :attr:`resolved_argmax`); refused with a stream.
         prune: prune the netlist before export (the unrolled form only: a stream is never
             pruned, so ``prune`` is False there whatever was asked).
+        format: "verilog" (``RUN/hdl``) or "qonnx" (``RUN/qonnx/model.onnx``, an XNOR
+            teacher as QONNX: the network as converted, so ``prune`` is False; the Verilog
+            options are refused with it).
     """
 
     form: str = "unrolled"
@@ -77,8 +82,12 @@ class ExportOptions:
     levels_per_stage: int | None = None
     argmax: str | None = None
     prune: bool = True
+    format: str = "verilog"
 
     def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ExportOptionError(f"format must be one of {', '.join(FORMATS)}, got "
+                                    f"{self.format!r}")
         if self.form not in FORMS:
             raise ExportOptionError(f"conv must be one of {', '.join(FORMS)}, got "
                                     f"{self.form!r}")
@@ -107,17 +116,34 @@ class ExportOptions:
             raise ExportOptionError(f"prune must be True or False, got {self.prune!r}")
         if self.form == "stream":
             object.__setattr__(self, "prune", False)  # prune reads the flat form only
+        if self.format == "qonnx":
+            self._check_qonnx()
+            object.__setattr__(self, "prune", False)  # the teacher as converted
+
+    def _check_qonnx(self) -> None:
+        """QONNX takes none of the Verilog options: each one set is refused by its flag."""
+        verilog_only = {"--levels-per-stage": self.levels_per_stage is not None,
+                        "--argmax": self.argmax is not None, "--conv": self.form != "unrolled",
+                        "--pipeline": self.pipeline != "layer"}
+        for flag, given in verilog_only.items():
+            if given:
+                raise ExportOptionError(f"{flag} is an option of the Verilog export; drop it "
+                                        "with --format qonnx")
 
     @classmethod
     def from_flags(cls, *, form: str = "unrolled", pipeline: str | int | None = None,
                    levels_per_stage: int | None = None, argmax: str | None = None,
-                   prune: bool = True) -> ExportOptions:
+                   prune: bool = True, format: str = "verilog") -> ExportOptions:
         """The options of command-line flags, where an absent ``--pipeline`` (None) means
         "balanced" when ``--levels-per-stage`` is given and the default otherwise."""
+        if format == "qonnx" and (pipeline is not None or not prune):
+            flag = "--pipeline" if pipeline is not None else "--no-prune"
+            raise ExportOptionError(f"{flag} is an option of the Verilog export; drop it with "
+                                    "--format qonnx")
         if pipeline is None:
             pipeline = "balanced" if levels_per_stage is not None else cls.pipeline
         return cls(form=form, pipeline=pipeline, levels_per_stage=levels_per_stage,
-                   argmax=argmax, prune=prune)
+                   argmax=argmax, prune=prune, format=format)
 
     @property
     def stream(self) -> bool:
@@ -135,13 +161,15 @@ class ExportOptions:
     def to_json(self) -> dict:
         """The options as ``export.json`` records them: ``pipeline``, ``levels_per_stage``,
         and ``argmax`` for the unrolled form, ``conv`` for a stream (an unrolled record has
-        no ``conv``: that is the default)."""
+        no ``conv``: that is the default); ``format`` only when it is not Verilog."""
         record: dict[str, Any] = {"pipeline": self.pipeline,
                                   "levels_per_stage": self.levels_per_stage}
         if self.stream:
             record["conv"] = self.form
         else:
             record["argmax"] = self.argmax
+        if self.format != "verilog":
+            record["format"] = self.format
         return record
 
     @classmethod
@@ -156,8 +184,9 @@ class ExportOptions:
         return cls(form=form, pipeline=record.get("pipeline", default.pipeline),
                    levels_per_stage=None if stream else levels,
                    argmax=None if stream else record.get("argmax", default.argmax),
-                   prune=bool(record.get("pruned", default.prune)))
+                   prune=bool(record.get("pruned", default.prune)),
+                   format=record.get("format", default.format))
 
 
-__all__ = ["ARGMAX_OPTIONS", "FORMS", "PIPELINES", "ExportOptionError", "ExportOptions",
+__all__ = ["ARGMAX_OPTIONS", "FORMATS", "FORMS", "PIPELINES", "ExportOptionError", "ExportOptions",
            "default_argmax", "parse_pipeline"]
