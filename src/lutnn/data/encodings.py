@@ -209,6 +209,10 @@ class FeatureThermometer(nn.Module):
             raise ValueError(f"width must be an integer in 1..24, got {width!r}")
         if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
             raise ValueError(f"levels must be a positive integer, got {levels!r}")
+        if levels > (1 << width) - 1:  # thresholds 1..2^W-1: more would repeat one
+            raise ValueError(f"levels must be an integer in 1..{(1 << width) - 1} for "
+                             f"{width}-bit inputs (the distinct thresholds there are), got "
+                             f"{levels}")
         if isinstance(snap, bool) or not isinstance(snap, int) or not 0 <= snap < width:
             raise ValueError(f"snap must be an integer in 0..{width - 1} (width {width}), "
                              f"got {snap!r}")
