@@ -69,6 +69,7 @@ MAY_IMPORT = {
     "nn": {"nn", "data"},
     **{name: {"data", "nn"} | CORE for name in CORE},
     "distill": {"distill", "data", "nn"} | CORE,
+    "interop": {"interop", "data", "nn", "frontend"} | CORE,
     "frontend": {"frontend", "ir", "nn", "data"},
     "ir": {"ir"},
     "sim": {"ir", "sim"},

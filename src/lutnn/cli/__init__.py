@@ -1,10 +1,11 @@
-"""The ``lutnn`` command line: ``lutnn train|distill|export|sim|compile|synth|report|data|demo``.
+"""The ``lutnn`` command line:
+``lutnn train|distill|import|export|sim|compile|synth|report|data|demo``.
 
 One module per job, each with one small parser builder per command (``add_*parser(sub)``)
 and its ``cmd_*`` function: :mod:`~lutnn.cli.train`, :mod:`~lutnn.cli.distill`,
-:mod:`~lutnn.cli.hardware` (export, sim, compile, synth), :mod:`~lutnn.cli.misc` (report,
-data, demo); :mod:`~lutnn.cli.common` holds the one-line parser, the validator factory and
-the help defaults read from the config dataclasses.
+:mod:`~lutnn.cli.import_`, :mod:`~lutnn.cli.hardware` (export, sim, compile, synth),
+:mod:`~lutnn.cli.misc` (report, data, demo); :mod:`~lutnn.cli.common` holds the one-line
+parser, the validator factory and the help defaults read from the config dataclasses.
 
 User errors (:class:`~lutnn.errors.LutnnError`) print one line on stderr and exit with 2;
 anything else is a bug and keeps its traceback.
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 from lutnn.cli import distill as _distill
 from lutnn.cli import hardware as _hardware
+from lutnn.cli import import_ as _import
 from lutnn.cli import misc as _misc
 from lutnn.cli import train as _train
 from lutnn.cli.common import EXIT_USER_ERROR, MAX_SEED, Parser, without_nproc
@@ -30,6 +32,7 @@ _without_nproc = without_nproc  # the name tests and older callers use
 COMMANDS = (
     _train.add_parser,
     _distill.add_parser,
+    _import.add_parser,
     _hardware.add_export_parser,
     _hardware.add_sim_parser,
     _hardware.add_compile_parser,
