@@ -91,6 +91,18 @@ def idx_both(ctx):
     return {"idx": folder}
 
 
+def cached_table(npz_bytes: bytes, record: dict):
+    """``{file}``: a cached ``jsc.npz`` holding ``npz_bytes`` with ``record`` as the
+    source.json beside it."""
+    def make(ctx):
+        folder = ctx["tmp"] / "cache"
+        folder.mkdir()
+        (folder / "jsc.npz").write_bytes(npz_bytes)
+        (folder / "source.json").write_text(json.dumps(record))
+        return {"file": folder / "jsc.npz"}
+    return make
+
+
 def npz_table(**change):
     """``{npz}``: a small float table .npz (30 + 10 rows, 2 features, labels 0..2) with the
     arrays in ``change`` replaced or added."""
@@ -511,6 +523,16 @@ CASES = [
       id="r-sim-list"),
     C(["report", "{run}"], run_copy("lut", write("synth.json", b"\xff\xfe")), "not valid JSON",
       id="r-synth-binary"),
+    # --- data
+    C(["data", "jsc", "--out", "{file}"], text("mine.npz", b"PK\x03\x04 my own file"),
+      "exists but is no table `lutnn data` wrote (no source.json beside it names it); choose "
+      "another --out, or pass --force", id="data-out-unrelated"),
+    C(["data", "jsc", "--out", "{file}"], cached_table(b"PK\x03\x04 damaged", {
+        "name": "jsc", "npz": "jsc.npz", "npz_sha256": hashlib.sha256(b"PK").hexdigest()}),
+      "does not match the SHA-256 its source.json records", id="data-cache-corrupt"),
+    C(["data", "jsc", "--out", "{file}"], cached_table(b"PK", {
+        "name": "unsw-nb15", "npz": "jsc.npz", "npz_sha256": hashlib.sha256(b"PK").hexdigest()}),
+      "holds the unsw-nb15 table, not jsc", id="data-cache-other-table"),
     # --- demo and the command line itself
     C(["demo", "--data", "{tmp}/nowhere", "--out", "{tmp}/demo", "--quick"], None,
       "dataset not found", id="demo-data"),

@@ -418,6 +418,12 @@ def test_fetch_jsc_from_a_local_openml(local_server, tmp_path_factory):
     record = json.loads((out.parent / "source.json").read_text())
     assert record["sha256"] == hashlib.sha256(data).hexdigest()
     assert fetch_table("jsc", source="http://127.0.0.1:9/never", dest=out) == out  # cached
+    good = out.read_bytes()
+    out.write_bytes(good[:-10])  # a damaged cache is refused, --force fetches it again
+    with pytest.raises(LutnnError, match="does not match the SHA-256 its source.json records"):
+        fetch_table("jsc", source="http://127.0.0.1:9/never", dest=out)
+    assert fetch_table("jsc", source=f"{url}/api/", dest=out, force=True) == out
+    assert out.read_bytes() == good
     desc["data_set_description"]["md5_checksum"] = "0" * 32
     (folder / "api" / "42468").write_text(json.dumps(desc))
     with pytest.raises(LutnnError, match="MD5 mismatch"):

@@ -3,8 +3,10 @@
 ``lutnn data jsc`` and ``lutnn data unsw-nb15`` (:func:`fetch_table`) write
 ``$XDG_CACHE_HOME/lutnn/<name>/<name>.npz`` (default ``~/.cache/lutnn``), the table format of
 :mod:`lutnn.data.tables` (``x_train``, ``y_train``, ``x_test``, ``y_test``, ``feature_names``,
-``class_names``), plus ``source.json`` recording where the raw files came from and their
-SHA-256.  A cached file is returned without fetching again.
+``class_names``), plus ``source.json`` recording the data set's name, where the raw files
+came from and their SHA-256, and the ``.npz``'s own SHA-256.  A cached file is returned
+without fetching again once it matches that record: a corrupt cache, or an ``--out`` naming
+a file ``lutnn data`` did not write, is refused (``--force`` fetches again over it).
 
 * ``jsc``: OpenML data set 42468, ``hls4ml_lhc_jets_hlf`` (16 jet-substructure features, 5
   classes g, q, t, w, z; 830,000 jets).  Its description (``<source>/42468``, JSON) names the
@@ -227,7 +229,8 @@ def fetch_table(name: str, *, source: str | None = None, dest: str | os.PathLike
     if spec is None:
         raise LutnnError(f"unknown data set {name!r}; known: {', '.join(TABLE_SETS)}")
     dest = Path(dest) if dest is not None else table_cache(name)
-    if dest.is_file() and not force:
+    if dest.exists() and not force:
+        check_cached(dest, name)
         return dest
     print(f"lutnn: fetching {name} into {dest} ...", file=sys.stderr)
     arrays, record = spec.fetch(source)
@@ -238,9 +241,33 @@ def fetch_table(name: str, *, source: str | None = None, dest: str | os.PathLike
     data = buf.getvalue()
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data)
-    write_json(dest.parent / "source.json", {**record, "npz": dest.name,
+    write_json(dest.parent / "source.json", {**record, "name": name, "npz": dest.name,
                                              "npz_sha256": hashlib.sha256(data).hexdigest()})
     return dest
 
 
-__all__ = ["TABLE_SETS", "fetch_table", "parse_arff", "read_source", "table_cache"]
+def check_cached(dest: Path, name: str) -> None:
+    """Refuse a cached ``dest`` that is not the table ``name`` as :func:`fetch_table` wrote
+    it: no ``source.json`` beside it naming it, another data set's, or other bytes than the
+    SHA-256 recorded there.
+
+    Raises:
+        LutnnError: naming what is wrong and the fix (``--force``, or another ``--out``).
+    """
+    from lutnn.io import file_sha256, read_json
+
+    record_path = dest.parent / "source.json"
+    record = read_json(record_path, "source record") if record_path.is_file() else None
+    if not dest.is_file() or not isinstance(record, dict) or record.get("npz") != dest.name:
+        raise LutnnError(f"{dest} exists but is no table `lutnn data` wrote (no source.json "
+                         f"beside it names it); choose another --out, or pass --force to "
+                         f"replace it with {name}")
+    if record.get("name", name) != name:
+        raise LutnnError(f"{dest} holds the {record['name']} table, not {name}; choose another "
+                         "--out, or pass --force to replace it")
+    if file_sha256(dest) != record.get("npz_sha256"):
+        raise LutnnError(f"{dest} does not match the SHA-256 its source.json records (corrupt, "
+                         f"or changed since it was fetched); pass --force to fetch {name} again")
+
+
+__all__ = ["TABLE_SETS", "check_cached", "fetch_table", "parse_arff", "read_source", "table_cache"]
