@@ -3,10 +3,10 @@
 Each step reads a run folder (``run.json`` + ``model.pt``), writes its outputs atomically into
 it, and returns the JSON it wrote:
 
-* ``export_run``  -> ``RUN/hdl/`` (``netlist.json``/``.npz``, Verilog, testbench), the
-  netlist pruned first (``RUN/hdl/unpruned/`` keeps it as converted); with the QONNX format
-  ``RUN/qonnx/`` (``export_qonnx_run``: an XNOR teacher as QONNX, checked with qonnx's
-  executor against the simulator on test images)
+* ``export_run``  -> ``RUN/hdl/`` (``netlist.json``/``.npz``, Verilog, testbench, Vivado and
+  Quartus scripts: :mod:`lutnn.hdl.vendor`), the netlist pruned first (``RUN/hdl/unpruned/``
+  keeps it as converted); with the QONNX format ``RUN/qonnx/`` (``export_qonnx_run``: an
+  XNOR teacher as QONNX, checked with qonnx's executor against the simulator on test images)
 * ``simulate_run`` -> ``RUN/sim.json`` (PyTorch eval vs IR simulator [vs RTL], bit-exact)
 * ``synth_run``   -> ``RUN/synth.json`` (Yosys cell counts, levels, [nextpnr Fmax]; with an
   encoder, also ``luts_without_encoder``)
@@ -118,8 +118,10 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
     no-stall ``latency`` (first pixel to class), ``cycles_per_image`` and the line buffers.
 
     The steps: build the netlist, prune it (recorded), run the backend's flow, save the
-    artifact, write the record."""
+    artifact and the Vivado / Quartus scripts for it (:mod:`lutnn.hdl.vendor`; recorded as
+    ``vendor_scripts``), write the record."""
     from lutnn.hdl.backend import backend_for
+    from lutnn.hdl.vendor import write_vendor_scripts
     from lutnn.ir.serialize import save_netlist
     from lutnn.ir.summary import netlist_summary
     from lutnn.train import load_run
@@ -140,6 +142,7 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
     artifact = backend_for(options, top=TOP).emit(netlist, options)
     saved = artifact.save(out, footer=f"// made from model.pt sha256 {fingerprint} "
                                       "(a fingerprint of its weights)\n")
+    scripts = write_vendor_scripts(out, TOP, [saved["verilog"]])  # Vivado, Quartus
     resolved = options.replace(levels_per_stage=saved.get("levels_per_stage"),
                                argmax=saved.get("argmax"))  # the bound and argmax it got
     summary = {  # paths relative to the run folder, so a copied or moved run stays whole
@@ -152,6 +155,8 @@ def export_run(run_dir: str | Path, *, pipeline: str | int = "layer",
         "summary": netlist_summary(netlist),
         **pruned,
         "design": saved["design"],
+        "vendor_scripts": {kind: path.relative_to(run_dir).as_posix()
+                           for kind, path in scripts.items()},
         "model_sha256": fingerprint,
     }
     io.write_json(out / "export.json", summary)
