@@ -381,7 +381,7 @@ def _layer_entry(op: Linear, folded: Folded, walk: _Walk) -> str:
             f"groups={g}{sparse}")
 
 
-def _between(op, walk: _Walk, pending: list[Elementwise]) -> None:
+def _between(op: Pool | Flatten, walk: _Walk) -> None:
     """A pool or flatten after an activation."""
     if isinstance(op, Pool):
         if len(walk.shape) != 3:
@@ -440,7 +440,7 @@ def convert(net: ForeignNet, input_shape: tuple[int, ...], num_classes: int,
             walk.low, walk.high = _remap(ops[i:j], walk.shape, walk.low, walk.high)
             i = j
             continue
-        _between(op, walk, [])
+        _between(op, walk)
         i += 1
     if head is None:
         raise refuse(ops[-1].label, "the network ends here, not in a fully connected layer "
