@@ -331,3 +331,31 @@ def test_an_idx_folder_with_raw_and_gzipped_copies_of_the_same_data_loads(tiny_n
     with pytest.raises(LutnnError, match="holds both t10k-images-idx3-ubyte and "
                                          "t10k-images.idx3-ubyte, and their data differ"):
         load_dataset(tmp_path, val_size=0)
+
+
+# ------------------------------------------------------------------------- tool failures
+
+
+def test_synth_of_broken_verilog_is_one_line_naming_file_and_line(tiny_runs, tmp_path,
+                                                                   capsys):
+    """The exported Verilog broken by hand: Yosys's first ERROR line, at the user's file
+    and line (not the copy Yosys read), and where the whole log is; 14 lines of log before."""
+    from lutnn.errors import ToolNotFoundError
+    from lutnn.hdl.tools import find_tool
+
+    try:
+        find_tool("yosys")
+    except ToolNotFoundError as exc:
+        pytest.skip(str(exc))
+    run = _copy(tiny_runs, tmp_path)
+    verilog = run / "hdl" / "lutnn_top.v"
+    lines = verilog.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("module "))
+    lines.insert(at + 1, "  this is not verilog ;")
+    verilog.write_text("\n".join(lines) + "\n")
+    assert main(["synth", str(run), "--whole-only"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"yosys (xilinx) failed: {verilog}:{at + 2}: " in err, err
+    log = err.rsplit("the whole log: ", 1)[1].rstrip(")\n")
+    assert "ERROR" in Path(log).read_text()

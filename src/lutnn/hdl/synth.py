@@ -41,7 +41,6 @@ ECP5_SYNTH = "synth_ecp5"
 ECP5_DEVICES = {"25k": 24288, "45k": 43848, "85k": 83640}  # LUT4s per LFE5U device
 ECP5_PACKAGE = "CABGA381"
 ECP5_SPEEDS = (6, 7, 8)  # speed grades nextpnr-ecp5 models; 6 (its default) is the slowest
-_LOG_TAIL = 3000
 _SEQUENTIAL = re.compile(r"^(FD|TRELLIS_FF|\$_S?DFF|\$_DLATCH|\$s?dff|LD)")
 
 
@@ -49,8 +48,37 @@ def _quote(path: Path) -> str:
     return '"' + str(path).replace('"', '\\"') + '"'
 
 
+_ERROR_LINE = re.compile(r"^(?:(?P<file>[^\s:]+):(?P<line>\d+): )?ERROR: (?P<text>.*)$", re.M)
+
+
+def first_error(log_text: str, sources: dict[str, Path] | None = None) -> str:
+    """The first ``ERROR:`` line of a Yosys or nextpnr log, as ``FILE:LINE: text`` when the
+    tool names a place (``sources`` maps the copies the tools read back to the user's files,
+    whose lines they keep), else the log's last non-empty line.
+
+    Example:
+        >>> first_error("x\\ndesign.v:3: ERROR: syntax error\\nmore", {"design.v": Path("top.v")})
+        'top.v:3: syntax error'
+    """
+    match = _ERROR_LINE.search(log_text)
+    if match is None:
+        lines = [line.strip() for line in log_text.splitlines() if line.strip()]
+        return lines[-1] if lines else "no output"
+    text = match["text"].strip()
+    if match["file"] is None:
+        return text
+    source = (sources or {}).get(match["file"], match["file"])
+    return f"{source}:{match['line']}: {text}"
+
+
 def _run_logged(argv_tool: str, args: list[str], log: Path, what: str, timeout: float | None,
-                cwd: Path) -> subprocess.CompletedProcess:
+                cwd: Path, sources: dict[str, Path] | None = None) -> subprocess.CompletedProcess:
+    """Run a tool in ``cwd``, its output saved to ``log``.
+
+    Raises:
+        LutnnError: it ran past ``timeout``, or failed: one line, the log's first error
+            (:func:`first_error`; ``sources`` names the user's files) and where the log is.
+    """
     tool = find_tool(argv_tool)
     try:
         proc = tool.run(args, cwd=cwd, timeout=timeout)
@@ -58,12 +86,13 @@ def _run_logged(argv_tool: str, args: list[str], log: Path, what: str, timeout: 
         raise LutnnError(f"{what} did not finish within {timeout:.0f} s") from None
     io.write_text(log, proc.stdout + proc.stderr)
     if proc.returncode != 0:
-        text = log.read_text() if log.is_file() else ""
+        text = proc.stdout + proc.stderr
         yosys_log = cwd / "yosys.log"
         if yosys_log.is_file() and argv_tool == "yosys":
             text = yosys_log.read_text() + text
-        raise LutnnError(f"{what} failed (exit {proc.returncode}; log {log}):\n"
-                         f"{text[-_LOG_TAIL:].strip()}")
+        raise LutnnError(f"{what} failed: {first_error(text, sources)} "
+                         f"(exit {proc.returncode}; the whole log: "
+                         f"{yosys_log if argv_tool == 'yosys' and yosys_log.is_file() else log})")
     return proc
 
 
@@ -318,7 +347,7 @@ def _run_yosys(verilog: Path, top: str, target: str, lut_mapping: str, workdir: 
         (workdir / stale).unlink(missing_ok=True)
     t0 = time.perf_counter()
     _run_logged("yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], workdir / "yosys.out",
-                f"yosys ({target})", timeout, workdir)
+                f"yosys ({target})", timeout, workdir, {design.name: verilog})
     seconds = time.perf_counter() - t0
     counts = cell_counts(json.loads((workdir / stat).read_text()), top)
     result = {"target": target, "top": top, "verilog": str(verilog)}
@@ -370,7 +399,8 @@ def synthesize(verilog_path: str | os.PathLike, top: str = "lutnn_top", *,
 
     Raises:
         ToolNotFoundError: Yosys (or nextpnr) is not installed.
-        LutnnError: a tool failed or timed out (the message holds its log's tail).
+        LutnnError: a tool failed (one line: its first error, FILE:LINE when it names
+            one, and where the whole log is) or timed out.
     """
     verilog = _check_synth_args(verilog_path, target, speed, lut_mapping)
     if workdir is None:
