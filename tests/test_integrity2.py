@@ -359,3 +359,32 @@ def test_synth_of_broken_verilog_is_one_line_naming_file_and_line(tiny_runs, tmp
     assert f"yosys (xilinx) failed: {verilog}:{at + 2}: " in err, err
     log = err.rsplit("the whole log: ", 1)[1].rstrip(")\n")
     assert "ERROR" in Path(log).read_text()
+
+
+# ------------------------------------------------------------------------- stale results
+
+
+def test_report_leaves_out_and_marks_results_of_other_weights(tiny_runs, tmp_path):
+    """sim.json of the weights there: shown; a synth.json of other weights, and after a
+    retrain the sim.json too: left out, the row marked, a line naming file and command."""
+    from lutnn.report import write_report
+
+    run = _copy(tiny_runs, tmp_path)
+    sim = simulate_run(run, backend="numpy")
+    (run / "synth.json").write_text(json.dumps({"luts": 123, "ffs": 4, "levels": 2,
+                                                 "model_sha256": "0" * 64}))
+    (entry,) = write_report(run)["networks"]
+    assert entry["sim_accuracy"] == sim["accuracy"] and entry["stale"] == ["synth.json"]
+    assert entry["luts"] is None  # the other weights' 123 LUTs are not shown
+    report = (run / "report.md").read_text()
+    assert "| lut (LUT-Net) \\* |" in report
+    assert (f"\\* lut: `synth.json` was made from other weights than `model.pt` holds now "
+            f"(retrained since?), so its numbers are left out; run `lutnn synth {run}` "
+            "again.") in report
+    state = torch.load(run / "model.pt", weights_only=True)  # retrained: other weights
+    key = next(k for k in state if k.endswith("tables"))
+    state[key] = -state[key]
+    torch.save(state, run / "model.pt")
+    (entry,) = write_report(run)["networks"]
+    assert entry["stale"] == ["sim.json", "synth.json"] and entry["sim_accuracy"] is None
+    assert entry["mismatches"] is None and entry["test_accuracy"] is not None

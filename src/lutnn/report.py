@@ -2,7 +2,10 @@
 
 The report reads only what the pipeline wrote (``metrics.json``, ``sim.json``,
 ``synth.json``, ``hdl/export.json``), so every number in ``report.md`` is one that a JSON file
-beside it holds; ``summary.json`` collects them per network.
+beside it holds; ``summary.json`` collects them per network.  A result file made from other
+weights than the run's ``model.pt`` holds now (its ``model_sha256``, or none recorded) is
+stale: its numbers are left out, the network's row is marked, and a line under the table
+names the file and the command that makes it again (``stale`` in ``summary.json``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 
 from lutnn import io
 from lutnn.errors import LutnnError
-from lutnn.runfolder import result_file
+from lutnn.runfolder import model_fingerprint, result_file, same_weights
 
 LUT_COUNT_NOTE = (
     "LUTs: Yosys `synth_xilinx` (xc7 LUT1..LUT6 cells), post-synthesis, whole design: input "
@@ -68,15 +71,31 @@ def network_entries(run: Path) -> list[dict]:
     return entries
 
 
+def _current_results(run: Path, names: list[str]) -> tuple[list[dict], list[str]]:
+    """The result files ``names`` of ``run`` (``{}`` when absent), those made from other
+    weights than ``model.pt`` holds now replaced by ``{}``; and the stale files' names."""
+    fingerprint = model_fingerprint(run)
+    results, stale = [], []
+    for name in names:
+        result = _read(run / name)
+        if result and (fingerprint is None or not same_weights(
+                result.get("model_sha256"), run / "model.pt", fingerprint)):
+            stale.append(name)
+            result = {}
+        results.append(result)
+    return results, stale
+
+
 def network_entry(run: Path, conv: str = "unrolled") -> dict:
     """One network's numbers in one Verilog form (``conv``: "unrolled" or "stream"), gathered
-    from the run folder's JSON files (:func:`lutnn.runfolder.result_file` names them)."""
+    from the run folder's JSON files (:func:`lutnn.runfolder.result_file` names them); result
+    files of other weights are left out and listed in ``stale``."""
     metrics = _read(run / "metrics.json")
-    sim = _read(run / result_file("sim", conv))
+    (sim, synth, ecp5), stale = _current_results(run, [
+        result_file("sim", conv), result_file("synth", conv),
+        result_file("synth", conv, "ecp5")])  # ecp5: `lutnn synth --target ecp5`
     if conv == "stream" and not sim.get("rtl_accuracy"):
         sim = {}  # the stream's own RTL run, or nothing
-    synth = _read(run / result_file("synth", conv))
-    ecp5 = _read(run / result_file("synth", conv, "ecp5"))  # `lutnn synth --target ecp5`
     record = _read(run / "run.json")
     model = record.get("model", "?")
     kind = "LUT-Net" if model.startswith("lut") or "luts" in metrics else "XNOR-Net"
@@ -108,7 +127,24 @@ def network_entry(run: Path, conv: str = "unrolled") -> dict:
         "tool": synth.get("tool"),
         "train_seconds": metrics.get("seconds"),
         "layers": metrics.get("layers"),
+        "stale": stale,
     }
+
+
+def stale_lines(entries: list[dict], runs: list[Path]) -> list[str]:
+    """Lines under the table naming each stale result file and the command that makes it
+    again for the weights the run holds now."""
+    folders = {run.name: run for run in runs}
+    lines = []
+    for e in entries:
+        for name in e["stale"]:
+            command = ("lutnn sim --rtl" if name.startswith("sim-stream") else "lutnn sim"
+                       if name.startswith("sim") else "lutnn synth --target ecp5"
+                       if "ecp5" in name else "lutnn synth")
+            lines += ["", f"\\* {e['name']}: `{name}` was made from other weights than "
+                      f"`model.pt` holds now (retrained since?), so its numbers are left out; "
+                      f"run `{command} {folders[e['name']]}` again."]
+    return lines
 
 
 def side_by_side(entries: list[dict]) -> list[str]:
@@ -291,8 +327,9 @@ def write_report(folder: str | Path) -> dict:
              "| ECP5 Fmax (MHz) | latency (ns) | synthesis s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
+        mark = " \\*" if e["stale"] else ""
         lines.append(
-            f"| {e['name']} ({e['kind']}) | {e['model']} | {e['conv']} "
+            f"| {e['name']} ({e['kind']}){mark} | {e['model']} | {e['conv']} "
             f"| {_fmt(e['test_accuracy'], '%')} "
             f"| {_fmt(e['sim_accuracy'], '%')} | {_fmt(e['rtl_accuracy'], '%')} "
             f"({_fmt(e['rtl_vectors'])}) | {_fmt(e['mismatches'])} | {_fmt(e['luts'])} "
@@ -300,6 +337,7 @@ def write_report(folder: str | Path) -> dict:
             f"| {_fmt(e['ecp5_luts'])} | {_fmt(e['fmax_mhz'], '.0f')} "
             f"| {_fmt(e['latency_ns'], '.1f')} | {_fmt(e['synth_seconds'], '.1f')} |"
         )
+    lines += stale_lines(entries, runs)
     lines += side_by_side(entries)
     for e in entries:
         if e["teacher_test_accuracy"] is not None and e["conv"] == "unrolled":
