@@ -388,3 +388,27 @@ def test_report_leaves_out_and_marks_results_of_other_weights(tiny_runs, tmp_pat
     (entry,) = write_report(run)["networks"]
     assert entry["stale"] == ["sim.json", "synth.json"] and entry["sim_accuracy"] is None
     assert entry["mismatches"] is None and entry["test_accuracy"] is not None
+
+
+# ------------------------------------------------------------------------------ progress
+
+
+def test_a_long_c_compile_says_what_it_does(tiny_runs, tmp_path, monkeypatch, capsys):
+    """sim --backend c on a long source: a line when the compiler starts (lines, compiler)
+    and one when it is done, on stderr (it was minutes of silence); short ones stay quiet."""
+    import lutnn.csrc.build as build
+    from lutnn.csrc.build import have_compiler
+
+    if not have_compiler():
+        pytest.skip("no C compiler")
+    run = _copy(tiny_runs, tmp_path)
+    monkeypatch.setenv("LUTNN_CACHE", str(tmp_path / "cache"))  # compiled, not cached
+    assert main(["sim", str(run), "--backend", "c"]) in (0, None)
+    assert "compiling" not in capsys.readouterr().err  # a short source: no word
+    monkeypatch.setenv("LUTNN_CACHE", str(tmp_path / "cache2"))
+    monkeypatch.setattr(build, "PROGRESS_MIN_LINES", 10)
+    assert main(["sim", str(run), "--backend", "c"]) in (0, None)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("lutnn:")]
+    assert len(lines) == 2 and " lines of C (" in lines[0] and "-O3" in lines[0], err
+    assert lines[1].startswith("lutnn: compiled in "), err

@@ -5,7 +5,9 @@ the ``PATH``.  Flags: ``-O3 -march=native`` (the host's widest vectors) when the
 accepts them, else the portable ``-O3``; always ``-std=c99 -shared -fPIC -Wall -Wextra
 -Werror``, so a warning in the generated source is a lutnn bug that fails loudly.  Libraries
 are cached by the hash of their source and flags (``$LUTNN_CACHE`` or ``~/.cache/lutnn``), so
-the same netlist compiles once.
+the same netlist compiles once.  A long source (:data:`PROGRESS_MIN_LINES` lines or more)
+says so on stderr: a line when the compiler starts (lines, compiler, flags), the seconds
+running on a terminal, and a line when it is done.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tqdm import tqdm
 
 from lutnn.csrc.emit import CSource
 from lutnn.errors import LutnnError, ToolNotFoundError
@@ -27,6 +32,7 @@ BASE_FLAGS = ("-std=c99", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror")
 NATIVE_FLAGS = ("-O3", "-march=native")
 PORTABLE_FLAGS = ("-O3",)
 COMPILE_TIMEOUT_S = 900
+PROGRESS_MIN_LINES = 50_000  # sources this long (~10 s of -O3 and up) report their progress
 
 
 @dataclass(frozen=True)
@@ -97,16 +103,38 @@ def write_source(src: CSource, folder: Path) -> tuple[Path, Path]:
     return c_path, h_path
 
 
-def _compile(compiler: str, flags: tuple[str, ...], c_path: Path, out: Path) -> str | None:
-    """Compile; None on success, else the compiler's message."""
+def _compile(compiler: str, flags: tuple[str, ...], c_path: Path, out: Path,
+             lines: int = 0) -> str | None:
+    """Compile; None on success, else the compiler's message.  A source of ``lines`` >=
+    :data:`PROGRESS_MIN_LINES` reports its progress on stderr (see the module doc)."""
     cmd = [compiler, *flags, *BASE_FLAGS, "-o", str(out), str(c_path)]
+    show = lines >= PROGRESS_MIN_LINES
+    if show:
+        print(f"lutnn: compiling {lines:,} lines of C ({Path(compiler).name} "
+              f"{' '.join(flags)}; a minute or more for large nets, cached afterwards) ...",
+              file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return f"{' '.join(cmd)} ran past {COMPILE_TIMEOUT_S} s"
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except OSError as e:
         return f"{' '.join(cmd)}: {e}"
-    return None if proc.returncode == 0 else (proc.stderr or proc.stdout)[-4000:]
+    with proc, tqdm(desc="lutnn: compiling C", bar_format="{desc}: {elapsed}",
+                    disable=None if show else True, leave=False) as bar:
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                bar.update(0)
+                bar.refresh()
+                if time.perf_counter() - t0 > COMPILE_TIMEOUT_S:
+                    proc.kill()
+                    proc.communicate()
+                    return f"{' '.join(cmd)} ran past {COMPILE_TIMEOUT_S} s"
+    if show:
+        print(f"lutnn: compiled in {time.perf_counter() - t0:.0f} s", file=sys.stderr,
+              flush=True)
+    return None if proc.returncode == 0 else (stderr or stdout)[-4000:]
 
 
 def compile_source(src: CSource, out_dir: str | os.PathLike | None = None, *,
@@ -137,7 +165,7 @@ def compile_source(src: CSource, out_dir: str | os.PathLike | None = None, *,
     for flags in attempts:
         with tempfile.TemporaryDirectory(dir=folder) as tmp:  # atomic: no half-written .so
             tmp_lib = Path(tmp) / lib.name
-            error = _compile(compiler, flags, c_path, tmp_lib)
+            error = _compile(compiler, flags, c_path, tmp_lib, src.source.count("\n"))
             if error is None:
                 os.replace(tmp_lib, lib)
                 record.write_text(json.dumps({"digest": src.digest, "compiler": compiler,
