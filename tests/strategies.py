@@ -10,7 +10,16 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from lutnn.ir import GroupSumHead, InputEncoder, LutLayer, Netlist, OrLayer, ThresholdLayer
+from lutnn.ir import (
+    BitplaneEncoder,
+    FeatureEncoder,
+    GroupSumHead,
+    InputEncoder,
+    LutLayer,
+    Netlist,
+    OrLayer,
+    ThresholdLayer,
+)
 
 #: threshold fan-ins that reach every branch of the lowering (single LUT, counter tree + LUT,
 #: adder + LUT, adder + comparator)
@@ -42,6 +51,22 @@ def lut_layer(name: str, width: int, n: int, k: int, rng: np.random.Generator,
     else:
         tables = rng.integers(0, 2, (n, 2**k)).astype(np.uint8)
     return LutLayer(name, width, inputs, tables)
+
+
+def _encoder(draw, rng: np.random.Generator, name: str, c: int, hw: int):
+    """A comparator encoder (shared thresholds), a bit-plane encoder, or a per-pixel
+    thermometer (8-bit, thresholds repeated within a pixel and across pixels, as a
+    distributive thermometer's are, and constants 0 and 256)."""
+    kind = draw(st.sampled_from(["comparator", "bitplanes", "feature"]))
+    if kind == "bitplanes":
+        return BitplaneEncoder(name, c, c * hw, draw(st.integers(1, 8)))
+    levels = draw(st.integers(1, 3))
+    if kind == "comparator":
+        thresholds = draw(st.sets(st.integers(0, 256), min_size=levels, max_size=levels))
+        return InputEncoder(name, c, c * hw, np.array(sorted(thresholds), np.int16))
+    pool = np.array([0, 1, 5, 128, 200, 255, 256])
+    thresholds = np.sort(rng.choice(pool, (c * hw, levels)), axis=1).astype(np.int32)
+    return FeatureEncoder(name, c, c * hw, 8, thresholds, np.ones(c * hw), np.zeros(c * hw))
 
 
 def netlists(
@@ -79,9 +104,7 @@ def netlists(
         encoder = None
         if draw(st.booleans()):
             c, hw = draw(st.integers(*channels)), draw(st.integers(*pixels))
-            levels = draw(st.sets(st.integers(0, 256), min_size=1, max_size=3))
-            encoder = InputEncoder("enc/in" if verilog_names else "enc", c, c * hw,
-                                   np.array(sorted(levels), np.int16))
+            encoder = _encoder(draw, rng, "enc/in" if verilog_names else "enc", c, hw)
         n_layers = draw(st.integers(*layers))
         head = draw(st.booleans()) and (n_layers > 0 or encoder is None)
         classes, size = draw(st.integers(2, 5)), draw(st.integers(*group))
@@ -126,6 +149,9 @@ def random_inputs(net: Netlist, batch: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if net.encoder is None:
         return rng.integers(0, 2, (batch, net.input_bits)).astype(np.uint8)
-    near = np.concatenate([net.encoder.thresholds + d for d in (-1, 0, 1)]).clip(0, 255)
+    if isinstance(net.encoder, BitplaneEncoder):
+        return rng.integers(0, 256, (batch, net.encoder.pixels)).astype(np.uint8)
+    thresholds = net.encoder.thresholds.ravel()
+    near = np.concatenate([thresholds + d for d in (-1, 0, 1)]).clip(0, 255)
     pool = np.concatenate([near, rng.integers(0, 256, near.size)])
-    return rng.choice(pool, (batch, net.encoder.pixels)).astype(np.uint8)
+    return rng.choice(pool, (batch, net.encoder.in_width)).astype(np.uint8)

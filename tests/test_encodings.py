@@ -112,7 +112,7 @@ def test_thresholds_are_a_saved_buffer():
 
 
 def test_registry_and_config_round_trip():
-    assert set(ENCODERS) == {"threshold", "thermometer", "distributive", "uniform"}
+    assert set(ENCODERS) == {"threshold", "thermometer", "distributive", "uniform", "bitplanes"}
     for enc in (
         ThresholdEncoder(77),
         ThermometerEncoder(levels=5),
@@ -126,8 +126,8 @@ def test_registry_and_config_round_trip():
 
 def test_get_encoder_errors():
     with pytest.raises(
-        LutnnError, match=r"unknown encoder 'gray'; known encoders: distributive, thermometer, "
-                          r"threshold, uniform"
+        LutnnError, match=r"unknown encoder 'gray'; known encoders: bitplanes, distributive, "
+                          r"thermometer, threshold, uniform"
     ):
         get_encoder("gray")
     with pytest.raises(LutnnError, match=r"bad arguments for encoder 'thermometer'.*levels"):

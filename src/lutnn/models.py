@@ -96,6 +96,9 @@ def _input_encoder(cfg, input_shape: tuple[int, ...]) -> nn.Module:
     from lutnn.data.encodings import FEATURE_ENCODERS, get_encoder
 
     name, levels, snap = cfg.encoder, cfg.levels, getattr(cfg, "snap", 0)
+    if len(input_shape) == 1 and name == "bitplanes":
+        raise LutnnError("encoder 'bitplanes' takes the top bits of 8-bit pixels; a table's "
+                         "features need 'threshold', 'thermometer' or 'distributive'")
     if len(input_shape) == 1 and name in ("threshold", "thermometer"):
         name, levels = "uniform", 1 if name == "threshold" else levels
     if name not in FEATURE_ENCODERS:
@@ -218,8 +221,10 @@ def build_mobilenet(
 class LUTMLPConfig:
     """A LUT-Net MLP: encoder -> LUTLayer x len(layers) (random wiring) -> GroupSum."""
 
-    encoder: str = "thermometer"  # "threshold", "thermometer" or "distributive" (quantiles)
-    levels: int = 3  # thermometer levels T
+    # "threshold", "thermometer", "distributive" (quantiles) or "bitplanes" (images: each
+    # pixel's top `levels` bits, wires in hardware)
+    encoder: str = "thermometer"
+    levels: int = 3  # thermometer levels T (bit planes B with "bitplanes")
     width: int = 8  # bits of a tabular feature in hardware (fixed point); images are 8-bit
     snap: int = _count(0)  # fitted encoders, tables: low threshold bits forced to 0 (cheaper)
     layers: tuple[int, ...] = (3000, 1000)  # LUT nodes per layer; the last feeds the head

@@ -9,8 +9,8 @@ convention; ``lutnn synth`` reports both), see docs/results_lut.md for what each
 
 Every LUT-Net preset uses DWN's ingredients (learned wiring in the first layer, EFD input
 gradients); ``small``, ``medium`` and ``large`` use the 1-bit ``pixel >= 128`` encoder, which
-costs no LUT at all: the comparison is bit 7 of the pixel.  Training images are moved by a random -1..1 pixels per axis
-(``shift``; +0.5 validation points on the medium preset).
+costs no LUT at all: the comparison is bit 7 of the pixel.  Training images are moved by a
+random -1..1 pixels per axis (``shift``; +0.5 validation points on the medium preset).
 """
 
 from __future__ import annotations

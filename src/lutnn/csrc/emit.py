@@ -39,6 +39,7 @@ from lutnn.errors import LutnnError
 from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
     AddOp,
+    BitplaneEncoder,
     CompareOp,
     FeatureEncoder,
     GroupSumHead,
@@ -159,6 +160,20 @@ def _encoder(enc: InputEncoder, ctx: _Context, inputs: None) -> tuple[list[int],
                 body.append(render("encode_bit", first=at, threshold=thr))
             else:  # 0: always 1; 256: never
                 body.append(render("encode_const", first=at, value=c_word(int(thr == 0))))
+        loops.append(render("encode_loop", count=hw, first_input=c * hw, body="\n".join(body)))
+    return list(range(first, first + enc.out_width)), "\n".join(loops)
+
+
+@BLOCKS.register(BitplaneEncoder)
+def _bitplane_encoder(enc: BitplaneEncoder, ctx: _Context,
+                      inputs: None) -> tuple[list[int], str]:
+    """A loop per channel over its pixels, one bit extraction per plane; returns its code."""
+    hw = enc.pixels // enc.channels
+    first = ctx.new(enc.out_width)
+    loops = []
+    for c in range(enc.channels):
+        body = [render("encode_plane", first=first + (c * enc.planes + j) * hw, bit=7 - j)
+                for j in range(enc.planes)]
         loops.append(render("encode_loop", count=hw, first_input=c * hw, body="\n".join(body)))
     return list(range(first, first + enc.out_width)), "\n".join(loops)
 
@@ -386,6 +401,9 @@ def emit_c(netlist: Netlist, *, word: int = 64, name: str = "lutnn") -> CSource:
         input_doc = render("input_doc_bits")
     elif isinstance(enc, FeatureEncoder):
         input_doc = render("input_doc_features", features=enc.features, width=enc.width)
+    elif isinstance(enc, BitplaneEncoder):
+        input_doc = render("input_doc_planes", channels=enc.channels,
+                           hw=enc.pixels // enc.channels, planes=enc.planes)
     else:
         input_doc = render("input_doc_pixels", channels=enc.channels,
                            hw=enc.pixels // enc.channels,

@@ -12,6 +12,8 @@ the order of :class:`lutnn.ir.layers.InputEncoder`.  Because thresholds increase
 pixel form a thermometer code: non-increasing in ``t``.
 
 Encoders are found by name through the explicit registry :data:`ENCODERS` / :func:`get_encoder`.
+:class:`BitplaneEncoder` (``"bitplanes"``) is no comparator: its bits are the top bits of each
+pixel (wires in hardware), in the same channel-major order.
 
 :class:`FeatureThermometer` (``"distributive"``, ``"uniform"``) generalizes this to thresholds of
 their own for every input on W-bit fixed-point values: tabular features (float tables mapped to
@@ -157,6 +159,58 @@ class ThermometerEncoder(ComparatorEncoder):
         elif levels is not None and levels != len(thresholds):
             raise ValueError(f"levels={levels} but {len(thresholds)} thresholds were given")
         super().__init__(thresholds)
+
+
+class BitplaneEncoder(nn.Module):
+    """The top ``B`` bits of every 8-bit pixel, as they are: in hardware, wires (0 LUTs).
+
+    ``out[:, c*B + j] = (pixel[:, c] >> (7 - j)) & 1`` for ``j = 0 .. B-1``: plane 0 is the
+    most significant bit (``pixel >= 128``, the 1-bit threshold encoder), plane 1 the next.
+    Channel-major, as :class:`ComparatorEncoder`; exports as :class:`lutnn.ir.BitplaneEncoder`.
+    Two planes hold what a thermometer at 64 / 128 / 192 holds (bit 6 = its 3 bits' XOR).
+
+    Args:
+        levels: ``B``, the top bits taken (1..8).
+
+    Example:
+        >>> BitplaneEncoder(levels=2)(torch.tensor([[[[127.0, 200.0]]]])).tolist()
+        [[[[0.0, 1.0]], [[1.0, 1.0]]]]
+    """
+
+    name = "bitplanes"
+
+    def __init__(self, levels: int = 2) -> None:
+        super().__init__()
+        if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= 8:
+            raise ValueError(f"levels (the bit planes) must be an integer in 1..8, got "
+                             f"{levels!r}")
+        self.planes = levels
+
+    @property
+    def num_thresholds(self) -> int:
+        """``B``, the bits per input channel (the other encoders' ``T``)."""
+        return self.planes
+
+    def out_channels(self, in_channels: int) -> int:
+        """Output channels for ``in_channels`` input channels: ``in_channels * B``."""
+        return in_channels * self.planes
+
+    def to_config(self) -> dict[str, Any]:
+        return {"name": "bitplanes", "levels": self.planes}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels ``[B, C, H, W]`` (integers 0..255, float or uint8) -> bits ``[B, C*B, H, W]``."""
+        if x.dim() != 4:
+            raise ValueError(f"{type(self).__name__} expects pixels of shape [B, C, H, W], "
+                             f"got shape {tuple(x.shape)}")
+        b, c, h, w = x.shape
+        px = x.to(torch.int32).unsqueeze(2)  # (B, C, 1, H, W); pixels are whole numbers
+        shifts = torch.arange(7, 7 - self.planes, -1, device=x.device).view(1, 1, -1, 1, 1)
+        bits = (px >> shifts) & 1  # (B, C, planes, H, W)
+        return bits.reshape(b, c * self.planes, h, w).to(torch.float32)
+
+    def extra_repr(self) -> str:
+        return f"planes={self.planes}"
 
 
 IMAGE_WIDTH = 8  # pixels are 8-bit: their fixed-point mapping is the identity
@@ -360,11 +414,12 @@ def snap_thresholds(thresholds: np.ndarray, snap: int, width: int) -> np.ndarray
 
 
 #: encoder modules of a model's first block (``to_ir`` and distillation recognise them)
-ENCODER_MODULES = (ComparatorEncoder, FeatureThermometer)
+ENCODER_MODULES = (ComparatorEncoder, FeatureThermometer, BitplaneEncoder)
 
 ENCODERS: dict[str, type[nn.Module]] = {
     "threshold": ThresholdEncoder,
     "thermometer": ThermometerEncoder,
+    "bitplanes": BitplaneEncoder,
     "distributive": DistributiveThermometer,
     "uniform": UniformThermometer,
 }

@@ -30,12 +30,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
+from lutnn.data.encodings import BitplaneEncoder as TorchBitplanes
 from lutnn.data.encodings import ComparatorEncoder, FeatureThermometer
 from lutnn.errors import LutnnError
 from lutnn.frontend.spatial import conv_node, lut_arrays, pool_node, xnor_arrays
 from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
     BitLayer,
+    BitplaneEncoder,
     FeatureEncoder,
     GroupSumHead,
     InputEncoder,
@@ -60,7 +62,7 @@ class _Walk:
     shape: tuple[int, ...] | None
     width: int | None
     index: int = 0
-    encoder: InputEncoder | FeatureEncoder | None = None
+    encoder: InputEncoder | FeatureEncoder | BitplaneEncoder | None = None
     layers: list[BitLayer] = field(default_factory=list)
     head: GroupSumHead | None = None
 
@@ -109,6 +111,18 @@ def _comparator_encoder(module: ComparatorEncoder, walk: _Walk, name: str) -> No
     walk.encoder = InputEncoder(name="encoder", channels=c, pixels=c * h * w,
                                 thresholds=thresholds)
     walk.shape = (c * walk.encoder.levels, h, w)
+    walk.width = walk.encoder.out_width
+
+
+@BLOCKS.register(TorchBitplanes)
+def _bitplane_encoder(module: TorchBitplanes, walk: _Walk, name: str) -> None:
+    if walk.index != 0 or walk.shape is None or len(walk.shape) != 3:
+        raise LutnnError("the bit-plane encoder must be the first block, with an image "
+                         "input_shape (C, H, W)")
+    c, h, w = walk.shape
+    walk.encoder = BitplaneEncoder(name="encoder", channels=c, pixels=c * h * w,
+                                   planes=module.planes)
+    walk.shape = (c * module.planes, h, w)
     walk.width = walk.encoder.out_width
 
 

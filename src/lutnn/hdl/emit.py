@@ -18,7 +18,10 @@ Hardware per node of the lowered netlist:
 * encoder: one comparator ``pixel >= threshold`` per output bit (constants for 0 and 256);
   a :class:`~lutnn.ir.FeatureEncoder`: one ``x[q] >= W'd<threshold[q, t]>`` per bit on the
   W-bit fixed-point input q (constants for 0 and 2**W), its float -> fixed-point mapping
-  (offset, scale per input) written in the header;
+  (offset, scale per input) written in the header; only for the bits the network reads
+  (:func:`~lutnn.ir.passes.encoder.encoder_bits_read`; the others are tied to 0) and one per
+  distinct comparison (equal ones are copies of the first); a
+  :class:`~lutnn.ir.BitplaneEncoder`: wires from the pixels' top bits;
 * logic layer: per :class:`~lutnn.ir.LutOp` one ``<top>_lut`` (a constant or a wire where
   that is all it is), per :class:`~lutnn.ir.AddOp` one ``+``, per
   :class:`~lutnn.ir.CompareOp` one ``>=`` (``<`` where inverted);
@@ -32,11 +35,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from lutnn.hdl.naming import comment_text, verilog_identifier
 from lutnn.hdl.ops import OPS, Names, bit_range, concat, lut_line
 from lutnn.hdl.templates import render
 from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
+    BitplaneEncoder,
     FeatureEncoder,
     InputEncoder,
     LogicLayer,
@@ -46,6 +52,7 @@ from lutnn.ir.layers import (
 )
 from lutnn.ir.lowered import greater_ops
 from lutnn.ir.options import PIPELINES, ExportOptions, default_argmax, parse_pipeline
+from lutnn.ir.passes.encoder import KIND_PLANE, encoder_bits_read, encoder_keys
 from lutnn.ir.passes.flow import (
     LOWER,
     MINIMIZE,
@@ -133,47 +140,41 @@ class _Context:
     top: str  # the top module's name (prefix of every module)
     index: int  # the layer's position, from 1 (titles and module names)
     scores: bool  # the head also outputs the class scores
+    read: np.ndarray | None = None  # the encoder's bits the network reads (None: all)
 
 
 # ---------------------------------------------------------------------------------------------
 # one body per IR layer type
 
 
-def _encoder_body(enc: InputEncoder) -> list[str]:
-    hw = enc.pixels // enc.channels
-    levels = [int(t) for t in enc.thresholds]
+def _encoder_body(enc: InputEncoder | FeatureEncoder | BitplaneEncoder,
+                  read: np.ndarray | None) -> tuple[list[str], int]:
+    """One line per encoder bit, and the comparators built.  Only the bits the network reads
+    (``read``; None: all) get logic, and bits comparing the same input with the same constant
+    share one comparator (the first read one); an unread bit is tied to 0, a bit plane is a
+    wire, a comparison with 0 or past the largest input a constant."""
+    w = enc.width if isinstance(enc, FeatureEncoder) else 8
+    top = enc.max_value if isinstance(enc, FeatureEncoder) else 255
+    keys = encoder_keys(enc)  # (bits, 3): input q, kind, constant
+    first: dict[tuple[int, int], int] = {}
     lines = []
-    for c in range(enc.channels):
-        for t, thr in enumerate(levels):
-            for p in range(hw):
-                bit = (c * len(levels) + t) * hw + p
-                q = c * hw + p
-                if thr == 0:
-                    lines.append(render("assign", lhs=f"y[{bit}]", rhs="1'b1"))
-                elif thr >= 256:
-                    lines.append(render("assign", lhs=f"y[{bit}]", rhs="1'b0"))
-                else:
-                    lines.append(render("encoder_bit", bit=bit, msb=8 * q + 7, lsb=8 * q,
-                                        threshold=thr))
-    return lines
-
-
-def _feature_body(enc: FeatureEncoder) -> list[str]:
-    hw, w = enc.features // enc.channels, enc.width
-    lines = []
-    for c in range(enc.channels):
-        for t in range(enc.levels):
-            for p in range(hw):
-                bit, q = (c * enc.levels + t) * hw + p, c * hw + p
-                thr = int(enc.thresholds[q, t])
-                if thr == 0:
-                    lines.append(render("assign", lhs=f"y[{bit}]", rhs="1'b1"))
-                elif thr > enc.max_value:
-                    lines.append(render("assign", lhs=f"y[{bit}]", rhs="1'b0"))
-                else:
-                    lines.append(render("feature_bit", bit=bit, msb=w * q + w - 1, lsb=w * q,
-                                        width=w, threshold=thr))
-    return lines
+    for bit, (q, kind, c) in enumerate(keys.tolist()):
+        if read is not None and not read[bit]:
+            rhs = "1'b0"  # nothing reads it: no comparator
+        elif kind == KIND_PLANE:
+            rhs = f"x[{w * q + c}]"
+        elif c == 0 or c > top:
+            rhs = "1'b1" if c == 0 else "1'b0"
+        elif (q, c) in first:
+            rhs = f"y[{first[q, c]}]"  # the same comparison: one comparator
+        else:
+            first[q, c] = bit
+            span = {"bit": bit, "msb": w * q + w - 1, "lsb": w * q, "threshold": c}
+            lines.append(render("feature_bit", width=w, **span)
+                         if isinstance(enc, FeatureEncoder) else render("encoder_bit", **span))
+            continue
+        lines.append(render("assign", lhs=f"y[{bit}]", rhs=rhs))
+    return lines, len(first)
 
 
 def feature_mapping_comment(enc: FeatureEncoder) -> list[str]:
@@ -350,32 +351,47 @@ def _head_body(head: LoweredHead, top: str, scores: bool) -> tuple[list[str], in
 # blocks, pipeline, top
 
 
+def _encoder_module(enc, ctx: _Context, title: str, in_msb: int) -> tuple[_Block, str]:
+    """The encoder's module and its title with what it builds."""
+    module = f"{ctx.top}_enc_{verilog_identifier(enc.name)}"
+    body, built = _encoder_body(enc, ctx.read)
+    if not isinstance(enc, BitplaneEncoder):
+        unread = "" if ctx.read is None else f", {int((~ctx.read).sum())} bits unread (0)"
+        title += f"; {built} comparators built (the bits read, equal ones shared{unread})"
+    text = render("layer_module", title=title, module=module, in_msb=in_msb,
+                  out_msb=enc.out_width - 1, body="\n".join(body))
+    return _Block("encoder", "enc", module, text, enc.out_width), title
+
+
 @BLOCKS.register(InputEncoder)
 def _encoder_block(enc: InputEncoder, ctx: _Context) -> tuple[_Block, str]:
-    module = f"{ctx.top}_enc_{verilog_identifier(enc.name)}"
     thresholds = ", ".join(str(int(t)) for t in enc.thresholds)
     title = (f"encoder {comment_text(enc.name)}: {enc.pixels} pixels ({enc.channels} "
              f"channel(s)) x thresholds [{thresholds}] -> {enc.out_width} bits, "
              "bit (c*T + t)*HW + p = pixel[c*HW + p] >= threshold[t]")
-    text = render("layer_module", title=title, module=module, in_msb=8 * enc.pixels - 1,
-                  out_msb=enc.out_width - 1, body="\n".join(_encoder_body(enc)))
-    return (_Block("encoder", "enc", module, text, enc.out_width),
-            f"//   input: {enc.pixels} 8-bit pixels; {title}")
+    block, title = _encoder_module(enc, ctx, title, 8 * enc.pixels - 1)
+    return block, f"//   input: {enc.pixels} 8-bit pixels; {title}"
+
+
+@BLOCKS.register(BitplaneEncoder)
+def _bitplane_block(enc: BitplaneEncoder, ctx: _Context) -> tuple[_Block, str]:
+    title = (f"encoder {comment_text(enc.name)}: {enc.pixels} pixels ({enc.channels} "
+             f"channel(s)) x their top {enc.planes} bit(s) -> {enc.out_width} bits, "
+             "bit (c*B + j)*HW + p = bit 7-j of pixel[c*HW + p] (wires, no logic)")
+    block, title = _encoder_module(enc, ctx, title, 8 * enc.pixels - 1)
+    return block, f"//   input: {enc.pixels} 8-bit pixels; {title}"
 
 
 @BLOCKS.register(FeatureEncoder)
 def _feature_block(enc: FeatureEncoder, ctx: _Context) -> tuple[_Block, str]:
-    module = f"{ctx.top}_enc_{verilog_identifier(enc.name)}"
     title = (f"encoder {comment_text(enc.name)}: {enc.features} {enc.width}-bit unsigned "
              f"inputs ({enc.channels} channel(s)) x {enc.levels} thresholds each -> "
              f"{enc.out_width} bits, bit (c*T + t)*HW + p = x[c*HW + p] >= "
              "threshold[c*HW + p, t] (a table: bit f*T + t = x[f] >= threshold[f, t])")
-    text = render("layer_module", title=title, module=module,
-                  in_msb=enc.width * enc.features - 1, out_msb=enc.out_width - 1,
-                  body="\n".join(_feature_body(enc)))
+    block, title = _encoder_module(enc, ctx, title, enc.width * enc.features - 1)
     summary = "\n".join([f"//   input: {enc.features} {enc.width}-bit fixed-point values; "
                          f"{title}", *feature_mapping_comment(enc)])
-    return _Block("encoder", "enc", module, text, enc.out_width), summary
+    return block, summary
 
 
 def _layer_block(layer, ctx: _Context, kind: str, note: str, body: list[str],
@@ -427,9 +443,10 @@ def _blocks(netlist: Netlist, top: str, scores: bool) -> tuple[list[_Block], lis
     if netlist.encoder is None:
         summary.append(f"//   input: {netlist.input_bits} bits")
     nodes = [netlist.encoder, *netlist.layers, netlist.head]
+    read = encoder_bits_read(netlist) if netlist.encoder is not None else None
     for i, node in enumerate(nodes):
         if node is not None:
-            block, line = BLOCKS(node, _Context(top, i, scores))
+            block, line = BLOCKS(node, _Context(top, i, scores, read if i == 0 else None))
             blocks.append(block)
             summary.append(line)
     if netlist.head is None:

@@ -112,6 +112,10 @@ def split_stream(netlist: Netlist) -> tuple[list, ImageFlatten | None, list]:
     if isinstance(netlist.encoder, FeatureEncoder):
         raise LutnnError(f"encoder {netlist.encoder.name!r}: a FeatureEncoder cannot stream "
                          "(it has no pixels); use emit_verilog (the unrolled form)")
+    if netlist.encoder is not None and not isinstance(netlist.encoder, InputEncoder):
+        raise LutnnError(f"encoder {netlist.encoder.name!r}: a "
+                         f"{type(netlist.encoder).__name__} does not stream (only comparator "
+                         "encoders do); use emit_verilog (the unrolled form)")
     layers = list(netlist.layers)
     if not layers or not isinstance(layers[0], SPATIAL_LAYERS):
         first = layers[0] if layers else netlist.head

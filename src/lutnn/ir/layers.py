@@ -1,7 +1,7 @@
 """The lutnn IR: frozen, typed layers of a binary network, read by the simulator and emitters.
 
-A :class:`Netlist` is a chain: 8-bit pixels -> optional :class:`InputEncoder` (or W-bit
-fixed-point features -> :class:`FeatureEncoder`) -> layers
+A :class:`Netlist` is a chain: 8-bit pixels -> optional :class:`InputEncoder` (or
+:class:`BitplaneEncoder`, or W-bit fixed-point features -> :class:`FeatureEncoder`) -> layers
 (:class:`LutLayer`, :class:`ThresholdLayer`, :class:`OrLayer`) -> optional
 :class:`GroupSumHead` (class popcounts + argmax).  Every layer reads a flat vector of
 ``in_width`` bits and writes ``out_width`` bits; connectivity is explicit (``inputs`` index
@@ -77,6 +77,55 @@ class InputEncoder:
             raise ValueError(
                 f"layer {self.name!r}: thresholds must be strictly increasing in 0..256, got {t}"
             )
+        if self.channels <= 0 or self.pixels <= 0 or self.pixels % self.channels:
+            raise ValueError(
+                f"layer {self.name!r}: pixels ({self.pixels}) must be a positive multiple of "
+                f"channels ({self.channels})"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class BitplaneEncoder:
+    """The top bits of every pixel, as they are: no comparator, only wires.
+
+    ``bit[(c*B + j)*HW + p] = (pixel[c*HW + p] >> (7 - j)) & 1`` for ``j = 0 .. B-1``: plane 0
+    is the most significant bit (``pixel >= 128``), plane 1 the next one, and so on; the bit
+    order is :class:`InputEncoder`'s with ``T = B`` (channel-major).  Two planes hold exactly
+    what a thermometer at 64 / 128 / 192 holds, for no logic at all.
+
+    Attributes:
+        name: layer name.
+        channels: C, the image channels.
+        pixels: total 8-bit pixel inputs, C*H*W, flattened channel-major.
+        planes: B, the top bits taken from every pixel (1..8).
+    """
+
+    name: str
+    channels: int
+    pixels: int
+    planes: int
+
+    ARRAYS: ClassVar = ()
+
+    @property
+    def levels(self) -> int:
+        """B: bits per pixel (the ``T`` of the other encoders' bit order)."""
+        return int(self.planes)
+
+    @property
+    def in_width(self) -> int:
+        """Number of 8-bit pixel inputs (not bits)."""
+        return self.pixels
+
+    @property
+    def out_width(self) -> int:
+        return self.pixels * self.planes
+
+    def validate(self) -> None:
+        if isinstance(self.planes, bool) or not isinstance(self.planes, int) \
+                or not 1 <= self.planes <= 8:
+            raise ValueError(f"layer {self.name!r}: planes must be an int in 1..8, "
+                             f"got {self.planes!r}")
         if self.channels <= 0 or self.pixels <= 0 or self.pixels % self.channels:
             raise ValueError(
                 f"layer {self.name!r}: pixels ({self.pixels}) must be a positive multiple of "
@@ -360,8 +409,8 @@ BitLayer = LutLayer | ThresholdLayer | OrLayer | LogicLayer
 Head = GroupSumHead | LoweredHead
 BIT_LAYERS = (LutLayer, ThresholdLayer, OrLayer, LogicLayer)
 HEADS = (GroupSumHead, LoweredHead)
-Encoder = InputEncoder | FeatureEncoder
-ENCODERS = (InputEncoder, FeatureEncoder)
+Encoder = InputEncoder | FeatureEncoder | BitplaneEncoder
+ENCODERS = (InputEncoder, FeatureEncoder, BitplaneEncoder)
 NODE_TYPES = (*ENCODERS, *BIT_LAYERS, *HEADS)  # every flat IR node type
 # The spatial nodes (lutnn.ir.spatial: shared-table convolutions, pooling, flatten) chain like
 # bit layers; lutnn.ir.passes.lower_spatial unrolls them into flat ones for the flat backends.

@@ -35,6 +35,8 @@ from lutnn.errors import LutnnError
 from lutnn.io import atomic_path, read_json, write_json
 from lutnn.ir.dispatch import MissingEntryError
 from lutnn.ir.layers import (
+    ENCODERS,
+    BitplaneEncoder,
     FeatureEncoder,
     GroupSumHead,
     InputEncoder,
@@ -55,8 +57,8 @@ FORMAT = "lutnn.netlist"
 # The spatial nodes (lutnn.ir.spatial) are saved like the flat layers.
 LAYER_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (InputEncoder, FeatureEncoder, LutLayer, ThresholdLayer, OrLayer, GroupSumHead,
-                *SPATIAL_LAYERS)
+    for cls in (InputEncoder, FeatureEncoder, BitplaneEncoder, LutLayer, ThresholdLayer,
+                OrLayer, GroupSumHead, *SPATIAL_LAYERS)
 }
 _SCALAR_TYPES = {"name": str}  # every other scalar field is an int
 
@@ -225,7 +227,7 @@ def load_netlist(folder: str | os.PathLike) -> Netlist:
         encoder = head = None
         if doc.get("encoder") is not None:
             encoder = _layer_from_json(
-                doc["encoder"], "encoder", arrays, json_path, (InputEncoder, FeatureEncoder)
+                doc["encoder"], "encoder", arrays, json_path, ENCODERS
             )
         bit_types = (LutLayer, ThresholdLayer, OrLayer, *SPATIAL_LAYERS)
         layers = tuple(

@@ -15,6 +15,7 @@ from typing import Any
 
 from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
+    BitplaneEncoder,
     FeatureEncoder,
     GroupSumHead,
     InputEncoder,
@@ -44,6 +45,13 @@ def _feature_row(enc: FeatureEncoder) -> dict[str, Any]:
     # in_width counts W-bit inputs; each node is one x[q] >= threshold[q, t] comparator.
     return dict(in_width=enc.features, out_width=enc.out_width, fan_in=enc.width,
                 nodes=enc.out_width, levels=enc.levels, width=enc.width)
+
+
+@rows.register(BitplaneEncoder)
+def _bitplane_row(enc: BitplaneEncoder) -> dict[str, Any]:
+    # in_width counts 8-bit pixels; each node is one bit of a pixel: a wire, no logic.
+    return dict(in_width=enc.pixels, out_width=enc.out_width, fan_in=1, nodes=enc.out_width,
+                levels=enc.levels, planes=enc.planes)
 
 
 @rows.register(LutLayer)
@@ -113,7 +121,8 @@ def netlist_summary(netlist: Netlist) -> dict[str, Any]:
 
     ``totals`` holds ``lut_nodes``, ``lut_nodes_by_k`` ({k: count}), ``lut_table_bits``,
     ``threshold_neurons``, ``threshold_connections`` (nonzero weights), ``or_gates``,
-    ``comparators`` (encoder), ``input_bits``, ``output_bits`` and ``num_classes`` (or None).
+    ``comparators`` (encoder bits; a bit-plane encoder has none), ``input_bits``,
+    ``output_bits`` and ``num_classes`` (or None).
     A spatial convolution counts its shared tables / neurons once (one per output channel,
     not per position): the streaming form's node count.
     """
@@ -130,7 +139,8 @@ def netlist_summary(netlist: Netlist) -> dict[str, Any]:
         "threshold_neurons": sum(r["nodes"] for r in table if "connections" in r),
         "threshold_connections": sum(r["connections"] for r in table if "connections" in r),
         "or_gates": sum(r["nodes"] for r in table if r["type"] in ("OrLayer", "OrPool")),
-        "comparators": netlist.encoder.out_width if netlist.encoder is not None else 0,
+        "comparators": (netlist.encoder.out_width if netlist.encoder is not None
+                        and not isinstance(netlist.encoder, BitplaneEncoder) else 0),
         "input_bits": netlist.input_bits,
         "output_bits": netlist.output_bits,
         "num_classes": netlist.head.num_classes if netlist.head is not None else None,

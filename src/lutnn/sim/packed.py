@@ -25,6 +25,7 @@ import numpy as np
 from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
     AddOp,
+    BitplaneEncoder,
     CompareOp,
     FeatureEncoder,
     GroupSumHead,
@@ -114,6 +115,26 @@ def encode_packed(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
     for t, thr in enumerate(enc.thresholds.tolist()):
         if thr <= 255:  # 256: never reached by a uint8 pixel, the row stays 0
             out[:, t] = _pack_rows(px >= np.uint8(thr))
+    return out.reshape(enc.out_width, nw)
+
+
+@BLOCKS.register(BitplaneEncoder)
+def _bitplane_stage(enc: BitplaneEncoder, pixels: np.ndarray, batch: int) -> np.ndarray:
+    return encode_bitplanes_packed(enc, pixels)
+
+
+def encode_bitplanes_packed(enc: BitplaneEncoder, pixels: np.ndarray) -> np.ndarray:
+    """Packed encoder output ``[P*B, words]`` from uint8 pixels ``[B, P]``: row
+    ``(c*B + j)*HW + p`` is bit ``7 - j`` of pixel ``c*HW + p``."""
+    b = pixels.shape[0]
+    nw = num_words(b)
+    hw = enc.pixels // enc.channels
+    px = np.zeros((enc.pixels, nw * WORD_BITS), dtype=np.uint8)  # (P, B padded): samples last
+    px[:, :b] = pixels.T
+    px = px.reshape(enc.channels, hw, -1)  # (C, HW, B')
+    out = np.zeros((enc.channels, enc.planes, hw, nw), dtype=np.uint64)
+    for j in range(enc.planes):
+        out[:, j] = _pack_rows(((px >> (7 - j)) & 1).astype(np.bool_))
     return out.reshape(enc.out_width, nw)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from lutnn.ir.dispatch import NodeTable
 from lutnn.ir.layers import (
     AddOp,
+    BitplaneEncoder,
     CompareOp,
     FeatureEncoder,
     GroupSumHead,
@@ -113,6 +114,19 @@ def encode_reference(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
         for t in range(levels):
             for p in range(hw):
                 out[:, (c * levels + t) * hw + p] = px[:, c * hw + p] >= enc.thresholds[t]
+    return out
+
+
+@BLOCKS.register(BitplaneEncoder)
+def encode_bitplanes_reference(enc: BitplaneEncoder, pixels: np.ndarray) -> np.ndarray:
+    """``bit[(c*B + j)*HW + p] = (pixel[c*HW + p] >> (7 - j)) & 1``."""
+    b = pixels.shape[0]
+    hw = enc.pixels // enc.channels
+    out = np.zeros((b, enc.out_width), dtype=np.bool_)
+    for c in range(enc.channels):
+        for j in range(enc.planes):
+            for p in range(hw):
+                out[:, (c * enc.planes + j) * hw + p] = (pixels[:, c * hw + p] >> (7 - j)) & 1
     return out
 
 

@@ -44,6 +44,27 @@ static inline uint64_t lutnn_ge64(const uint8_t *col, uint8_t t) {
 #endif
 }
 
+/* Bit s of the result: bit b (0 = least significant) of col[s], for the 64 bytes
+ * col[0..63]. */
+static inline uint64_t lutnn_bit64(const uint8_t *col, int b) {
+#if defined(__SSE2__)
+  /* shifting 16-bit lanes left by 7 - b puts bit b of both bytes at their bit 7 */
+  const __m128i shift = _mm_cvtsi32_si128(7 - b);
+  uint64_t m = 0;
+  int q;
+  for (q = 0; q < 4; q++) {
+    const __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(col + 16 * q));
+    m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_sll_epi16(a, shift)) << (16 * q);
+  }
+  return m;
+#else
+  uint64_t m = 0;
+  int s;
+  for (s = 0; s < 64; s++) m |= (uint64_t)((col[s] >> b) & 1) << s;
+  return m;
+#endif
+}
+
 {{word}}
 
 #if defined(__SSE2__)

@@ -34,6 +34,8 @@ s[{{index}}]
   }
 //@ encode_bit
     s[{{first}} + p] = lutnn_ge(col, {{threshold}});
+//@ encode_plane
+    s[{{first}} + p] = lutnn_bit(col, {{bit}});
 //@ encode_const
     s[{{first}} + p] = {{value}};
 //@ part_open
@@ -82,6 +84,10 @@ static const uint32_t {{name}}[{{count}}] = {{{values}}};
  *   Pixel bytes in the IR's order: index c*H*W + h*W + w ({{channels}} channel(s) of {{hw}}
  *   pixels).  Encoder bit (c*T + t)*H*W + p is pixel c*H*W + p >= threshold t, thresholds
  *   {{thresholds}}.
+//@ input_doc_planes
+ *   Pixel bytes in the IR's order: index c*H*W + h*W + w ({{channels}} channel(s) of {{hw}}
+ *   pixels).  Encoder bit (c*B + j)*H*W + p is bit 7-j of pixel c*H*W + p (its top {{planes}}
+ *   bit(s), the most significant first).
 //@ input_doc_bits
  *   One byte per input bit of the first layer, in its order; a nonzero byte is bit 1.
 //@ encode_feature

@@ -19,8 +19,11 @@ OrLayer ... -> GroupSumHead``) and repeats four rules until nothing changes:
 
 The last layer keeps every bit: the head (or the netlist's output) reads them by position, and
 a :class:`~lutnn.ir.GroupSumHead` has no per-class offset to absorb a constant bit, so constant
-bits there stay and are counted (``constant_head_bits``).  The encoder is kept as it is (its
-unread comparators cost nothing after synthesis).  Lowered nodes are refused: prune first,
+bits there stay and are counted (``constant_head_bits``).  The encoder is kept as it is, but
+the first layer reads equal comparisons (a distributive thermometer's coinciding thresholds)
+through one bit (:func:`~lutnn.ir.passes.encoder.encoder_copies`), so their LUTs merge too;
+the emitter then builds only the comparators that are read, one per distinct comparison
+(:func:`~lutnn.ir.passes.encoder.encoder_bits_read`).  Lowered nodes are refused: prune first,
 then :func:`~lutnn.ir.passes.lower` and :func:`~lutnn.ir.passes.minimize` (the emitter does).
 """
 
@@ -31,7 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lutnn.ir.layers import FeatureEncoder, InputEncoder, LutLayer, Netlist, OrLayer, ThresholdLayer
+from lutnn.ir.layers import Encoder, FeatureEncoder, LutLayer, Netlist, OrLayer, ThresholdLayer
+from lutnn.ir.passes.encoder import KIND_COMPARE, encoder_copies, encoder_keys
 from lutnn.ir.passes.minimize import minimize_lut
 
 UNKNOWN = -1  # in a constant vector: the bit is not a constant (else its value 0 or 1)
@@ -101,21 +105,28 @@ class PruneReport:
 # -- one layer's nodes, canonicalised against the constants of the bits they read -----------
 
 
-def _encoder_constants(encoder: InputEncoder | FeatureEncoder | None, width: int
-                       ) -> np.ndarray:
+def _encoder_constants(encoder: Encoder | None, width: int) -> np.ndarray:
+    """Per encoder bit: 1 or 0 for a comparison with 0 or with more than the largest input
+    (``x >= 0``, ``pixel >= 256``), else UNKNOWN (a bit plane is never constant)."""
     const = np.full(width, UNKNOWN, np.int8)
-    if isinstance(encoder, FeatureEncoder):  # bit (c*T + t)*HW + p reads input c*HW + p
-        hw, levels = encoder.features // encoder.channels, encoder.levels
-        bit = np.arange(width)
-        q = (bit // (levels * hw)) * hw + bit % hw
-        t = encoder.thresholds[q, (bit // hw) % levels]
-        const[t == 0], const[t > encoder.max_value] = 1, 0
-    elif encoder is not None:  # bit (c*T + t)*HW + p; threshold 0: always 1, 256: always 0
-        hw = encoder.pixels // encoder.channels
-        t_of_bit = (np.arange(width) // hw) % encoder.levels
-        t = encoder.thresholds[t_of_bit]
-        const[t == 0], const[t == 256] = 1, 0
+    if encoder is None:
+        return const
+    keys = encoder_keys(encoder)  # (bits, 3): input, kind, constant
+    top = encoder.max_value if isinstance(encoder, FeatureEncoder) else 255
+    compare = keys[:, 1] == KIND_COMPARE
+    const[compare & (keys[:, 2] == 0)] = 1
+    const[compare & (keys[:, 2] > top)] = 0
     return const
+
+
+def _read_first_copies(netlist: Netlist, layers: list) -> None:
+    """The first layer reads every encoder bit through the first bit computing the same
+    comparison (:func:`encoder_copies`), so equal comparators are one and LUTs reading them
+    can merge."""
+    if netlist.encoder is None or not layers:
+        return
+    copies = encoder_copies(netlist.encoder)
+    layers[0] = _with_inputs(layers[0], copies[layers[0].inputs], layers[0].in_width)
 
 
 def _canonical_lut(idx: np.ndarray, table: np.ndarray, const: np.ndarray
@@ -248,6 +259,7 @@ def _round(netlist: Netlist, removed: list[dict[str, int]]) -> tuple[Netlist, li
     """One forward sweep (fold constants, canonicalise, merge duplicates) and one backward
     sweep (drop unread nodes); adds to ``removed`` and returns the constant-bit counts."""
     layers = list(netlist.layers)
+    _read_first_copies(netlist, layers)
     const = _encoder_constants(netlist.encoder, netlist.input_bits)
     consts, reps = [], []
     for i, layer in enumerate(layers):
