@@ -1,15 +1,21 @@
-"""Accuracy vs LUTs on MNIST: lutnn's presets against the peers' published points.
+"""Accuracy vs LUTs on MNIST, in both counting conventions, against the peers' published points.
 
 Each point is one command, ``lutnn train --preset NAME``; this script trains it (or resumes
 it), exports it, checks PyTorch == IR simulator on all 10,000 test images (and the RTL on
-``--rtl-vectors`` of them), and synthesizes it with Yosys ``synth_xilinx``.  LUTs are the
-whole design (the input encoder, LUT layers, popcounts, argmax, pipeline registers'
-neighbours) and, beside it, the count without the encoder where synthesis reports it.
+``--rtl-vectors`` of them), and synthesizes it with Yosys ``synth_xilinx``.  Every row holds
+both LUT counts (``lutnn synth`` measures both): the *whole design* (input encoder, LUT layers,
+popcounts, argmax; lutnn's convention, judged on the presets small / medium / large) and the
+*encoder excluded* (the same design synthesized without its input encoder; the peers'
+convention, judged on thermo-small / thermo-medium / thermo-large).  ``pareto.png`` has one
+panel per convention, each with the peers' points counted that way (lutnn's
+``anchors.json``, from ANCHORS.md).
 
     export LUTNN_DATA=/work/shared/data/mnist
     .venv/bin/python benchmarks/pareto.py                        # small, medium, large, seed 0
     .venv/bin/python benchmarks/pareto.py --presets small --seeds 0 1 2   # the seed spread
     .venv/bin/python benchmarks/pareto.py --points small:0 small:1 medium:0 # explicit points
+    .venv/bin/python benchmarks/pareto.py --from runs/dwn-mnist   # run folders trained already
+    .venv/bin/python benchmarks/pareto.py --plot-only             # replot --out's rows
     .venv/bin/python benchmarks/pareto.py --quick                # 1 epoch of small, no synth
 
 Rows of points already in the output JSON and not measured again are kept (``--fresh`` drops
@@ -36,8 +42,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "pareto.json"
 def measure(name: str, seed: int, runs: Path, data: str | None, epochs: int | None,
             rtl_vectors: int, synth: bool) -> dict:
     """Train (or resume), export, simulate and synthesize one preset; returns its row."""
-    from lutnn import io
-    from lutnn.pipeline import export_run, simulate_run, synth_run
     from lutnn.presets import get_preset
     from lutnn.train import TrainConfig, train
 
@@ -49,15 +53,27 @@ def measure(name: str, seed: int, runs: Path, data: str | None, epochs: int | No
         train(preset.model, run, model_overrides=preset.config,
               train_cfg=TrainConfig(seed=seed, **settings), data=data,
               resume=(run / "checkpoint.pt").is_file())
+    row = measure_run(run, name, seed, rtl_vectors, synth)
+    row["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    return row
+
+
+def measure_run(run: Path, name: str, seed: int, rtl_vectors: int, synth: bool) -> dict:
+    """Export, simulate and synthesize a trained run folder (finished stages read back)."""
+    from lutnn import io
+    from lutnn.pipeline import export_run, simulate_run, synth_run
+    from lutnn.presets import PRESETS
+
     metrics = io.read_json(run / "metrics.json")
     if not (run / "hdl" / "export.json").is_file():
         export_run(run)
     sim = simulate_run(run)  # all test images: PyTorch == IR simulator
     if sim["mismatches"]:
         raise SystemExit(f"{run}: {sim['mismatches']} PyTorch/simulator mismatches (a bug)")
+    preset = PRESETS.get(name)
     row = {
         "preset": name, "seed": seed, "command": f"lutnn train --preset {name} --seed {seed}",
-        "budget": preset.budget, "val_accuracy": metrics["val_accuracy"],
+        "budget": preset.budget if preset else "", "val_accuracy": metrics["val_accuracy"],
         "test_accuracy": metrics["test_accuracy"], "sim_accuracy": sim["accuracy"],
         "lut_nodes": metrics.get("luts"), "epochs": metrics["epochs"],
         "train_seconds": metrics["seconds"], "run": str(run),
@@ -75,10 +91,23 @@ def measure(name: str, seed: int, runs: Path, data: str | None, epochs: int | No
     if synth:  # a finished synthesis is read back (synth refuses a stale export)
         done = run / "synth.json"
         s = io.read_json(done) if done.is_file() else synth_run(run)
-        row.update(luts=s["luts"], luts_without_encoder=s.get("luts_without_encoder"),
+        excluded = s.get("luts_encoder_excluded", s.get("luts_without_encoder"))
+        row.update(luts=s["luts"], luts_encoder_excluded=excluded,
+                   luts_without_encoder=s.get("luts_without_encoder"),
                    ffs=s["ffs"], levels=s["levels"], synth_tool=s["tool"])
-    row["wall_seconds"] = round(time.perf_counter() - t0, 1)
     return row
+
+
+def from_run(run: Path, rtl_vectors: int, synth: bool) -> dict:
+    """The row of a run folder trained already (``lutnn train --preset NAME --out RUN``):
+    its preset found by content (:func:`lutnn.presets.preset_of_run`), else its folder name."""
+    from lutnn import io
+    from lutnn.presets import preset_of_run
+
+    record = io.read_json(run / "run.json")
+    name = preset_of_run(record) or run.name
+    return measure_run(run, name, int(record.get("train", {}).get("seed", 0)), rtl_vectors,
+                       synth)
 
 
 def spread(rows: list[dict]) -> list[dict]:
@@ -92,24 +121,56 @@ def spread(rows: list[dict]) -> list[dict]:
     return out
 
 
-def plot(rows: list[dict], path: Path) -> None:
-    """Accuracy vs LUTs of the presets (whole design) beside the peers' published points."""
-    from lutnn.report import plot_accuracy_vs_luts
+#: the two panels of the plot: (title, the row's LUT count, the peers' convention)
+PANELS = (("encoder excluded (the peers' convention)", "luts_encoder_excluded",
+           "encoder excluded"),
+          ("whole design (lutnn's convention)", "luts", "whole design"))
 
-    plot_accuracy_vs_luts([{"name": f"{r['preset']} s{r['seed']}", "kind": "LUT-Net",
-                            "luts": r["luts"], "test_accuracy": r["test_accuracy"],
-                            "rtl_accuracy": None} for r in rows if r.get("luts")], path)
+
+def _luts(row: dict, key: str) -> int | None:
+    """The row's LUT count ``key`` (rows written before both conventions were named hold
+    the encoder-excluded count as ``luts_without_encoder``)."""
+    if key == "luts_encoder_excluded":
+        return row.get(key, row.get("luts_without_encoder"))
+    return row.get(key)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Accuracy vs LUTs of the presets beside the peers' published points, one panel per
+    counting convention (a panel holds only the peers' points counted that way)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lutnn import io
+    from lutnn.report import draw_accuracy_vs_luts
+
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.2), dpi=120, sharex=True, sharey=True)
+    for ax, (title, key, convention) in zip(axes, PANELS, strict=True):
+        entries = [{"name": f"{r['preset']} s{r['seed']}", "kind": "LUT-Net",
+                    "luts": _luts(r, key), "test_accuracy": r["test_accuracy"],
+                    "rtl_accuracy": None} for r in rows if _luts(r, key)]
+        draw_accuracy_vs_luts(ax, entries, convention)
+        ax.set_title(f"LUTs, {title}", fontsize=10)
+    fig.suptitle("MNIST accuracy vs LUTs: lutnn presets (Yosys synth_xilinx) and published "
+                 "peers (their tools)", fontsize=11)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| preset | seed | test acc. | val acc. | LUT nodes | LUTs (whole) | LUTs (no enc.) "
-            "| FFs | epochs | train s |")
+    head = ("| preset | seed | test acc. | val acc. | LUT nodes | LUTs (whole design) "
+            "| LUTs (encoder excluded) | FFs | epochs | train s |")
     lines = [head, "|" + "---|" * 10]
     for r in rows:
+        excluded = _luts(r, "luts_encoder_excluded")
         lines.append(
             f"| {r['preset']} | {r['seed']} | {100 * r['test_accuracy']:.2f}% | "
             f"{100 * r['val_accuracy']:.2f}% | {r['lut_nodes']:,} | {r.get('luts') or '-'} | "
-            f"{r.get('luts_without_encoder') or '-'} | {r.get('ffs') or '-'} | {r['epochs']} | "
+            f"{excluded or '-'} | {r.get('ffs') or '-'} | {r['epochs']} | "
             f"{r['train_seconds']:.0f} |")
     return "\n".join(lines)
 
@@ -126,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="test images through the RTL (0: skip)")
     parser.add_argument("--no-synth", action="store_true", help="skip Yosys")
     parser.add_argument("--quick", action="store_true", help="1 epoch of small, no synth/RTL")
+    parser.add_argument("--from", dest="from_runs", nargs="+", type=Path, metavar="RUN",
+                        help="run folders trained already (their preset found by content); "
+                             "measured instead of the presets")
+    parser.add_argument("--plot-only", action="store_true",
+                        help="only redraw the table and plot of the rows in --out")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "pareto")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--fresh", action="store_true",
@@ -140,12 +206,19 @@ def main(argv: list[str] | None = None) -> int:
     points = [(n, s) for n in args.presets for s in args.seeds]
     if args.points:
         points = [(p.split(":")[0], int(p.split(":")[1])) for p in args.points]
+    if args.from_runs or args.plot_only:
+        points = []
     rows = []  # rows of other points already in --out are kept, re-measured ones replaced
     if args.out.is_file() and not args.fresh:
-        rows = [r for r in io.read_json(args.out)["rows"] if (r["preset"], r["seed"]) not in points]
-    for name, seed in points:
-        row = measure(name, seed, args.runs, args.data, args.epochs, args.rtl_vectors,
-                      not args.no_synth)
+        rows = [r for r in io.read_json(args.out)["rows"] if (r["preset"], r["seed"]) not in points
+                and r.get("run") not in {str(p) for p in args.from_runs or []}]
+    jobs = [(lambda n=n, s=s: measure(n, s, args.runs, args.data, args.epochs,
+                                      args.rtl_vectors, not args.no_synth)) for n, s in points]
+    jobs += [(lambda r=r: from_run(r, args.rtl_vectors, not args.no_synth))
+             for r in args.from_runs or []]
+    for job in jobs:
+        row = job()
+        rows = [r for r in rows if (r["preset"], r["seed"]) != (row["preset"], row["seed"])]
         rows.append(row)
         io.write_json(args.out, {"rows": rows, "spread": spread(rows)})  # a stop loses little
         print(json.dumps(row), flush=True)
@@ -153,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in spread(rows):
         print(f"{s['preset']}: {s['seeds']} seeds, test {100 * s['mean']:.2f}% "
               f"+- {100 * s['stdev']:.2f} (min {100 * s['min']:.2f}, max {100 * s['max']:.2f})")
-    if any(r.get("luts") for r in rows):
-        plot(rows, args.out.with_suffix(".png"))
+    plot(rows, args.out.with_suffix(".png"))  # the peers' points even before any synthesis
+    print(f"plot: {args.out.with_suffix('.png')}")
     return 0
 
 

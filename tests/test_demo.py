@@ -71,7 +71,8 @@ def test_report_numbers_equal_the_json(demo_dir):
         cells = rows[(e["name"], e["conv"])]
         assert cells["test acc. (PyTorch)"] == f"{100 * e['test_accuracy']:.2f}%"
         assert cells["RTL acc. (vectors)"].startswith(f"{100 * e['rtl_accuracy']:.2f}%")
-        assert cells["LUTs"] == str(e["luts"]) and cells["FFs"] == str(e["ffs"])
+        assert cells["LUTs (whole design)"] == str(e["luts"]) and cells["FFs"] == str(e["ffs"])
+        assert cells["LUTs (encoder excluded)"] == str(e["luts_encoder_excluded"])
         assert cells["LUT levels"] == str(e["levels"])
         assert cells["latency (cycles)"] == str(e["latency"])
         metrics = json.loads((out / e["name"] / "metrics.json").read_text())

@@ -108,6 +108,24 @@ def test_synth_counts_the_design_without_its_encoder(lut_run):
     result = synth_run(lut_run)
     assert 0 < result["luts_without_encoder"] <= result["luts"]
     assert result["encoder_luts"] == result["luts"] - result["luts_without_encoder"]
-    assert json.loads((lut_run / "synth.json").read_text())["luts_without_encoder"] == (
-        result["luts_without_encoder"])
-    assert "luts_without_encoder" not in synth_run(lut_run, without_encoder=False)
+    saved = json.loads((lut_run / "synth.json").read_text())
+    assert saved["luts_without_encoder"] == result["luts_without_encoder"]
+    # both conventions, named: whole design and encoder excluded
+    assert saved["luts_whole_design"] == result["luts"]
+    assert saved["luts_encoder_excluded"] == result["luts_without_encoder"]
+    assert [(r["convention"], r["luts"]) for r in saved["lut_conventions"]] == [
+        ("whole design", result["luts"]), ("encoder excluded", result["luts_without_encoder"])]
+    whole_only = synth_run(lut_run, without_encoder=False)
+    assert "luts_without_encoder" not in whole_only
+    assert whole_only["luts_encoder_excluded"] is None  # not measured, not guessed
+
+
+def test_lut_conventions_rows():
+    from lutnn.pipeline import lut_conventions
+
+    assert lut_conventions({"luts": 10, "luts_without_encoder": 7}, True)[
+        "luts_encoder_excluded"] == 7
+    assert lut_conventions({"luts": 10}, False)["luts_encoder_excluded"] == 10  # no encoder
+    rows = lut_conventions({"luts": 10}, None)["lut_conventions"]
+    assert [r["convention"] for r in rows] == ["whole design", "encoder excluded"]
+    assert rows[1]["luts"] is None and "peers" in rows[1]["counts"]

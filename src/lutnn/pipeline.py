@@ -436,6 +436,33 @@ def _synth_without_encoder(run_dir: Path, options: ExportOptions, target: str,
         if key in bare}}
 
 
+#: the two ways published LUT counts are made (ANCHORS.md: peers publish both): convention ->
+#: what it counts.  ``synth.json`` holds both (``luts_whole_design``,
+#: ``luts_encoder_excluded``) and ``lut_conventions``, one row per convention.
+LUT_CONVENTIONS = {
+    "whole design": "every LUT of the exported design: input encoder comparators, LUT "
+                    "layers, popcounts, argmax (lutnn's convention)",
+    "encoder excluded": "the same design synthesized without its input encoder, whose bits "
+                        "are then its inputs (the peers' convention, e.g. DWN's xcvu9p "
+                        "figures)",
+}
+
+
+def lut_conventions(result: dict, has_encoder: bool | None) -> dict:
+    """``luts_whole_design``, ``luts_encoder_excluded`` and ``lut_conventions`` of a synthesis
+    ``result``: without an encoder both are the whole design; with one not synthesized
+    without it (``--whole-only``), the encoder-excluded count is None."""
+    whole = result["luts"]
+    if "luts_without_encoder" in result:
+        excluded = result["luts_without_encoder"]
+    else:
+        excluded = whole if has_encoder is False else None
+    rows = [{"convention": name, "luts": luts, "counts": LUT_CONVENTIONS[name]}
+            for name, luts in (("whole design", whole), ("encoder excluded", excluded))]
+    return {"luts_whole_design": whole, "luts_encoder_excluded": excluded,
+            "lut_conventions": rows}
+
+
 def synth_run(run_dir: str | Path, *, target: str = "xilinx",
               without_encoder: bool = True, speed: int = 6) -> dict:
     """Synthesize the exported Verilog (exporting first if needed); writes ``RUN/synth.json``
@@ -444,7 +471,8 @@ def synth_run(run_dir: str | Path, *, target: str = "xilinx",
     result plus the export's ``latency`` (cycles), ``pipeline``, ``levels_per_stage`` and,
     with an Fmax, ``latency_ns``.
     With ``without_encoder`` and a netlist with an encoder, a second synthesis of the design
-    without it adds ``luts_without_encoder`` and ``encoder_luts`` (whole minus that).
+    without it adds ``luts_without_encoder`` and ``encoder_luts`` (whole minus that).  Both
+    counting conventions are named in ``lut_conventions`` (:func:`lut_conventions`).
     ``speed`` (ECP5): nextpnr's speed grade (see :func:`lutnn.hdl.synthesize`)."""
     from lutnn.hdl import synthesize
     from lutnn.hdl.synth import latency_ns
@@ -468,10 +496,13 @@ def synth_run(run_dir: str | Path, *, target: str = "xilinx",
         result["cycles_per_image"] = artifact.design.cycles_per_image
         result["line_buffer_bits"] = exported["line_buffer_bits"]
     result["latency_ns"] = latency_ns(artifact.latency, result.get("fmax_mhz"))
+    has_encoder = None
     if without_encoder:
         result.update(_synth_without_encoder(run_dir, options, target, **synth_options))
         if "luts_without_encoder" in result:
             result["encoder_luts"] = result["luts"] - result["luts_without_encoder"]
+        has_encoder = "luts_without_encoder" in result
+    result.update(lut_conventions(result, has_encoder))
     result["file"] = result_file("synth", result["conv"], target)
     io.write_json(run_dir / result["file"], result)
     return result

@@ -20,8 +20,10 @@ from lutnn.errors import LutnnError
 from lutnn.runfolder import model_fingerprint, result_file, same_weights
 
 LUT_COUNT_NOTE = (
-    "LUTs: Yosys `synth_xilinx` (xc7 LUT1..LUT6 cells), post-synthesis, whole design: input "
-    "encoder comparators, network, class popcounts and argmax, pipeline registers included."
+    "LUTs: Yosys `synth_xilinx` (xc7 LUT1..LUT6 cells), post-synthesis, in both conventions: "
+    "*whole design* (input encoder comparators, network, class popcounts and argmax, "
+    "pipeline registers included; lutnn's) and *encoder excluded* (the same design "
+    "synthesized without its input encoder: the peers' convention, e.g. DWN's xcvu9p figures)."
 )
 
 
@@ -114,6 +116,8 @@ def network_entry(run: Path, conv: str = "unrolled") -> dict:
         "rtl_vectors": sim.get("vectors"),
         "mismatches": sim.get("mismatches"),
         "luts": synth.get("luts"),
+        "luts_encoder_excluded": synth.get("luts_encoder_excluded",
+                                           synth.get("luts_without_encoder")),
         "ffs": synth.get("ffs"),
         "levels": synth.get("levels"),
         "latency": synth.get("latency", ecp5.get("latency")),
@@ -228,12 +232,34 @@ def plot_accuracy_vs_luts(entries: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    draw_accuracy_vs_luts(ax, entries)
+    ax.set_title("Accuracy vs LUTs: lutnn (yosys synth_xilinx) and published peers")
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+#: marker of a published point by its counting convention (anchors.json ``convention``)
+PEER_MARKERS = {"encoder excluded": "s", "whole design": "D"}
+
+
+def draw_accuracy_vs_luts(ax, entries: list[dict], convention: str | None = None) -> None:
+    """Draw ``entries`` (as :func:`plot_accuracy_vs_luts`) and the peers' published points
+    on ``ax``: those counted in ``convention`` ("encoder excluded" / "whole design"), or all
+    of them (None, markers by convention: squares encoder excluded, diamonds whole)."""
     # Peers' published points; far-off ones (a short CPU run measured here) would only squash
     # the axis, so the plot keeps points of 85% and up.
-    peers = sorted((p for p in published_anchors() if p["accuracy"] >= 0.85),
-                   key=lambda p: p["luts"])
-    ax.scatter([p["luts"] for p in peers], [100 * p["accuracy"] for p in peers], marker="s",
-               color="0.6", label="published (other tools, mostly Vivado)")
+    peers = sorted((p for p in published_anchors() if p["accuracy"] >= 0.85 and (
+        convention is None or p.get("convention", "encoder excluded") == convention)),
+        key=lambda p: p["luts"])
+    for conv, marker in PEER_MARKERS.items():
+        mine = [p for p in peers if p.get("convention", "encoder excluded") == conv]
+        if mine:
+            ax.scatter([p["luts"] for p in mine], [100 * p["accuracy"] for p in mine],
+                       marker=marker, color="0.6",
+                       label=f"published, {conv} (other tools, mostly Vivado)")
+
     def near(p: dict) -> list[dict]:
         return [q for q in peers if q is not p and abs(math.log10(q["luts"] / p["luts"])) < 0.16]
 
@@ -259,13 +285,8 @@ def plot_accuracy_vs_luts(entries: list[dict], path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("LUTs (log scale)")
     ax.set_ylabel("MNIST test accuracy (%)")
-    ax.set_title("Accuracy vs LUTs: lutnn (yosys synth_xilinx) and published peers")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
 
 
 def _plot_agreement(entry: dict, path: Path) -> None:
@@ -322,10 +343,10 @@ def write_report(folder: str | Path) -> dict:
 
     lines = ["# lutnn report", "", *headline(entries, runs), f"{LUT_COUNT_NOTE}", "",
              "| network | model | Verilog | test acc. (PyTorch) | simulator acc. "
-             "| RTL acc. (vectors) | mismatches | LUTs | FFs | LUT levels | latency (cycles) "
-             "| ECP5 LUT4s "
+             "| RTL acc. (vectors) | mismatches | LUTs (whole design) | LUTs (encoder excluded) "
+             "| FFs | LUT levels | latency (cycles) | ECP5 LUT4s "
              "| ECP5 Fmax (MHz) | latency (ns) | synthesis s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         mark = " \\*" if e["stale"] else ""
         lines.append(
@@ -333,7 +354,8 @@ def write_report(folder: str | Path) -> dict:
             f"| {_fmt(e['test_accuracy'], '%')} "
             f"| {_fmt(e['sim_accuracy'], '%')} | {_fmt(e['rtl_accuracy'], '%')} "
             f"({_fmt(e['rtl_vectors'])}) | {_fmt(e['mismatches'])} | {_fmt(e['luts'])} "
-            f"| {_fmt(e['ffs'])} | {_fmt(e['levels'])} | {_fmt(e['latency'])} "
+            f"| {_fmt(e['luts_encoder_excluded'])} | {_fmt(e['ffs'])} | {_fmt(e['levels'])} "
+            f"| {_fmt(e['latency'])} "
             f"| {_fmt(e['ecp5_luts'])} | {_fmt(e['fmax_mhz'], '.0f')} "
             f"| {_fmt(e['latency_ns'], '.1f')} | {_fmt(e['synth_seconds'], '.1f')} |"
         )

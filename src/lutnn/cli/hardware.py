@@ -174,8 +174,10 @@ def cmd_synth(args: argparse.Namespace) -> None:
     per = ", ".join(f"{k}: {v}" for k, v in r["levels_per_stage"].items())
     unit = "LUT4" if args.target == "ecp5" else "LUT"
     print(f"  {unit} levels per stage ({r['pipeline']}): {per}")
-    if "luts_without_encoder" in r:
-        print(f"  {r['luts']} LUTs whole design, {r['luts_without_encoder']} without the encoder")
+    print("  LUTs by counting convention:")
+    for row in r["lut_conventions"]:
+        luts = "not measured (--whole-only)" if row["luts"] is None else f"{row['luts']:>7}"
+        print(f"    {row['convention']:<17} {luts}  ({row['counts']})")
     path = r.get("critical_path")
     if path:
         print(f"  {r['device']}: critical path {path['ns']:.2f} ns ({path['logic_ns']:.2f} "
