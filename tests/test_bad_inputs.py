@@ -153,6 +153,13 @@ def retrained(run):
     torch.save(state, run / "model.pt")
 
 
+def foreign_checkpoint(run):
+    """checkpoint.pt replaced by one of a run with another seed (run.json unchanged)."""
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    ckpt["identity"]["train"]["seed"] = 1
+    torch.save(ckpt, run / "checkpoint.pt")
+
+
 def key_set(**keys):
     def change(a):
         a.update(keys)
@@ -285,6 +292,32 @@ CASES = [
     C([*T, "--out", "{run}"], run_copy("lut", delete("checkpoint.pt")), "already holds a run",
       id="finished-no-checkpoint"),
     C([*T, "--out", "{run}", "--resume", "--config", "{cfg}"],
+      both(run_copy("lut", foreign_checkpoint), cfg(TINY_LUT)),
+      "checkpoint <path> was written by another run (--seed 1 then, 0 now), not by the run "
+      "<path> records", id="resume-foreign-checkpoint"),
+    C([*T, "--out", "{run}", "--resume", "--config", "{cfg}", "--epochs", "2"],
+      both(run_copy("lut", foreign_checkpoint), cfg(TINY_LUT)),
+      "was written by another run (--seed 1 then, 0 now)", id="resume-longer-foreign-checkpoint"),
+    C([*T, "--out", "{run}", "--resume", "--config", "{cfg}", "--seed", "1"],
+      both(run_copy("lut"), cfg(TINY_LUT)),
+      "written for another model, config or data: --seed 0 then, 1 now; resume with the run's "
+      "settings (more epochs are fine)", id="resume-other-seed"),
+    C([*T, "--out", "{run}", "--resume", "--config", "{cfg}", "--lr", "0.5", "--batch-size",
+       "16"], both(run_copy("lut"), cfg(TINY_LUT)),
+      "--batch-size 32 then, 16 now; --lr 0.01 then, 0.5 now", id="resume-other-lr-batch"),
+    C([*T, "--out", "{run}", "--resume", "--config", "{cfg}", "--val-size", "50"],
+      both(run_copy("lut"), cfg(TINY_LUT)), "--val-size 60 then, 50 now",
+      id="resume-other-val-size"),
+    C([*T, "--out", "{run}", "--resume", "--config", "{cfg}"],
+      both(run_copy("lut", edit_json("run.json", lambda r: {
+          **r, "train": {**r["train"], "epochs": 3}})), cfg(TINY_LUT)),
+      "--epochs 3 then, 1 now; resume with the run's settings (its epochs may grow, not "
+      "shrink)", id="resume-fewer-epochs"),
+    C([*T, "--out", "{run}", "--resume", "--config", "{cfg}", "--epochs", "2"],
+      both(run_copy("lut", delete("checkpoint.pt")), cfg(TINY_LUT)),
+      "--resume --epochs 2: <path> has no checkpoint.pt to train on from its 1 epochs",
+      id="resume-longer-no-checkpoint"),
+    C([*T, "--out", "{run}", "--resume", "--config", "{cfg}"],
       both(run_copy("lut", write("checkpoint.pt", b"junk")), cfg(TINY_LUT)),
       "is corrupt or not a lutnn checkpoint", id="resume-corrupt-checkpoint"),
     C([*T, "--out", "{run}", "--resume", "--config", "{cfg}"],
@@ -380,6 +413,12 @@ CASES = [
       "--kd-temperature must be > 0", id="kd-temperature-0"),
     C([*T, *NEW, "--teacher", "{teacher}", "--kd-temperature", "1e-45", "--config", "{cfg}"],
       cfg(TINY_LUT), "the loss became nan", id="kd-nan-loss"),
+    C([*T, *NEW, "--teacher", "{teacher}", "--data", "{npz}"],
+      npz(labels("y_train", lambda y: np.roll(y, 1))),
+      "was trained on other data, <path> (sha256", id="kd-other-data-same-shape"),
+    C([*T, *NEW, "--teacher", "{run}"], run_copy("teacher", edit_json("run.json", lambda r: {
+        k: v for k, v in r.items() if k != "data_source"})),
+      "records no fingerprint of its data (data_source)", id="kd-teacher-no-data-fingerprint"),
     C([*T, *NEW, "--teacher", "{teacher}", "--data", "{npz}"],
       npz(lambda a: a.update(x_train=np.zeros((400, 6, 6), np.uint8),
                              x_test=np.zeros((100, 6, 6), np.uint8))),

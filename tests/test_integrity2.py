@@ -412,3 +412,89 @@ def test_a_long_c_compile_says_what_it_does(tiny_runs, tmp_path, monkeypatch, ca
     lines = [line for line in err.splitlines() if line.startswith("lutnn:")]
     assert len(lines) == 2 and " lines of C (" in lines[0] and "-O3" in lines[0], err
     assert lines[1].startswith("lutnn: compiled in "), err
+
+
+# ------------------------------------------------------------- resume: longer, or foreign
+
+
+def _weights_equal(a: Path, b: Path) -> None:
+    import numpy as np
+
+    wa, wb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        np.testing.assert_array_equal(wa[key].numpy(), wb[key].numpy(), err_msg=key)
+
+
+def test_more_epochs_on_resume_train_on_in_a_new_cycle(tiny_npz, tmp_path,
+                                                       interrupt_second_epoch):
+    """1 epoch, then --resume --epochs 3: two more epochs under a one-cycle schedule of their
+    own (recorded: cycles [1, 3]); killed in between and resumed, the same weights."""
+    import dataclasses
+
+    from lutnn.train import TrainConfig, train
+
+    cfg = TrainConfig(epochs=1, batch_size=32, val_size=60)
+    longer = dataclasses.replace(cfg, epochs=3)
+    args = {"model_overrides": TINY_LUT, "data": str(tiny_npz), "log": lambda _: None}
+    train("lut-mlp", tmp_path / "a", train_cfg=cfg, **args)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    metrics = train("lut-mlp", tmp_path / "a", train_cfg=longer, resume=True, **args)
+    assert metrics["epochs"] == 3 and metrics["schedule_cycles"] == [1, 3]
+    assert json.loads((tmp_path / "a" / "run.json").read_text())["train"]["epochs"] == 3
+    ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    steps = -(-340 // 32)  # 400 images - 60 for validation, batches of 32
+    assert ckpt["cycles"] == [1, 3] and ckpt["schedule"]["total_steps"] == 2 * steps
+    interrupt_second_epoch()  # b: the same, killed in epoch 3 and resumed
+    with pytest.raises(KeyboardInterrupt):
+        train("lut-mlp", tmp_path / "b", train_cfg=longer, resume=True, **args)
+    interrupt_second_epoch(False)
+    train("lut-mlp", tmp_path / "b", train_cfg=longer, resume=True, **args)
+    _weights_equal(tmp_path / "a" / "model.pt", tmp_path / "b" / "model.pt")
+    ckpt_b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert ckpt_b["cycles"] == [1, 3] and ckpt_b["schedule"] == ckpt["schedule"]
+
+
+def test_a_step_schedule_trained_longer_is_the_longer_run(tiny_npz, tmp_path):
+    """The "step" schedule depends on the step count alone: 1 epoch, then --resume --epochs
+    2, ends with the weights of a run started with 2 epochs, bit for bit."""
+    import dataclasses
+
+    from lutnn.train import TrainConfig, train
+
+    cfg = TrainConfig(epochs=2, batch_size=32, val_size=60, schedule="step", step_epochs=1,
+                      step_gamma=0.5)
+    args = {"model_overrides": TINY_LUT, "data": str(tiny_npz), "log": lambda _: None}
+    train("lut-mlp", tmp_path / "direct", train_cfg=cfg, **args)
+    train("lut-mlp", tmp_path / "grown", train_cfg=dataclasses.replace(cfg, epochs=1), **args)
+    metrics = train("lut-mlp", tmp_path / "grown", train_cfg=cfg, resume=True, **args)
+    assert metrics["epochs"] == 2 and "schedule_cycles" not in metrics
+    _weights_equal(tmp_path / "direct" / "model.pt", tmp_path / "grown" / "model.pt")
+
+
+def test_distill_resume_of_a_finished_run_says_so_and_more_finetuning_goes_on(
+        tiny_runs, tmp_path, capsys):
+    out = tmp_path / "student"
+    argv = ["distill", "--teacher", str(tiny_runs["teacher"]), "--out", str(out),
+            "--finetune-epochs", "0", "--memory-budget", "4096"]
+    assert main(argv) in (0, None)
+    capsys.readouterr()
+    before = _hashes(out)
+    assert main([*argv, "--resume"]) in (0, None)
+    captured = capsys.readouterr()
+    assert "is finished" in captured.out and "delete" not in captured.out + captured.err
+    assert _hashes(out) == before  # nothing written
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)  # another run's checkpoint
+    ckpt["state"]["identity"]["distill"]["seed"] = 5
+    torch.save(ckpt, out / "checkpoint.pt")
+    longer = [*argv[:-4], "--finetune-epochs", "1", "--memory-budget", "4096", "--resume"]
+    before = _hashes(out)
+    assert main(longer) == 2
+    err = capsys.readouterr().err
+    assert "was written by another run (--seed 5 then, 0 now)" in err and err.count("\n") == 1
+    assert _hashes(out) == before
+    ckpt["state"]["identity"]["distill"]["seed"] = 0
+    torch.save(ckpt, out / "checkpoint.pt")
+    assert main(longer) in (0, None)  # more fine-tuning epochs: fine-tuned on
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["finetune_epochs"] == 1 and metrics["config"]["finetune_epochs"] == 1

@@ -52,9 +52,11 @@ from lutnn.training.loop import (
 from lutnn.training.record import (
     RUN_FILES,
     TrainConfig,
+    check_identity,
     check_new_run,
     check_resume,
     load_run,
+    run_identity,
     run_record,
     same_record,
 )
@@ -138,17 +140,7 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     dataset = load_dataset(data, val_size=train_cfg.val_size, seed=train_cfg.seed, label=label)
     if train_cfg.val_size is None:  # adapted to the data (auto_val_size), recorded as a number
         train_cfg = dataclasses.replace(train_cfg, val_size=len(dataset.x_val))
-    if train_cfg.shift < 0:
-        raise LutnnError(f"--shift must be >= 0 pixels, got {train_cfg.shift}")
-    if train_cfg.shift and dataset.x_train.ndim != 4:
-        raise LutnnError(f"--shift {train_cfg.shift} moves images; this data is a table of "
-                         f"{dataset.x_train.shape[1]} features: drop --shift")
-    side = min(dataset.input_shape[1:]) if len(dataset.input_shape) == 3 else 0
-    if train_cfg.shift and train_cfg.shift >= side:
-        h, w = dataset.input_shape[1:]
-        raise LutnnError(f"--shift {train_cfg.shift} moves these {h}x{w} images out of sight "
-                         f"(most training images would be blank); use --shift below {side}, "
-                         f"e.g. {max(1, side // 8)}")
+    _check_shift(train_cfg.shift, dataset)
     check_model_fits(model_name, model_cfg, dataset.input_shape, dataset.num_classes,
                      train_cfg.batch_size)
     record = run_record(model_name, model_cfg, train_cfg, data or "mnist", dataset)
@@ -157,7 +149,10 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     if train_cfg.teacher is not None:
         loss_fn = _teacher_loss_for(train_cfg, dataset, record, device)
     check_resume(out, record, resume, "model")
-    finished = _finished_metrics(out, train_cfg) if resume else None
+    ckpt = _checked_checkpoint(out, record) if resume else None
+    if resume:
+        _check_can_grow(out, train_cfg.epochs)
+    finished = _finished_metrics(out, train_cfg, ckpt) if resume else None
     if finished is not None:  # a no-op resume: nothing on disk changes
         log(f"{out} is finished ({finished['epochs']} of {train_cfg.epochs} epochs done); "
             "nothing to train, its files are left as they are")
@@ -176,7 +171,7 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
                         shift=train_cfg.shift, schedule=train_cfg.schedule,
                         step_epochs=train_cfg.step_epochs, step_gamma=train_cfg.step_gamma)
     result = fit(model, model.parameters(), dataset, fit_cfg, out / "checkpoint.pt",
-                 resume=resume, loss_fn=loss_fn, log=log)
+                 resume=resume, loss_fn=loss_fn, log=log, identity=run_identity(record))
 
     if main:
         io.save_checkpoint(out / "model.pt", model.state_dict())
@@ -188,6 +183,7 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
         "seconds": round(result.seconds, 2),
         "params": count_params(model),
         "history": result.history,
+        **({"schedule_cycles": list(result.cycles)} if len(result.cycles) > 1 else {}),
     }
     if any(isinstance(m, LUTLayer) for m in model.modules()):
         metrics["luts"] = count_lut_nodes(model, dataset.input_shape)
@@ -198,29 +194,80 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     return metrics
 
 
-def _recorded_val_size(out: Path) -> int | None:
-    """``train.val_size`` of ``out/run.json`` (None when there is none to read)."""
+def _check_shift(shift: int, dataset: Dataset) -> None:
+    """Refuse a ``--shift`` below 0, on a table, or as large as the images (blank images).
+
+    Raises:
+        LutnnError: naming the shift and the fix.
+    """
+    if shift < 0:
+        raise LutnnError(f"--shift must be >= 0 pixels, got {shift}")
+    if shift and dataset.x_train.ndim != 4:
+        raise LutnnError(f"--shift {shift} moves images; this data is a table of "
+                         f"{dataset.x_train.shape[1]} features: drop --shift")
+    side = min(dataset.input_shape[1:]) if len(dataset.input_shape) == 3 else 0
+    if shift and shift >= side:
+        h, w = dataset.input_shape[1:]
+        raise LutnnError(f"--shift {shift} moves these {h}x{w} images out of sight "
+                         f"(most training images would be blank); use --shift below {side}, "
+                         f"e.g. {max(1, side // 8)}")
+
+
+def _recorded_train(out: Path, field: str) -> int | None:
+    """The integer ``train.<field>`` of ``out/run.json`` (None when there is none to read)."""
     path = out / "run.json"
     record = io.read_json(path, "run record") if path.is_file() else None
     train = record.get("train") if isinstance(record, dict) else None
-    value = train.get("val_size") if isinstance(train, dict) else None
+    value = train.get(field) if isinstance(train, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _finished_metrics(out: Path, train_cfg: TrainConfig) -> dict | None:
-    """The metrics of the finished run in ``out`` (``model.pt`` and a ``metrics.json`` of
-    all ``train_cfg.epochs`` epochs, and a checkpoint, if kept, of the last epoch), else None.
+def _recorded_val_size(out: Path) -> int | None:
+    """``train.val_size`` of ``out/run.json`` (None when there is none to read)."""
+    return _recorded_train(out, "val_size")
+
+
+def _check_can_grow(out: Path, epochs: int) -> None:
+    """A resume with more epochs than ``out/run.json`` records continues from the
+    checkpoint; refuse it when the checkpoint is gone (it would start over).
 
     Raises:
-        LutnnError: a corrupt checkpoint (:func:`lutnn.io.load_checkpoint`).
+        LutnnError: more epochs asked for, weights there, no ``checkpoint.pt``.
     """
+    before = _recorded_train(out, "epochs")
+    if (before is not None and epochs > before and (out / "model.pt").is_file()
+            and not (out / "checkpoint.pt").is_file()):
+        raise LutnnError(f"--resume --epochs {epochs}: {out} has no checkpoint.pt to train on "
+                         f"from its {before} epochs (it would start over); train into a new "
+                         "--out instead")
+
+
+def _checked_checkpoint(out: Path, record: dict) -> dict | None:
+    """``out/checkpoint.pt`` (None when there is none), refused before anything is written
+    when it is another run's (:func:`lutnn.training.record.check_identity`).
+
+    Raises:
+        LutnnError: a corrupt checkpoint, or another run's.
+    """
+    path = out / "checkpoint.pt"
+    if not path.exists():
+        return None
+    ckpt = io.load_checkpoint(path)
+    if isinstance(ckpt, dict):
+        check_identity(path, ckpt.get("identity"), run_identity(record))
+    return ckpt
+
+
+def _finished_metrics(out: Path, train_cfg: TrainConfig, ckpt: dict | None) -> dict | None:
+    """The metrics of the finished run in ``out`` (``model.pt`` and a ``metrics.json`` of
+    all ``train_cfg.epochs`` epochs, and its checkpoint ``ckpt``, if kept, of the last
+    epoch), else None."""
     path = out / "metrics.json"
     if not (out / "model.pt").is_file() or not path.is_file():
         return None
-    if (out / "checkpoint.pt").exists():
-        ckpt = io.load_checkpoint(out / "checkpoint.pt")
-        if ckpt.get("epoch") != train_cfg.epochs:
-            return None
+    if ckpt is not None and (not isinstance(ckpt, dict)
+                             or ckpt.get("epoch") != train_cfg.epochs):
+        return None
     metrics = io.read_json(path, "metrics file")
     if not isinstance(metrics, dict) or metrics.get("epochs") != train_cfg.epochs or not all(
             key in metrics for key in ("val_accuracy", "test_accuracy", "seconds")):
@@ -243,5 +290,39 @@ def _teacher_loss_for(train_cfg: TrainConfig, dataset: Dataset, record: dict,
             f"of shape {teacher_record['input_shape']}, this data has {dataset.num_classes} "
             f"of shape {list(dataset.input_shape)}; use a teacher trained on the same data"
         )
+    _check_teacher_data(train_cfg.teacher, teacher_record, record)
     record["teacher_sha256"] = model_fingerprint(train_cfg.teacher)  # of the weights
     return teacher_loss(teacher.to(device), train_cfg.kd_alpha, train_cfg.kd_temperature)
+
+
+def _data_fingerprint(record: dict) -> str | None:
+    """What a run record says its training data was: ``"mnist"``, the SHA-256 of its data
+    file (``data_source``), or None when it records neither."""
+    if record.get("data") == "mnist":
+        return "mnist"
+    source = record.get("data_source")
+    return source.get("sha256") if isinstance(source, dict) else None
+
+
+def _check_teacher_data(teacher: str, teacher_record: dict, record: dict) -> None:
+    """Refuse a teacher trained on other data than ``record``'s (compared by content, so
+    data of the same shape and classes is caught too).
+
+    Raises:
+        LutnnError: the teacher's record has no data fingerprint, or another one.
+    """
+    theirs, mine = _data_fingerprint(teacher_record), _data_fingerprint(record)
+    if theirs is None:
+        raise LutnnError(f"teacher {teacher}/run.json records no fingerprint of its data "
+                         "(data_source), so it cannot be checked against this run's; "
+                         "retrain the teacher with this lutnn")
+    if theirs != mine:
+        raise LutnnError(f"teacher {teacher} was trained on other data, "
+                         f"{_data_named(teacher_record, theirs)}, than this run's "
+                         f"{_data_named(record, mine)}; use a teacher trained on the same data")
+
+
+def _data_named(record: dict, fingerprint: str | None) -> str:
+    if fingerprint == "mnist":
+        return "MNIST"
+    return f"{record.get('data')} (sha256 {str(fingerprint)[:12]})"

@@ -34,7 +34,9 @@ def add_parser(sub) -> None:
                    help="validation samples, carved from the training set "
                    f"{default(C, 'val_size', '10%% of the training rows, at most 5000')}")
     p.add_argument("--config", help="JSON file of model config fields to override")
-    p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the run's checkpoint (with the run's settings; a larger "
+                   "--epochs trains it longer: one more schedule cycle over the added epochs)")
     p.add_argument("--teacher", help="run folder of a trained model whose class scores guide "
                    "training (knowledge distillation)")
     p.add_argument("--kd-alpha", type=float, help="with --teacher: weight of the teacher's soft "

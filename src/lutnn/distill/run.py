@@ -34,6 +34,7 @@ The run folder is a normal run folder (``run.json`` for model ``lut-student``, `
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import shutil
 import time
@@ -75,6 +76,7 @@ from lutnn.train import (
     load_run,
     teacher_loss,
 )
+from lutnn.training.record import check_identity, run_identity
 
 __all__ = ["DistillState", "distill"]
 
@@ -93,6 +95,8 @@ class DistillState:
     seconds: float = 0.0  # wall time of the run so far, over all sessions
     peak_memory_mb: float = 0.0  # peak resident memory so far, over all sessions (MiB)
     before: dict[str, float] | None = None  # "val"/"test" accuracy once all blocks are done
+    # the run's identity (lutnn.training.record.run_identity; None: an older checkpoint)
+    identity: dict | None = None
 
     def save(self, path: Path, student: nn.Module) -> None:
         """Write the student and this state to ``path`` atomically."""
@@ -291,11 +295,13 @@ def _start_state(run: _Run, teacher_dir: Path, ckpt_path: Path, resume: bool,
     """The state to start from: the checkpoint's (resume; its teacher and caches checked), or
     a new one (an earlier fine-tuning checkpoint, not this student's, removed)."""
     out = run.out
+    identity = run_identity(run.record)
     if not (resume and ckpt_path.exists()):
         if main:
             (out / FINETUNE_CHECKPOINT).unlink(missing_ok=True)
-        return DistillState(teacher_sha256=run.teacher_sha256)
+        return DistillState(teacher_sha256=run.teacher_sha256, identity=identity)
     state = DistillState.load(ckpt_path, run.student)
+    check_identity(ckpt_path, state.identity, identity)
     if not same_weights(state.teacher_sha256, teacher_dir / "model.pt", run.teacher_sha256):
         raise LutnnError(
             f"--resume: the teacher {teacher_dir}/model.pt changed since this distillation "
@@ -303,7 +309,7 @@ def _start_state(run: _Run, teacher_dir: Path, ckpt_path: Path, resume: bool,
             f"now); distill into a new --out, or delete {out}"
         )
     run.log(f"resuming {out} at teacher module {state.position}")
-    if state.caches is not None and not all(
+    if state.before is None and state.caches is not None and not all(  # blocks still to do
         (run.cache_dir() / name).is_file() for name in state.caches.values()
     ):
         raise LutnnError(f"{out}/cache lacks the cached activations the checkpoint names; "
@@ -337,10 +343,15 @@ def _distill(teacher_dir: str | Path, out: str | Path, cfg: DistillConfig, *,
     check_new_run(out, resume, (*RUN_FILES, FINETUNE_CHECKPOINT))
     run = _Run(teacher_dir, out, cfg, data, log)
     check_resume(out, run.record, resume, "teacher")
+    finished = _finished_metrics(out, run.record) if resume else None
+    if finished is not None:  # a no-op resume: nothing on disk changes
+        log(f"{out} is finished (distilled, {finished.get('finetune_epochs')} fine-tuning "
+            "epochs done); nothing to do, its files are left as they are (more "
+            "--finetune-epochs would fine-tune it further)")
+        return finished
+    state = _start_state(run, teacher_dir, ckpt_path, resume, main)  # checked before writing
     if main:
         io.write_json(out / "run.json", run.record)
-
-    state = _start_state(run, teacher_dir, ckpt_path, resume, main)
     distributed.barrier()  # every rank has read what it resumes from before rank 0 writes
     session = time.perf_counter()
 
@@ -401,6 +412,17 @@ def _distill(teacher_dir: str | Path, out: str | Path, cfg: DistillConfig, *,
     return metrics
 
 
+def _finished_metrics(out: Path, record: dict) -> dict | None:
+    """The metrics of the finished distillation in ``out`` (``model.pt`` and a
+    ``metrics.json`` of ``record``'s settings, fine-tuning epochs included), else None."""
+    path = out / "metrics.json"
+    if not (out / "model.pt").is_file() or not path.is_file():
+        return None
+    metrics = io.read_json(path, "metrics file")
+    settings = json.loads(json.dumps(record["distill"]))  # as metrics.json holds them
+    return metrics if isinstance(metrics, dict) and metrics.get("config") == settings else None
+
+
 def _finetune(run: _Run, state: DistillState, resume: bool, device: torch.device) -> FitResult:
     """End-to-end fine-tuning of the distilled student with :func:`lutnn.train.fit`: Adam on
     the tables in scope, cosine schedule to 0, micro-batches within the memory budget, the
@@ -432,8 +454,7 @@ def _finetune(run: _Run, state: DistillState, resume: bool, device: torch.device
     distilled = {k: v.clone() for k, v in student.state_dict().items()}
     result = fit(student, params, data, fit_cfg, run.out / FINETUNE_CHECKPOINT, resume=resume,
                  initial_best=(state.before["val"], distilled), label="fine-tune epoch",
-                 loss_fn=loss_fn,
-                 log=run.log)
+                 loss_fn=loss_fn, log=run.log, identity=run_identity(run.record))
     student.eval()
     return result
 

@@ -20,6 +20,19 @@ batch's mean gradient up to float summation order; BatchNorm normalises over the
 ranks and the correct counts summed (integers: the accuracy is the one-process one exactly),
 so every rank selects the same epoch.  Rank 0 alone writes the checkpoint (which records the
 world size: resuming needs the same one) and shows the progress.
+
+Training longer: resumed with more epochs than it was started with (``--resume --epochs
+N``), a run continues from its checkpoint.  The "step" schedule depends on the step count
+alone, so it simply goes on: the same run as one started with N epochs.  A one-cycle or
+cosine schedule has already annealed towards 0 over the epochs it was made for and cannot be
+stretched after the fact, so the added epochs run one more cycle of the same kind over just
+those epochs (a warm restart: the same as training the first epochs, then ``--epochs N``
+from there, however often the run was killed and resumed).  The checkpoint records the
+cycles (``cycles``: the end epoch of each), ``metrics.json`` too (``schedule_cycles``) when
+there is more than one; fewer epochs than the run has are refused.  A checkpoint also
+records its run's identity (``identity``, :func:`lutnn.training.record.run_identity`): a
+checkpoint of another run is refused, naming the fields that differ (one from before lutnn
+recorded it is trusted).
 """
 
 from __future__ import annotations
@@ -41,6 +54,7 @@ from tqdm import tqdm
 from lutnn import distributed, io
 from lutnn.data.augment import epoch_shifts, translate
 from lutnn.errors import LutnnError
+from lutnn.training.record import check_identity
 
 if TYPE_CHECKING:
     from lutnn.data import Dataset
@@ -160,11 +174,13 @@ class FitResult:
     history: list[dict]  # per epoch: epoch, loss, val_accuracy, seconds
     seconds: float  # time spent in epochs, over all sessions
     best_val: float  # validation accuracy of the selected weights
+    cycles: tuple[int, ...] = ()  # end epoch of each schedule cycle (more: trained longer)
 
 
-def _make_schedule(optimizer: torch.optim.Optimizer, cfg: FitConfig,
-                   steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    total = max(cfg.epochs, 1) * steps
+def _make_schedule(optimizer: torch.optim.Optimizer, cfg: FitConfig, steps: int,
+                   epochs: int | None = None) -> torch.optim.lr_scheduler.LRScheduler:
+    """``cfg.schedule`` over ``epochs`` (default ``cfg.epochs``) of ``steps`` steps each."""
+    total = max(cfg.epochs if epochs is None else epochs, 1) * steps
     if cfg.schedule == "one-cycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=cfg.lr, total_steps=total, pct_start=0.05, anneal_strategy="cos"
@@ -290,27 +306,94 @@ def _check_finite(model: nn.Module) -> None:
             raise NonFiniteError(f"parameter {name} became non-finite")
 
 
-def _resumed_state(checkpoint: Path, model: nn.Module, optimizer, schedule, state: dict,
-                   world: int) -> dict:
-    """Load ``checkpoint`` into model, optimizer and schedule; the loop state it holds.
+def _cycle_of(cycles: list[int], epoch: int) -> tuple[int, int]:
+    """``(first, end)`` epochs of the schedule cycle in which epoch ``epoch`` (from 0) runs;
+    past the last cycle, the last one.  ``cycles`` holds the end epoch of each."""
+    start = 0
+    for end in cycles:
+        if epoch < end:
+            return start, end
+        start = end
+    return (cycles[-2] if len(cycles) > 1 else 0), cycles[-1]
+
+
+class _Schedule:
+    """The learning-rate schedule of :func:`fit`: one per cycle of epochs (see the module
+    doc, *Training longer*); :meth:`at` gives the one an epoch runs under."""
+
+    def __init__(self, optimizer, cfg: FitConfig, steps: int, cycles: list[int]):
+        self.optimizer, self.cfg, self.steps, self.cycles = optimizer, cfg, steps, cycles
+        self.span: tuple[int, int] | None = None
+        self.current: torch.optim.lr_scheduler.LRScheduler | None = None
+
+    def at(self, epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+        """The schedule epoch ``epoch`` runs under: a fresh one where a cycle begins."""
+        span = _cycle_of(self.cycles, epoch)
+        if span != self.span:
+            self.span = span
+            self.current = _make_schedule(self.optimizer, self.cfg, self.steps,
+                                          span[1] - span[0])
+        return self.current
+
+
+def _grown_cycles(ckpt: dict, cfg: FitConfig, steps: int, checkpoint: Path,
+                  label: str) -> list[int]:
+    """The checkpoint's schedule cycles, with one more when ``cfg.epochs`` grew (the "step"
+    schedule's one cycle just gets longer).  A checkpoint from before lutnn recorded them
+    has one, as long as its schedule was made for.
 
     Raises:
-        LutnnError: written by another world size, or not this model's checkpoint.
+        LutnnError: ``cfg.epochs`` is fewer than the run has.
+    """
+    cycles = ckpt.get("cycles")
+    if not cycles:
+        sched = ckpt.get("schedule") or {}
+        total = sched.get("total_steps") or sched.get("T_max")  # one-cycle, cosine
+        cycles = [int(total) // steps if total else cfg.epochs]
+    cycles = [int(c) for c in cycles]
+    if cfg.epochs < cycles[-1]:
+        raise LutnnError(f"checkpoint {checkpoint} is of a run of {cycles[-1]} {label}s, "
+                         f"fewer ({cfg.epochs}) are asked for; resume with {cycles[-1]} or "
+                         "more (more trains longer)")
+    if cfg.epochs > cycles[-1]:
+        if cfg.schedule == "step":
+            cycles[-1] = cfg.epochs
+        else:
+            cycles.append(cfg.epochs)
+    return cycles
+
+
+def _resumed_state(checkpoint: Path, model: nn.Module, optimizer, cfg: FitConfig, steps: int,
+                   state: dict, world: int, identity: dict | None,
+                   label: str) -> tuple[dict, _Schedule]:
+    """Load ``checkpoint`` into model, optimizer and schedule; the loop state it holds and
+    the schedule to go on with.
+
+    Raises:
+        LutnnError: written by another world size or another run (``identity``), not this
+            model's checkpoint, or of more epochs than ``cfg`` has.
     """
     ckpt = io.load_checkpoint(checkpoint)
-    written = ckpt.get("world_size", 1) if isinstance(ckpt, dict) else 1
+    ckpt = ckpt if isinstance(ckpt, dict) else {}
+    written = ckpt.get("world_size", 1)
     if written != world:
         raise LutnnError(
             f"checkpoint {checkpoint} was written by a run of {written} process(es), this "
             f"one has {world}; resume with the same number (--nproc {written}, or "
             f"torchrun --nproc-per-node {written}), or start a new --out"
         )
+    check_identity(checkpoint, ckpt.get("identity"), identity)
     try:
+        schedule = _Schedule(optimizer, cfg, steps, _grown_cycles(ckpt, cfg, steps,
+                                                                  checkpoint, label))
+        done = int(ckpt["epoch"])
+        sched = schedule.at(max(done - 1, 0))  # made before the optimizer state is loaded
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        schedule.load_state_dict(ckpt["schedule"])
-        return {k: ckpt[k] for k in state}
-    except (KeyError, RuntimeError, ValueError) as exc:
+        sched.load_state_dict(ckpt["schedule"])
+        loaded = {k: ckpt[k] for k in state if k != "cycles"}
+        return {**loaded, "cycles": schedule.cycles}, schedule
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise LutnnError(
             f"checkpoint {checkpoint} does not match this model ({type(exc).__name__}); "
             "delete the run folder or start without --resume"
@@ -343,6 +426,7 @@ def fit(
     initial_best: tuple[float, dict[str, torch.Tensor]] | None = None,
     label: str = "epoch",
     log: Callable[[str], None] = print,
+    identity: dict | None = None,
 ) -> FitResult:
     """Train ``model`` with Adam on ``data``'s training split; keep the best validation weights.
 
@@ -368,11 +452,13 @@ def fit(
             (default: none; the best epoch is selected).
         label: names the epochs in progress messages (``"epoch"``, ``"fine-tune epoch"``).
         log: progress messages.
+        identity: the run's identity, recorded in the checkpoint and checked against it on
+            resume (:func:`lutnn.training.record.run_identity`; None: neither).
 
     Raises:
-        LutnnError: a checkpoint that does not match the model or optimizer, or that was
-            written under another world size; a batch size that the world size does not
-            divide.
+        LutnnError: a checkpoint that does not match the model or optimizer, that was
+            written under another world size or by another run (``identity``), or of more
+            epochs than ``cfg`` has; a batch size that the world size does not divide.
         NonFiniteError: a NaN or infinite loss or parameter; the checkpoint keeps the last
             good epoch.
     """
@@ -386,23 +472,29 @@ def fit(
     optimizer = torch.optim.Adam(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                  fused=True)
     steps_per_epoch = math.ceil(len(data.x_train) / cfg.batch_size)
-    schedule = _make_schedule(optimizer, cfg, steps_per_epoch)
     best_val, best_model = initial_best if initial_best is not None else (-1.0, None)
     state = {"epoch": 0, "history": [], "seconds": 0.0, "best_val": best_val,
-             "best_model": best_model}
+             "best_model": best_model, "cycles": [cfg.epochs]}
     if resume and checkpoint.exists():
-        state = _resumed_state(checkpoint, model, optimizer, schedule, state, world)
-        log(f"resuming {checkpoint.parent} after {label} {state['epoch']}")
+        state, schedule = _resumed_state(checkpoint, model, optimizer, cfg, steps_per_epoch,
+                                         state, world, identity, label)
+        log(f"resuming {checkpoint.parent} after {label} {state['epoch']} of {cfg.epochs}")
+    else:
+        schedule = _Schedule(optimizer, cfg, steps_per_epoch, state["cycles"])
+        schedule.at(0)
 
     y_train = torch.from_numpy(data.y_train)
     net, sync_bn = _data_parallel(model) if world > 1 else (model, contextlib.nullcontext())
+    extra = {"world_size": world} if identity is None else {"world_size": world,
+                                                            "identity": identity}
     with sync_bn:
         _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg, checkpoint, state,
-                    loss_fn, label, log, world)
+                    loss_fn, label, log, extra)
     if state["best_model"] is not None:
         model.load_state_dict(state["best_model"])
     return FitResult(epochs=state["epoch"], history=state["history"],
-                     seconds=state["seconds"], best_val=state["best_val"])
+                     seconds=state["seconds"], best_val=state["best_val"],
+                     cycles=tuple(state["cycles"]))
 
 
 def _check_world(n_train: int, cfg: FitConfig, world: int) -> None:
@@ -429,12 +521,14 @@ def _check_world(n_train: int, cfg: FitConfig, world: int) -> None:
         )
 
 
-def _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg: FitConfig,
+def _fit_epochs(model, net, optimizer, schedules: _Schedule, data, y_train, cfg: FitConfig,
                 checkpoint: Path, state: dict, loss_fn: LossFn, label: str,
-                log: Callable[[str], None], world: int) -> None:
-    """The epochs of :func:`fit` (``net``: ``model``, or its DDP wrapper); updates ``state``."""
+                log: Callable[[str], None], extra: dict) -> None:
+    """The epochs of :func:`fit` (``net``: ``model``, or its DDP wrapper); updates ``state``;
+    ``extra`` goes into every checkpoint as it is (world size, run identity)."""
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.perf_counter()
+        schedule = schedules.at(epoch)
         order = _epoch_order(len(data.x_train), cfg.seed, epoch)
         shifts = (epoch_shifts(len(data.x_train), cfg.shift, cfg.seed, epoch)
                   if cfg.shift else None)
@@ -467,7 +561,7 @@ def _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg: FitConfig,
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(),
-                    "world_size": world,
+                    **extra,
                     **state,
                 },
             )

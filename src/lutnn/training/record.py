@@ -10,15 +10,21 @@ A run folder holds:
 * ``metrics.json``: ``val_accuracy``, ``test_accuracy``, ``epochs``, ``seconds``, ``params``...
 
 ``lutnn train`` and ``lutnn distill`` both write ``run.json`` and check it on ``--resume``
-through :func:`check_resume` (:func:`same_record` decides), and refuse to start over an
-earlier run's files with :func:`check_new_run`.
+through :func:`check_resume` (:func:`record_differences` decides and names the fields that
+differ), and refuse to start over an earlier run's files with :func:`check_new_run`.  A
+resumed run may change one thing: its epochs (:data:`GROWABLE`) may grow, which trains it
+longer (:func:`lutnn.training.loop.fit` says how the schedule continues).  Checkpoints carry
+:func:`run_identity` (the record without the growable fields), so a checkpoint of another
+run (another seed, say) is refused by name, whatever ``run.json`` says.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,11 +34,16 @@ from lutnn.errors import LutnnError
 from lutnn.models import build_model, config_to_dict, make_config
 
 __all__ = [
+    "GROWABLE",
     "RUN_FILES",
     "TrainConfig",
+    "check_identity",
     "check_new_run",
     "check_resume",
+    "describe_differences",
     "load_run",
+    "record_differences",
+    "run_identity",
     "run_record",
     "same_record",
 ]
@@ -92,20 +103,80 @@ def run_record(model_name: str, model_cfg, train_cfg: TrainConfig, data: str, da
     }
 
 
-def same_record(previous: dict, record: dict) -> bool:
-    """Whether ``--resume`` may continue the run of ``previous`` with ``record``'s settings
-    (a record from before ``data_source`` was recorded is compared without it, and config or
-    training fields added since count as their defaults)."""
-    if previous.get("model") != record["model"]:
-        return False
+#: the (section, field)s of run.json a ``--resume`` may change, by growing only: the epochs
+GROWABLE = (("train", "epochs"), ("distill", "finetune_epochs"))
+
+
+def record_differences(previous: dict, record: dict) -> list[tuple[str, Any, Any]]:
+    """Where ``previous`` and ``record`` (two run records) differ: ``(field, then, now)``
+    with ``field`` dotted (``"train.seed"``, ``"config.layers"``, ``"data_source"``).
+
+    A record from before ``data_source`` was recorded is compared without it, and config or
+    training fields added since count as their defaults.
+    """
+    if previous.get("model") != record.get("model"):
+        return [("model", previous.get("model"), record.get("model"))]
     defaults = {"config": config_to_dict(make_config(record["model"], None)),
                 "train": dataclasses.asdict(TrainConfig())}
 
     def filled(key: str, value):
         return {**defaults[key], **value} if key in defaults and isinstance(value, dict) else value
 
-    keys = [k for k in record if k != "data_source" or "data_source" in previous]
-    return all(filled(k, previous.get(k)) == filled(k, record[k]) for k in keys)
+    out = []
+    for key in record:
+        if key == "data_source" and "data_source" not in previous:
+            continue
+        then, now = filled(key, previous.get(key)), filled(key, record[key])
+        if isinstance(then, dict) and isinstance(now, dict):
+            out += [(f"{key}.{k}", then.get(k), now.get(k)) for k in {**then, **now}
+                    if then.get(k) != now.get(k)]
+        elif then != now:
+            out.append((key, then, now))
+    return out
+
+
+def same_record(previous: dict, record: dict) -> bool:
+    """Whether ``--resume`` may continue the run of ``previous`` with ``record``'s settings
+    unchanged (:func:`record_differences` finds none)."""
+    return not record_differences(previous, record)
+
+
+def _field_name(field: str) -> str:
+    """A record field as the user knows it: its flag (``train.batch_size`` is
+    ``--batch-size``), ``config layers``, ``the data's content (sha256)``..."""
+    section, _, name = field.partition(".")
+    if section in ("train", "distill") and name:
+        return "--" + name.replace("_", "-")
+    if section == "config" and name:
+        return f"config {name}"
+    return {"data": "--data", "data_source": "the data's content (sha256)",
+            "teacher_sha256": "the teacher's weights (sha256)",
+            "teacher": "--teacher"}.get(field, field)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    if isinstance(value, dict) and "sha256" in value:
+        text = str(value["sha256"])[:12]
+    elif isinstance(value, str) and len(value) == 64:
+        text = value[:12]  # a fingerprint
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe_differences(differences: list[tuple[str, Any, Any]]) -> str:
+    """``--seed 0 then, 1 now; config layers [30, 30] then, [60, 30] now``."""
+    return "; ".join(f"{_field_name(f)} {_short(a)} then, {_short(b)} now"
+                     for f, a, b in differences)
+
+
+def run_identity(record: dict) -> dict:
+    """What a checkpoint records of its run: the run record without the :data:`GROWABLE`
+    fields, as JSON values (lists, not tuples)."""
+    identity = json.loads(json.dumps(record))
+    for section, field in GROWABLE:
+        if isinstance(identity.get(section), dict):
+            identity[section].pop(field, None)
+    return identity
 
 
 def _with_content_teacher(previous: dict, record: dict) -> dict:
@@ -123,25 +194,55 @@ def _with_content_teacher(previous: dict, record: dict) -> dict:
     return previous
 
 
+def check_identity(checkpoint: Path, written: Any, identity: dict | None) -> None:
+    """Refuse a checkpoint whose recorded run identity (``written``) differs from
+    ``identity`` (:func:`run_identity` of this run's record), naming the fields; a
+    checkpoint recording none (from an older lutnn) is trusted.
+
+    Raises:
+        LutnnError: the checkpoint was written by another run (another seed, say).
+    """
+    if identity is None or written is None:
+        return
+    differences = (record_differences(written, identity) if isinstance(written, dict)
+                   else [("identity", written, "a run record")])
+    if differences:
+        raise LutnnError(
+            f"checkpoint {checkpoint} was written by another run "
+            f"({describe_differences(differences)}), not by the run {checkpoint.parent} "
+            "records; put this run's checkpoint back, or start a new --out without --resume"
+        )
+
+
 def check_resume(out: Path, record: dict, resume: bool, what: str = "model") -> None:
     """With ``resume``, refuse to continue the run in ``out`` unless its ``run.json`` was
-    written for the same settings as ``record`` (:func:`same_record`).
+    written for the same settings as ``record``, up to :data:`GROWABLE` fields that grew.
 
     Args:
         what: what the run was made from, named in the message (``"model"``, ``"teacher"``).
 
     Raises:
-        LutnnError: ``out/run.json`` is not a dict or was written for other settings.
+        LutnnError: ``out/run.json`` is not a dict or was written for other settings (named:
+            ``--seed 0 then, 1 now``), or with more epochs than ``record`` asks for.
     """
-    if resume and (out / "run.json").exists():
-        previous = io.read_json(out / "run.json", "run record")
-        if isinstance(previous, dict):
-            previous = _with_content_teacher(previous, record)
-        if not isinstance(previous, dict) or not same_record(previous, record):
-            raise LutnnError(
-                f"--resume: {out}/run.json was written for another {what}, config or data; "
-                "resume with the same arguments or choose another --out"
-            )
+    if not (resume and (out / "run.json").exists()):
+        return
+    previous = io.read_json(out / "run.json", "run record")
+    if not isinstance(previous, dict):
+        raise LutnnError(f"--resume: {out}/run.json was written for another {what}, config or "
+                         f"data (it holds no run record); choose another --out")
+    differences = record_differences(_with_content_teacher(previous, record), record)
+    grown = {f"{section}.{field}" for section, field in GROWABLE}
+    blocking = [(f, a, b) for f, a, b in differences
+                if f not in grown or not (isinstance(a, int) and isinstance(b, int) and b > a)]
+    if blocking:
+        shrunk = any(f in grown for f, _, _ in blocking)
+        raise LutnnError(
+            f"--resume: {out}/run.json was written for another {what}, config or data: "
+            f"{describe_differences(blocking)}; resume with the run's settings"
+            f"{' (its epochs may grow, not shrink)' if shrunk else ' (more epochs are fine)'}"
+            " or choose another --out"
+        )
 
 
 def load_run(run_dir: str | Path) -> tuple[nn.Module, dict]:
