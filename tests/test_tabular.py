@@ -42,7 +42,7 @@ def boundary_case(draw):
     """A fitted-looking encoder and inputs on / next to the float boundary of each threshold."""
     width = draw(st.integers(1, 16))
     f = draw(st.integers(1, 4))
-    levels = draw(st.integers(1, 5))
+    levels = draw(st.integers(1, min(5, (1 << width) - 1)))  # the encoders' limit: 2^W - 1
     top = 1 << width
     scale = np.array([draw(st.floats(1e-3, 1e4)) for _ in range(f)], np.float64)
     offset = np.array([draw(st.floats(-1e3, 1e3)) for _ in range(f)], np.float64)
