@@ -405,6 +405,22 @@ CASES = [
     C([*T, *NEW, "--data", "{npz}"], npz_table(class_names=np.array(list("abcdefgh"))),
       "class_names names 8 classes, but only 3 classes have training examples",
       id="npz-class-names-far-too-many"),
+    C([*T, *NEW, "--test-data", "{csv}"], csv_table(2, "1,2,1"),
+      "--test-data gives a table (.csv or .npz of 2-D float features) its own test split; "
+      "<path> holds images", id="test-data-with-images"),
+    C([*T, *NEW, "--data", "{csv}", "--test-data", "{file}"],
+      both(csv_table(2, "1,2,1"), text("test.csv", "a,c,label\n1,2,0\n3,4,1\n")),
+      "has the columns a, c, but <path> has a, b; the test data must have the training "
+      "data's columns, in the same order", id="test-data-other-columns"),
+    C([*T, *NEW, "--data", "{csv}", "--test-data", "{file}"],
+      both(csv_table(2, "1,2,1"), text("test.csv", "a,b,label\n1,2,0\n3,4,\n")),
+      "the label at line 3 of test.csv is missing", id="test-data-missing-label"),
+    C([*T, *NEW, "--data", "{csv}", "--test-data", "{tmp}/nowhere.csv"],
+      csv_table(2, "1,2,1"), "dataset not found", id="test-data-not-found"),
+    C([*T, *NEW, "--data", "{csv}", "--test-data", "{file}"],
+      both(csv_table(2, "1,2,1"), text("test.txt", "a,b,label\n1,2,0\n")),
+      "is no table: a table is a .csv, or a .npz with 2-D float x_train / x_test",
+      id="test-data-not-a-table"),
     # --- train: knowledge distillation
     C([*T, *NEW, "--teacher", "{tmp}/nobody"], None, "run record not found", id="kd-missing"),
     C([*T, *NEW, "--teacher", "{teacher}", "--kd-alpha", "2"], None, "--kd-alpha must lie",

@@ -498,3 +498,67 @@ def test_distill_resume_of_a_finished_run_says_so_and_more_finetuning_goes_on(
     assert main(longer) in (0, None)  # more fine-tuning epochs: fine-tuned on
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["finetune_epochs"] == 1 and metrics["config"]["finetune_epochs"] == 1
+
+
+# ------------------------------------------------------------------- a table's own test split
+
+
+def _table_csv(path: Path, rows: int, seed: int, header: str = "a,b,c,label") -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, rows)
+    x = rng.normal(size=(rows, 3)).round(3) + y[:, None] * np.array([1.5, -1.0, 0.5])
+    lines = [header] + [f"{a:.3f},{b:.3f},{c:.3f},{['cat', 'dog', 'eel'][k]}"
+                        for (a, b, c), k in zip(x, y, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_test_data_gives_a_table_its_own_test_split(tmp_path, capsys):
+    """--data train.csv --test-data test.csv: every training row trains (or validates), the
+    test split is test.csv's rows as they are (read back with numpy: the oracle); run.json
+    records the file and its sha256; sim and distill use it; an edited test file is refused."""
+    import numpy as np
+
+    from lutnn.data import load_dataset
+
+    train_csv = _table_csv(tmp_path / "train.csv", 120, 0)
+    test_csv = _table_csv(tmp_path / "test.csv", 37, 1)
+    ds = load_dataset(train_csv, val_size=12, test_data=test_csv)
+    want = np.loadtxt(test_csv, delimiter=",", skiprows=1, usecols=(0, 1, 2), dtype=np.float32)
+    labels = np.loadtxt(test_csv, delimiter=",", skiprows=1, usecols=3, dtype=str)
+    np.testing.assert_array_equal(ds.x_test, want)
+    np.testing.assert_array_equal(np.array(ds.class_names)[ds.y_test], labels)
+    assert len(ds.x_train) + len(ds.x_val) == 120  # no 20% carved from train.csv
+
+    run = tmp_path / "run"
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({"layers": [30], "levels": 2, "k": 4}))
+    argv = ["train", "--model", "lut-mlp", "--data", str(train_csv), "--test-data",
+            str(test_csv), "--epochs", "1", "--batch-size", "32", "--config", str(config),
+            "--out", str(run)]
+    assert main(argv) in (0, None)
+    record = json.loads((run / "run.json").read_text())
+    assert record["test_data"] == str(test_csv)
+    assert record["test_data_source"]["sha256"] == io.file_sha256(test_csv)
+    assert simulate_run(run, backend="numpy")["vectors"] == 37
+    before = _hashes(run)
+    assert main([*argv, "--resume"]) in (0, None)  # the same run: finished, nothing written
+    assert _hashes(run) == before
+    i = argv.index("--test-data")
+    assert main([*argv[:i], *argv[i + 2:], "--resume"]) == 2
+    assert "--test-data " in capsys.readouterr().err  # resumed without it: named
+    from conftest import TINY_TEACHER
+
+    config.write_text(json.dumps(TINY_TEACHER))  # a teacher on the same split, distilled
+    teacher = tmp_path / "teacher"
+    assert main([*argv[:2], "teacher-mlp", *argv[3:-2], "--out", str(teacher)]) in (0, None)
+    student = tmp_path / "student"
+    assert main(["distill", "--teacher", str(teacher), "--out", str(student),
+                 "--finetune-epochs", "0", "--memory-budget", "4096"]) in (0, None)
+    assert json.loads((student / "run.json").read_text())["test_data"] == str(test_csv)
+    assert simulate_run(student, backend="numpy")["vectors"] == 37
+    test_csv.write_text(test_csv.read_text().replace("cat", "dog", 1))
+    with pytest.raises(LutnnError, match="the run's test data .* changed since training"):
+        simulate_run(run, backend="numpy")

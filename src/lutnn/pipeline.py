@@ -250,12 +250,13 @@ def _exported_artifact(run_dir: Path, exported: dict):
 
 def _test_split(record: dict, vectors: int | None) -> tuple[np.ndarray, np.ndarray]:
     from lutnn.data import load_dataset
-    from lutnn.data.datasets import recorded_data
+    from lutnn.data.datasets import recorded_data, recorded_test_data
 
     data = recorded_data(record)  # the data set trained on, wherever the command runs
     # The test split does not depend on the validation carve-out; any val_size will do.
     val_size = record.get("train", {}).get("val_size", 1)
-    dataset = load_dataset(data, val_size=val_size, label=record.get("label"))
+    dataset = load_dataset(data, val_size=val_size, label=record.get("label"),
+                           test_data=recorded_test_data(record))
     if list(dataset.input_shape) != list(record["input_shape"]):
         raise LutnnError(f"run.json's input_shape {record['input_shape']} is not the data's "
                          f"{list(dataset.input_shape)}; was run.json edited? retrain the run")

@@ -102,10 +102,13 @@ def train(
     log: Callable[[str], None] = print,
     label: str | None = None,
     device: str = "cpu",
+    test_data: str | None = None,
 ) -> dict:
     """Train model ``model_name`` into run folder ``out``; returns the metrics dict.
 
-    ``label`` names the label column of a ``.csv`` table (default: its last column).
+    ``label`` names the label column of a ``.csv`` table (default: its last column);
+    ``test_data`` gives a table its test split from its own file (``--test-data``,
+    :func:`lutnn.data.load_dataset`).
     ``device`` is ``cpu``, ``cuda`` or ``auto`` (:func:`lutnn.distributed.resolve_device`);
     it is not part of the run record, so a run may resume on another device.  Launched by
     torchrun, the run is data-parallel (see the module doc) and every rank returns the same
@@ -119,14 +122,14 @@ def train(
     with distributed.session(device) as dev:
         return _train(model_name, out, model_overrides=model_overrides, train_cfg=train_cfg,
                       data=data, resume=resume, extra_metrics=extra_metrics, log=log,
-                      label=label, device=dev)
+                      label=label, device=dev, test_data=test_data)
 
 
 @guarded("out")  # --out is locked (by rank 0) while it runs; a failed new run leaves nothing
 def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
            train_cfg: TrainConfig, data: str | None, resume: bool,
            extra_metrics: Callable[[nn.Module], dict] | None, log: Callable[[str], None],
-           label: str | None, device: torch.device) -> dict:
+           label: str | None, device: torch.device, test_data: str | None = None) -> dict:
     from lutnn.data import fit_encoders, load_dataset
     from lutnn.data.tables import table_record
 
@@ -137,13 +140,14 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     check_new_run(out, resume)
     if train_cfg.val_size is None and resume:  # the size the run chose when it started
         train_cfg = dataclasses.replace(train_cfg, val_size=_recorded_val_size(out))
-    dataset = load_dataset(data, val_size=train_cfg.val_size, seed=train_cfg.seed, label=label)
+    dataset = load_dataset(data, val_size=train_cfg.val_size, seed=train_cfg.seed, label=label,
+                           test_data=test_data)
     if train_cfg.val_size is None:  # adapted to the data (auto_val_size), recorded as a number
         train_cfg = dataclasses.replace(train_cfg, val_size=len(dataset.x_val))
     _check_shift(train_cfg.shift, dataset)
     check_model_fits(model_name, model_cfg, dataset.input_shape, dataset.num_classes,
                      train_cfg.batch_size)
-    record = run_record(model_name, model_cfg, train_cfg, data or "mnist", dataset)
+    record = run_record(model_name, model_cfg, train_cfg, data or "mnist", dataset, test_data)
     record.update(table_record(dataset, label))  # a table's label column and class names
     loss_fn = cross_entropy
     if train_cfg.teacher is not None:

@@ -27,6 +27,10 @@ def add_parser(sub) -> None:
                    help="peak Adam learning rate (default: 1e-3 teachers, 1e-2 LUT-Nets)")
     p.add_argument("--data", help="IDX folder, .npz file, or a table (.csv, or .npz with 2-D "
                    "x_train) (default: MNIST, found or fetched)")
+    p.add_argument("--test-data", metavar="FILE",
+                   help="a table's test split from its own file (a .csv with the same columns, "
+                   "or a .npz: its x_test / y_test); every row of --data then trains (default: "
+                   "a seeded 20%% of a .csv's rows, a .npz's x_test)")
     p.add_argument("--label", metavar="COLUMN",
                    help="with a .csv table: the label column (default: the last column)")
     p.add_argument("--seed", type=seed, default=C.seed, help=f"random seed {default(C, 'seed')}")
@@ -82,6 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     metrics = train(
         model, args.out, model_overrides=overrides, train_cfg=train_cfg,
         data=args.data, resume=args.resume, label=args.label, device=args.device,
+        test_data=args.test_data,
     )
     if distributed.is_main():
         print(

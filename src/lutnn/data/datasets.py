@@ -289,6 +289,29 @@ def recorded_data(record: dict) -> str | None:
     return str(path)
 
 
+def recorded_test_data(record: dict) -> str | None:
+    """The ``--test-data`` file a run was trained with (None: none), checked as
+    :func:`recorded_data` checks ``data`` (``test_data_source``: path and SHA-256).
+
+    Raises:
+        LutnnError: the file is gone or changed since training.
+    """
+    given, source = record.get("test_data"), record.get("test_data_source")
+    if given is None:
+        return None
+    if not isinstance(source, dict) or not isinstance(given, str):
+        raise LutnnError(f"run.json names --test-data {given!r} without its test_data_source "
+                         "(path and sha256); was it edited? retrain the run")
+    path = Path(source["path"])
+    if not path.is_file():
+        raise LutnnError(f"the run's test data {path} (given as {given!r}) is gone; put it "
+                         "back or retrain the run on the data at hand")
+    if data_source(path)["sha256"] != source.get("sha256"):
+        raise LutnnError(f"the run's test data {path} changed since training (its sha256 "
+                         "differs from the one in run.json); retrain, or restore the file")
+    return str(path)
+
+
 #: the most examples an automatic validation split takes (:func:`auto_val_size`)
 MAX_AUTO_VAL_SIZE = 5000
 
@@ -320,11 +343,12 @@ def split_indices(n: int, val_size: int | None, seed: int = 0) -> tuple[np.ndarr
 
 
 def _load_table_dataset(path: Path, label: str | None, val_size: int | None,
-                        seed: int) -> Dataset:
-    """A ``.csv`` / ``.npz`` table (:mod:`lutnn.data.tables`), split as images are."""
+                        seed: int, test_data: str | os.PathLike | None = None) -> Dataset:
+    """A ``.csv`` / ``.npz`` table (:mod:`lutnn.data.tables`), split as images are; with
+    ``test_data``, its test split from that file."""
     from lutnn.data.tables import load_table
 
-    t = load_table(path, label)
+    t = load_table(path, label, test_data)
     name = path.stem
     if t.y_train.size and t.y_train.min() < 0 or t.y_test.size and t.y_test.min() < 0:
         raise LutnnError(f"{name}: a label is negative; labels must be 0..K-1 or class names")
@@ -354,7 +378,7 @@ def _not_a_dataset(path: Path) -> str:
 
 def load_dataset(
     path: str | os.PathLike | None = None, *, val_size: int | None = None, seed: int = 0,
-    label: str | None = None,
+    label: str | None = None, test_data: str | os.PathLike | None = None,
 ) -> Dataset:
     """Load a dataset and carve a seeded validation split out of its training set.
 
@@ -370,6 +394,9 @@ def load_dataset(
             None: :func:`auto_val_size`, 10% of them, at most 5,000; ``len(x_val)`` tells).
         seed: seed of the permutation that picks them; the same seed gives the same split.
         label: a ``.csv`` table's label column (default: the last column).
+        test_data: a table's test split from its own file (``--test-data``: a ``.csv`` with
+            the same columns, or a ``.npz``'s ``x_test`` / ``y_test``); ``path``'s rows are
+            then all training rows (:func:`lutnn.data.tables.load_table`).
 
     Returns:
         A :class:`Dataset`; ``num_classes`` is the largest label in train or test plus one.
@@ -387,7 +414,11 @@ def load_dataset(
         from lutnn.data.tables import is_table_file
 
         if is_table_file(Path(path)):
-            return _load_table_dataset(Path(path), label, val_size, seed)
+            return _load_table_dataset(Path(path), label, val_size, seed, test_data)
+    if test_data is not None:
+        raise LutnnError(f"--test-data gives a table (.csv or .npz of 2-D float features) its "
+                         f"own test split; {path or 'MNIST'} holds images, whose test split "
+                         "is their own (x_test / t10k files): drop --test-data")
     if label is not None:
         raise LutnnError(f"--label names the label column of a .csv table; {path or 'MNIST'} "
                          "is not a table")

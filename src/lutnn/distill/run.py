@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from lutnn import distributed, io
-from lutnn.data.datasets import data_source, record_data_name
+from lutnn.data.datasets import data_source, record_data_name, recorded_test_data
 from lutnn.distill.blocks import distill_block, stage_luts
 from lutnn.distill.config import DistillConfig
 from lutnn.distill.memory import (
@@ -167,10 +167,12 @@ class _Run:
         source = data if data is not None else record_data_name(
             self.teacher_record, f"teacher {teacher_dir}/run.json")
         self.data_name = source or "mnist"
+        # the teacher's own test file (--test-data) when distilling on the teacher's data
+        self.test_data = recorded_test_data(self.teacher_record) if data is None else None
         ds = load_dataset(None if source in (None, "mnist") else source,
                           val_size=int(train_rec.get("val_size", 5000)),
                           seed=int(train_rec.get("seed", 0)),
-                          label=self.teacher_record.get("label"))
+                          label=self.teacher_record.get("label"), test_data=self.test_data)
         num_classes = self._check_data(ds, teacher_dir)
         self.ds = ds
         n = cfg.samples or len(ds.x_train)
@@ -195,7 +197,9 @@ class _Run:
             "input_shape": list(self.input_shape),
             "num_classes": num_classes,
         }
-        for key in ("label", "class_names"):  # a table's, as the teacher recorded them
+        keys = ("label", "class_names", *(("test_data", "test_data_source")
+                                          if self.test_data is not None else ()))
+        for key in keys:  # a table's, as the teacher recorded them
             if key in self.teacher_record:
                 self.record[key] = self.teacher_record[key]
         self.record["distill"]["tree"] = list(cfg.tree)

@@ -89,18 +89,25 @@ def check_new_run(out: Path, resume: bool, files: tuple[str, ...] = RUN_FILES) -
         )
 
 
-def run_record(model_name: str, model_cfg, train_cfg: TrainConfig, data: str, dataset) -> dict:
+def run_record(model_name: str, model_cfg, train_cfg: TrainConfig, data: str, dataset,
+               test_data: str | None = None) -> dict:
+    """``run.json``: model, config, training settings, the data (as given, and its absolute
+    path + sha256, so ``sim`` finds the same data), and ``test_data`` / ``test_data_source``
+    the same way when a table got its test split from its own file (``--test-data``)."""
     from lutnn.data.datasets import data_source
 
-    return {
+    record = {
         "model": model_name,
         "config": config_to_dict(model_cfg),
         "train": dataclasses.asdict(train_cfg),
         "data": data,
-        "data_source": data_source(data),  # absolute path + sha256: sim finds the same data
+        "data_source": data_source(data),
         "input_shape": list(dataset.input_shape),
         "num_classes": int(dataset.num_classes),
     }
+    if test_data is not None:
+        record.update(test_data=str(test_data), test_data_source=data_source(test_data))
+    return record
 
 
 #: the (section, field)s of run.json a ``--resume`` may change, by growing only: the epochs
@@ -111,8 +118,9 @@ def record_differences(previous: dict, record: dict) -> list[tuple[str, Any, Any
     """Where ``previous`` and ``record`` (two run records) differ: ``(field, then, now)``
     with ``field`` dotted (``"train.seed"``, ``"config.layers"``, ``"data_source"``).
 
-    A record from before ``data_source`` was recorded is compared without it, and config or
-    training fields added since count as their defaults.
+    Fields either record lacks count (a run trained with ``--label`` or ``--test-data``,
+    resumed without), except that a record from before ``data_source`` was recorded is
+    compared without it, and config or training fields added since count as their defaults.
     """
     if previous.get("model") != record.get("model"):
         return [("model", previous.get("model"), record.get("model"))]
@@ -123,10 +131,10 @@ def record_differences(previous: dict, record: dict) -> list[tuple[str, Any, Any
         return {**defaults[key], **value} if key in defaults and isinstance(value, dict) else value
 
     out = []
-    for key in record:
+    for key in {**previous, **record}:  # a field only one of them has differs too
         if key == "data_source" and "data_source" not in previous:
             continue
-        then, now = filled(key, previous.get(key)), filled(key, record[key])
+        then, now = filled(key, previous.get(key)), filled(key, record.get(key))
         if isinstance(then, dict) and isinstance(now, dict):
             out += [(f"{key}.{k}", then.get(k), now.get(k)) for k in {**then, **now}
                     if then.get(k) != now.get(k)]
@@ -150,6 +158,7 @@ def _field_name(field: str) -> str:
     if section == "config" and name:
         return f"config {name}"
     return {"data": "--data", "data_source": "the data's content (sha256)",
+            "test_data": "--test-data", "test_data_source": "the test data's content (sha256)",
             "teacher_sha256": "the teacher's weights (sha256)",
             "teacher": "--teacher"}.get(field, field)
 
