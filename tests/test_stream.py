@@ -234,3 +234,84 @@ def test_report_puts_the_stream_beside_the_unrolled_form():
     (line,) = [t for t in side_by_side(entries) if t]
     assert line.startswith("cnn: the stream") and "12.0x the LUTs" in line
     assert "900 clocks per image, 682 line-buffer bits" in line
+
+
+_STALL_TB = """`timescale 1ns / 1ps
+module stall_tb;
+  reg clk = 1'b0;
+  always #5 clk = ~clk;
+  reg rst = 1'b1;
+  reg s_tvalid = 1'b0;
+  reg [{in_msb}:0] s_tdata = 0;
+  reg s_tlast = 1'b0;
+  reg m_tready = 1'b0;
+  wire s_tready, m_tvalid, tlast_error;
+  wire [{out_msb}:0] m_tdata;
+  integer cycles = 0;
+  integer sent = 0;
+  integer taken = 0;
+  {top} dut (.clk(clk), .rst(rst), .s_tvalid(s_tvalid), .s_tready(s_tready),
+    .s_tdata(s_tdata), .s_tlast(s_tlast), .m_tvalid(m_tvalid), .m_tready(m_tready),
+    .m_tdata(m_tdata), .tlast_error(tlast_error));
+  always @(posedge clk) begin
+    cycles = cycles + 1;
+    if (cycles > 3) rst <= 1'b0;
+    if (!rst && m_tvalid === 1'b1 && m_tready) taken = taken + 1;
+    if (!rst && s_tvalid && s_tready === 1'b1) sent = sent + 1;
+    s_tvalid <= !rst;
+    s_tdata <= sent * 37;
+    s_tlast <= (sent % {pixels}) == {pixels} - 1;
+    m_tready <= !rst && taken < {release};  // {release} classes taken, then m_tready held low
+    if (cycles == {max_cycles}) begin
+      $display("STALL_TB sent %0d taken %0d tlast_error %0d", sent, taken, tlast_error);
+      $finish;
+    end
+  end
+endmodule
+"""
+
+
+def _stalled(design, release: int, workdir) -> tuple[int, int]:
+    """(pixels taken, classes taken) by the RTL with s_tvalid always high and m_tready high
+    until ``release`` classes were taken, then low, long after everything stood still."""
+    import re
+    import subprocess
+
+    folder = workdir / f"stall_{design.top}_{release}"
+    folder.mkdir(exist_ok=True)
+    (folder / "dut.v").write_text(design.text)
+    (folder / "tb.v").write_text(_STALL_TB.format(
+        in_msb=design.in_width - 1, out_msb=design.out_width - 1, top=design.top,
+        pixels=design.pixels, release=release, max_cycles=20 * (4 * design.pixels + 60)))
+    subprocess.run(["iverilog", "-g2005", "-s", "stall_tb", "-o", str(folder / "sim"),
+                    str(folder / "dut.v"), str(folder / "tb.v")], check=True)
+    out = subprocess.run(["vvp", str(folder / "sim")], capture_output=True, text=True,
+                         check=True).stdout
+    sent, taken, error = map(int, re.search(r"sent (\d+) taken (\d+) tlast_error (\d+)",
+                                            out).groups())
+    assert error == 0
+    return sent, taken
+
+
+@needs_icarus
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(spatial_nets(), st.sampled_from(["layer", "none"]))
+def test_a_stall_reaches_s_tready_after_the_headers_pixels(workdir, net, tail_pipeline):
+    """The header's stall depth (stall_capacity): with m_tready low from reset the RTL takes
+    exactly that many pixels, then s_tready stays low; with m_tready low after the first
+    class, one image more (counted from the first pixel of the image whose class waits)."""
+    d = emit_stream(net, tail_pipeline=tail_pipeline)
+    assert f"{d.stall_pixels} pixels (" in d.text
+    assert d.stall_pixels >= 2 * d.pixels  # a class, a feature map, what the stages hold
+    assert _stalled(d, 0, workdir) == (d.stall_pixels, 0)
+    assert _stalled(d, 1, workdir) == (d.pixels + d.stall_pixels, 1)
+
+
+@needs_icarus
+def test_the_stall_depth_of_tiny_models_is_the_rtls(workdir):
+    """The same on the tiny LUT-CNN and the all-types stream (padding, strides, pool, head)."""
+    for net in (_all_spatial_types(), to_ir(_tiny("lut-cnn"), SHAPE, spatial=True)):
+        d = emit_stream(net)
+        assert _stalled(d, 0, workdir) == (d.stall_pixels, 0)
+        assert _stalled(d, 2, workdir) == (2 * d.pixels + d.stall_pixels, 2)

@@ -18,25 +18,40 @@
 //   output m_tvalid               m_tdata holds an image's result
 //   input  m_tready               the receiver takes m_tdata at this edge (with m_tvalid)
 //   output m_tdata[1:0]           argmax class index (lowest index on ties)
-//   output tlast_error            sticky: an s_tlast not on the last pixel, or missing
+//   output tlast_error            sticky: an s_tlast not on the last pixel, or missing; rst clears it
 //
 // Protocol (AXI4-Stream handshakes): a pixel moves when s_tvalid & s_tready at a rising clock
 // edge, a class when m_tvalid & m_tready.  Pixels come in raster order (row by row, column by
 // column), 36 per image; s_tlast marks pixel 35 of each image (the
-// design counts pixels itself: a misplaced s_tlast sets the sticky tlast_error and changes
-// nothing else).  s_tready never depends on s_tvalid; it is low while the stage it feeds
-// cannot move, and m_tready low stops the whole pipeline back to s_tready (each stage holds
-// one output; a full one stops its input).  m_tdata holds while m_tvalid & ~m_tready.
-// rst (synchronous, active high, at least one cycle) empties the pipeline; registers other
-// than the control ones have no reset.
+// design counts pixels itself: a misplaced or missing s_tlast sets the sticky tlast_error,
+// which only rst clears, and changes nothing else).  s_tready never depends on s_tvalid; it
+// is low while the stage it feeds cannot move, and m_tready low stops the whole pipeline
+// back to s_tready (each stage holds one output; a full one stops its input).  m_tdata
+// (2 bit(s): the class index, ceil(log2 classes) bits) holds while m_tvalid & ~m_tready.
+// s_tready is low, even without any stall, on the clocks the first stage spends on its
+// padding: 28 of the 64 clocks per image (its padded positions),
+// so the design takes at most 36 pixels per 64 clocks; a source that
+// cannot wait needs a FIFO in front.
+// Stalls: with m_tready low the design still takes pixels until it holds a class on m_tdata,
+// the next image's feature map in the collector and, in its stages (one output pixel and a
+// line buffer each), the start of what follows:
+//   108 pixels (3.00 images), counted from the first pixel of the
+//   image whose class waits on m_tdata (from reset: from the first pixel);
+// then s_tready stays low until m_tready rises.  Nothing is lost or taken twice.
+// Reset: rst is synchronous and active high; one rising clock edge with rst high empties the
+// pipeline and clears tlast_error (registers other than the control ones have no reset).
+// Before that edge and while rst is high s_tready means nothing (it may be high): keep
+// s_tvalid low until rst is low (a pixel offered during reset is dropped).
 // Each conv / pool stage is a line buffer of shift registers ((KR-1) padded rows + KC - 1
 // pixels), the window its taps, and one engine evaluating one window per clock; borders are
 // padding positions the stage inserts itself (one clock each), strides and pools a pattern of
 // the positions that emit an output.
 // The dense tail and head start once the collector holds the whole feature map and the
 // m_tdata register is empty; their result comes 2 clock(s) later.
-// Without stalls: latency 61 clocks from the first pixel's handshake to the class's;
-// one image per 64 clocks in steady state (pixels given back to back).
+// Without stalls: latency 61 clocks from the first pixel's handshake to the class's
+// handshake (with m_tready high: the first rising edge at which m_tvalid is high; it rose
+// just after the edge before); one image per 64 clocks in steady state
+// (pixels given back to back).
 
 // One k-input lookup table: y = INIT[a], address bit j = input j.
 module tiny_lut #(

@@ -88,6 +88,9 @@ class StreamDesign:
         has_head: ``m_tdata`` is a class index.
         tail_latency: clocks the dense tail and head take (their pipeline registers).
         latency: clocks from the first pixel's handshake to the class's, without stalls.
+        stall_pixels: pixels the design takes from reset while ``m_tready`` stays low, before
+            ``s_tready`` stays low (:func:`stall_capacity`; 0 for a design loaded from an
+            older export record).
     """
 
     text: str
@@ -101,6 +104,7 @@ class StreamDesign:
     has_head: bool
     tail_latency: int = 0
     latency: int = 0
+    stall_pixels: int = 0  # pixels taken from reset with m_tready low (stall_capacity)
 
     @property
     def line_buffer_bits(self) -> int:
@@ -307,42 +311,43 @@ def _encoder(netlist: Netlist, channels: int) -> tuple[int, list[str], str]:
         f"threshold t, thresholds [{', '.join(map(str, levels))}]")
 
 
-def stream_timing(stages: tuple[StreamStage, ...], positions: int, tail_latency: int,
-                  pixels: int, images: int = 3, lead: int = 1) -> tuple[int, int]:
-    """(latency, interval) of the emitted control logic without stalls, clock by clock.
+class _ControlModel:
+    """The emitted control logic (stages, collector, tail), clock by clock: a model of the
+    RTL's handshakes with ``s_tvalid`` high from clock ``lead + 1`` while any of ``total``
+    pixels is left.  ``positions``: pixels the collector takes per image."""
 
-    A model of the RTL's handshakes (stages, collector, tail) with ``s_tvalid`` and
-    ``m_tready`` always high: latency = clocks from the first pixel's handshake to the first
-    result's, interval = clocks between the last two of ``images`` results (steady state).
-    ``positions``: pixels the collector takes per image; ``lead``: clocks after reset before
-    the first pixel is offered (the testbench's 1).  Tested equal to the testbench's.
-    """
-    n = len(stages)
-    state = [[0, 0, False] for _ in stages]  # row, col, out_valid
-    full = busy = m_valid = False
-    count = left = sent = 0
-    cycle, first_in, outs = 0, None, []
-    total = images * pixels
-    while len(outs) < images:
-        cycle += 1
-        if cycle > 100 * (total + 10) * (tail_latency + 2):
-            raise AssertionError("stream_timing: no progress")
-        launch = full and not busy and not m_valid
-        capture = launch if tail_latency == 0 else busy and left == 0
-        ready = not full  # the collector's in_ready
+    def __init__(self, stages: tuple[StreamStage, ...], positions: int, tail_latency: int,
+                 total: int, lead: int = 1):
+        self.stages, self.positions, self.tail_latency = stages, positions, tail_latency
+        self.total, self.lead = total, lead
+        self.state = [[0, 0, False] for _ in stages]  # row, col, out_valid
+        self.full = self.busy = self.m_valid = False
+        self.count = self.left = self.sent = self.cycle = 0
+
+    def snapshot(self) -> tuple:
+        return (tuple(map(tuple, self.state)), self.full, self.busy, self.m_valid, self.count,
+                self.left, self.sent)
+
+    def tick(self, m_ready: bool = True) -> tuple[bool, bool]:
+        """One clock; whether a pixel and whether a result were taken at its edge."""
+        self.cycle += 1
+        stages, state, n = self.stages, self.state, len(self.stages)
+        offered = self.lead < self.cycle and self.sent < self.total  # s_tvalid
+        launch = self.full and not self.busy and not self.m_valid
+        capture = launch if self.tail_latency == 0 else self.busy and self.left == 0
+        ready = not self.full  # the collector's in_ready
         moves = []
         for i in reversed(range(n)):
             s, (row, col, out_valid) = stages[i], state[i]
             inside, emits = s.row_in[row] and s.col_in[col], s.row_out[row] and s.col_out[col]
             out_free = not out_valid or ready
-            in_valid = lead < cycle and sent < total if i == 0 else state[i - 1][2]
+            in_valid = offered if i == 0 else state[i - 1][2]
             step = (in_valid if inside else True) and (not emits or out_free)
             moves.append((i, step, emits, ready))
             ready = inside and (not emits or out_free)
-        c_valid = state[-1][2] if n else lead < cycle and sent < total
-        if lead < cycle and sent < total and ready:  # stage 0's in_ready (or the collector's)
-            sent += 1
-            first_in = cycle if first_in is None else first_in
+        c_valid = state[-1][2] if n else offered
+        took = offered and ready  # stage 0's in_ready (or the collector's)
+        self.sent += took
         for i, step, emits, out_ready in moves:
             s, st = stages[i], state[i]
             if out_ready:
@@ -354,20 +359,62 @@ def stream_timing(stages: tuple[StreamStage, ...], positions: int, tail_latency:
                     st[0] = (st[0] + 1) % len(s.row_in)
                 if emits:
                     st[2] = True
-        if m_valid:  # m_tready always high
-            outs.append(cycle)
-            m_valid = False
-        if c_valid and not full:
-            count += 1
-            if count == positions:
-                count, full = 0, True
+        out = self.m_valid and m_ready
+        if out:
+            self.m_valid = False
+        if c_valid and not self.full:
+            self.count += 1
+            if self.count == self.positions:
+                self.count, self.full = 0, True
         if launch:
-            busy, left = True, max(tail_latency - 1, 0)
-        elif left:
-            left -= 1
+            self.busy, self.left = True, max(self.tail_latency - 1, 0)
+        elif self.left:
+            self.left -= 1
         if capture:
-            m_valid, full, busy = True, False, False
+            self.m_valid, self.full, self.busy = True, False, False
+        return took, out
+
+
+def stream_timing(stages: tuple[StreamStage, ...], positions: int, tail_latency: int,
+                  pixels: int, images: int = 3, lead: int = 1) -> tuple[int, int]:
+    """(latency, interval) of the emitted control logic without stalls, clock by clock.
+
+    A model of the RTL's handshakes (:class:`_ControlModel`) with ``s_tvalid`` and
+    ``m_tready`` always high: latency = clocks from the first pixel's handshake to the first
+    result's, interval = clocks between the last two of ``images`` results (steady state).
+    ``positions``: pixels the collector takes per image; ``lead``: clocks after reset before
+    the first pixel is offered (the testbench's 1).  Tested equal to the testbench's.
+    """
+    model = _ControlModel(stages, positions, tail_latency, images * pixels, lead)
+    first_in, outs = None, []
+    while len(outs) < images:
+        if model.cycle > 100 * (images * pixels + 10) * (tail_latency + 2):
+            raise AssertionError("stream_timing: no progress")
+        took, out = model.tick()
+        if took and first_in is None:
+            first_in = model.cycle
+        if out:
+            outs.append(model.cycle)
     return outs[0] - first_in, (outs[-1] - outs[-2]) if images > 1 else 0
+
+
+def stall_capacity(stages: tuple[StreamStage, ...], positions: int, tail_latency: int,
+                   pixels: int) -> int:
+    """Pixels the design takes, from reset, while ``m_tready`` stays low (``s_tvalid`` high):
+    how far a stall at the output takes to reach ``s_tready``.  The model of
+    :func:`stream_timing` run until every stage stands still (tested against the RTL)."""
+    # each stage holds at most an image of its input and one output pixel, the collector and
+    # m_tdata one image each: pixels beyond these are never taken (checked below)
+    total = (2 * len(stages) + 3) * pixels + 1
+    model = _ControlModel(stages, positions, tail_latency, total)
+    before = None
+    while model.snapshot() != before or model.cycle <= model.lead:
+        if model.cycle > 100 * (total + 10) * (tail_latency + 2):
+            raise AssertionError("stall_capacity: no standstill")
+        before = model.snapshot()
+        model.tick(m_ready=False)
+    assert model.sent < total, "stall_capacity: the bound on what the stages hold is wrong"
+    return model.sent
 
 
 def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
@@ -421,6 +468,8 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
                           out_ready="m_tready", out_data="m_tdata"))
     positions = shape[1] * shape[2]
     latency, cycles = stream_timing(tuple(stages), positions, tail_latency, pixels)
+    stall = stall_capacity(tuple(stages), positions, tail_latency, pixels)
+    first_positions = stages[0].padded_positions if stages else pixels
     has_head = netlist.head is not None
     ports = [
         ("input", "clk", "clock, rising edge"),
@@ -434,12 +483,17 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
         ("output", f"m_tdata[{out_width - 1}:0]",
          "argmax class index (lowest index on ties)" if has_head else
          "the last layer's output bits (bit j at m_tdata[j])"),
-        ("output", "tlast_error", "sticky: an s_tlast not on the last pixel, or missing"),
+        ("output", "tlast_error", "sticky: an s_tlast not on the last pixel, or missing; "
+                                  "rst clears it"),
     ]
     port_doc = "\n".join(f"//   {d:<6} {n:<22} {t}" for d, n, t in ports)
     header = _T.render("stream_header", top=top, summary="\n".join(summary), ports=port_doc,
                        pixels=pixels, pixels_last=pixels - 1, cycles_per_image=cycles,
-                       tail_latency=tail_latency, latency=latency)
+                       tail_latency=tail_latency, latency=latency, stall_pixels=stall,
+                       stall_images=f"{stall / pixels:.2f}", first_positions=first_positions,
+                       pad_clocks=first_positions - pixels, out_width=out_width,
+                       out_doc=("the class index, ceil(log2 classes) bits" if has_head else
+                                "the flattened output bits"))
     top_text = _T.render("stream_top", top=top, in_msb=in_width - 1, out_msb=out_width - 1,
                          px_msb=c0 - 1, encoder="\n".join(enc_lines),
                          pcount_msb=_bits(pixels) - 1, pixels_last=pixels - 1,
@@ -447,7 +501,7 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
     parts = [header, "", render("lut_module", top=top), *("\n" + m for m in modules),
              "\n" + collect, *("\n" + e for e in extra), "", top_text, ""]
     return StreamDesign("\n".join(parts), top, in_width, out_width, pixels, tuple(stages),
-                        int(np.prod(shape)), cycles, has_head, tail_latency, latency)
+                        int(np.prod(shape)), cycles, has_head, tail_latency, latency, stall)
 
 
 def export_stream(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "lutnn_top",
@@ -501,4 +555,5 @@ def emit_stream_testbench(design: StreamDesign, *, nmax: int) -> str:
 
 
 __all__ = ["STREAM_TB_TOP", "StreamDesign", "StreamStage", "check_streamable", "emit_stream",
-           "emit_stream_testbench", "export_stream", "save_stream", "split_stream", "stream_timing"]
+           "emit_stream_testbench", "export_stream", "save_stream", "split_stream",
+           "stall_capacity", "stream_timing"]
