@@ -481,12 +481,10 @@ def fit(
         log(f"resuming {checkpoint.parent} after {label} {state['epoch']} of {cfg.epochs}")
     else:
         schedule = _Schedule(optimizer, cfg, steps_per_epoch, state["cycles"])
-        schedule.at(0)
 
     y_train = torch.from_numpy(data.y_train)
     net, sync_bn = _data_parallel(model) if world > 1 else (model, contextlib.nullcontext())
-    extra = {"world_size": world} if identity is None else {"world_size": world,
-                                                            "identity": identity}
+    extra = {"world_size": world, **({"identity": identity} if identity is not None else {})}
     with sync_bn:
         _fit_epochs(model, net, optimizer, schedule, data, y_train, cfg, checkpoint, state,
                     loss_fn, label, log, extra)
