@@ -1,7 +1,8 @@
 """Verilog lines of the lowered form's ops: one :class:`~lutnn.ir.LutOp`,
 :class:`~lutnn.ir.AddOp` or :class:`~lutnn.ir.CompareOp` at a time, through :data:`OPS`
-(op, :class:`Names`, top) -> lines, plus the value helpers the blocks of
-:mod:`lutnn.hdl.emit` share (ranges, table literals, concatenations, LUT instances).
+(op, :class:`Names`, top) -> lines (:func:`staged_ops` for a node cut into stages), plus the
+value helpers the blocks of :mod:`lutnn.hdl.emit` and :mod:`lutnn.hdl.head` share (ranges,
+table literals, concatenations, LUT instances).
 """
 
 from __future__ import annotations
@@ -118,6 +119,16 @@ class Names:
     def take_registers(self) -> list[str]:
         lines, self.registers = self.registers, []
         return lines
+
+
+def staged_ops(ops: tuple, names: Names, top: str) -> list[str]:
+    """Each op's lines after the registers it reads through (a node cut into stages)."""
+    lines: list[str] = []
+    for op in ops:
+        names.stage = op.stage
+        body = OPS(op, names, top)
+        lines += names.take_registers() + body
+    return lines
 
 
 @OPS.register(LutOp)
