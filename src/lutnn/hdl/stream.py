@@ -36,7 +36,7 @@ the :class:`~lutnn.ir.ImageFlatten`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -441,10 +441,50 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
     c0, r0, q0 = first.in_shape
     pixels = r0 * q0
     in_width, enc_lines, enc_line = _encoder(netlist, c0)
+    chain = _stage_chain(image, top)
+    shape = image[-1].out_shape if image else flatten.in_shape
+    collect, extra, out_width, line, tail_latency = _tail(shape, tail, netlist, top,
+                                                          tail_pipeline)
+    body = [*chain.body,
+            _T.render("stage_instance", module=f"{top}_collect", inst="u_collect",
+                      in_valid=chain.valid, in_ready=chain.ready, in_data=chain.data,
+                      out_valid="m_tvalid", out_ready="m_tready", out_data="m_tdata")]
+    positions = shape[1] * shape[2]
+    latency, cycles = stream_timing(chain.stages, positions, tail_latency, pixels)
+    stall = stall_capacity(chain.stages, positions, tail_latency, pixels)
+    design = StreamDesign("", top, in_width, out_width, pixels, chain.stages,
+                          int(np.prod(shape)), cycles, netlist.head is not None, tail_latency,
+                          latency, stall)
+    top_text = _T.render("stream_top", top=top, in_msb=in_width - 1, out_msb=out_width - 1,
+                         px_msb=c0 - 1, encoder="\n".join(enc_lines),
+                         pcount_msb=_bits(pixels) - 1, pixels_last=pixels - 1,
+                         body="\n".join(body))
+    parts = [_stream_header(design, [enc_line, *chain.summary, line]), "",
+             render("lut_module", top=top), *("\n" + m for m in chain.modules),
+             "\n" + collect, *("\n" + e for e in extra), "", top_text, ""]
+    return replace(design, text="\n".join(parts))
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """The conv / pool stages of a streaming design, instantiated one after another."""
+
+    modules: tuple[str, ...]  # each stage's module text
+    stages: tuple[StreamStage, ...]
+    summary: tuple[str, ...]  # the header's line per stage
+    body: tuple[str, ...]  # the top's wires and instances
+    valid: str  # the last stage's output handshake and data ("s_tvalid"... with no stage)
+    ready: str
+    data: str
+
+
+def _stage_chain(image: list, top: str) -> _Chain:
+    """One stage module per image node, each instance reading the one before (the first
+    the encoded pixel ``px0``)."""
     modules: list[str] = []
-    summary = [enc_line]
-    body: list[str] = []
     stages: list[StreamStage] = []
+    summary: list[str] = []
+    body: list[str] = []
     valid, ready, data = "s_tvalid", "s_tready", "px0"
     for i, node in enumerate(image, start=1):
         module, text, stage = _stage(node, top, i)
@@ -459,49 +499,38 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
                            in_ready=ready, in_data=data, out_valid=out_v, out_ready=out_r,
                            out_data=out_d)]
         valid, ready, data = out_v, out_r, out_d
-    shape = image[-1].out_shape if image else flatten.in_shape
-    collect, extra, out_width, line, tail_latency = _tail(shape, tail, netlist, top,
-                                                          tail_pipeline)
-    summary.append(line)
-    body.append(_T.render("stage_instance", module=f"{top}_collect", inst="u_collect",
-                          in_valid=valid, in_ready=ready, in_data=data, out_valid="m_tvalid",
-                          out_ready="m_tready", out_data="m_tdata"))
-    positions = shape[1] * shape[2]
-    latency, cycles = stream_timing(tuple(stages), positions, tail_latency, pixels)
-    stall = stall_capacity(tuple(stages), positions, tail_latency, pixels)
-    first_positions = stages[0].padded_positions if stages else pixels
-    has_head = netlist.head is not None
+    return _Chain(tuple(modules), tuple(stages), tuple(summary), tuple(body), valid, ready,
+                  data)
+
+
+def _stream_header(d: StreamDesign, summary: list[str]) -> str:
+    """The header comment: the summary lines, the ports, the stream's timing and stalls."""
+    first_positions = d.stages[0].padded_positions if d.stages else d.pixels
     ports = [
         ("input", "clk", "clock, rising edge"),
         ("input", "rst", "synchronous reset, active high"),
         ("input", "s_tvalid", "s_tdata holds a pixel"),
         ("output", "s_tready", "the design takes the pixel at this edge (with s_tvalid)"),
-        ("input", f"s_tdata[{in_width - 1}:0]", "one pixel, all channels"),
-        ("input", "s_tlast", f"the pixel is the image's last ({pixels - 1})"),
+        ("input", f"s_tdata[{d.in_width - 1}:0]", "one pixel, all channels"),
+        ("input", "s_tlast", f"the pixel is the image's last ({d.pixels - 1})"),
         ("output", "m_tvalid", "m_tdata holds an image's result"),
         ("input", "m_tready", "the receiver takes m_tdata at this edge (with m_tvalid)"),
-        ("output", f"m_tdata[{out_width - 1}:0]",
-         "argmax class index (lowest index on ties)" if has_head else
+        ("output", f"m_tdata[{d.out_width - 1}:0]",
+         "argmax class index (lowest index on ties)" if d.has_head else
          "the last layer's output bits (bit j at m_tdata[j])"),
         ("output", "tlast_error", "sticky: an s_tlast not on the last pixel, or missing; "
                                   "rst clears it"),
     ]
-    port_doc = "\n".join(f"//   {d:<6} {n:<22} {t}" for d, n, t in ports)
-    header = _T.render("stream_header", top=top, summary="\n".join(summary), ports=port_doc,
-                       pixels=pixels, pixels_last=pixels - 1, cycles_per_image=cycles,
-                       tail_latency=tail_latency, latency=latency, stall_pixels=stall,
-                       stall_images=f"{stall / pixels:.2f}", first_positions=first_positions,
-                       pad_clocks=first_positions - pixels, out_width=out_width,
-                       out_doc=("the class index, ceil(log2 classes) bits" if has_head else
-                                "the flattened output bits"))
-    top_text = _T.render("stream_top", top=top, in_msb=in_width - 1, out_msb=out_width - 1,
-                         px_msb=c0 - 1, encoder="\n".join(enc_lines),
-                         pcount_msb=_bits(pixels) - 1, pixels_last=pixels - 1,
-                         body="\n".join(body))
-    parts = [header, "", render("lut_module", top=top), *("\n" + m for m in modules),
-             "\n" + collect, *("\n" + e for e in extra), "", top_text, ""]
-    return StreamDesign("\n".join(parts), top, in_width, out_width, pixels, tuple(stages),
-                        int(np.prod(shape)), cycles, has_head, tail_latency, latency, stall)
+    port_doc = "\n".join(f"//   {di:<6} {n:<22} {t}" for di, n, t in ports)
+    return _T.render("stream_header", top=d.top, summary="\n".join(summary), ports=port_doc,
+                     pixels=d.pixels, pixels_last=d.pixels - 1,
+                     cycles_per_image=d.cycles_per_image, tail_latency=d.tail_latency,
+                     latency=d.latency, stall_pixels=d.stall_pixels,
+                     stall_images=f"{d.stall_pixels / d.pixels:.2f}",
+                     first_positions=first_positions, pad_clocks=first_positions - d.pixels,
+                     out_width=d.out_width,
+                     out_doc=("the class index, ceil(log2 classes) bits" if d.has_head else
+                              "the flattened output bits"))
 
 
 def export_stream(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "lutnn_top",

@@ -120,67 +120,18 @@ def logic_levels(netlist: dict, top: str) -> dict:
         output ports that start at logic (absent when the outputs come from registers).
     """
     mod = netlist["modules"][top]
-    cells = mod["cells"]
-    driver: dict[int, str] = {}
-    for name, cell in cells.items():
-        dirs = cell.get("port_directions", {})
-        for port, bits in cell["connections"].items():
-            if dirs.get(port) == "output":
-                for b in bits:
-                    if isinstance(b, int):
-                        driver[b] = name
-    sequential = {n for n, c in cells.items() if _SEQUENTIAL.match(c["type"])}
-    weight = {n: int(c["type"].startswith("LUT")) for n, c in cells.items()}
-
-    def inputs(name: str) -> list[int]:
-        cell = cells[name]
-        dirs = cell.get("port_directions", {})
-        return [b for port, bits in cell["connections"].items() if dirs.get(port) != "output"
-                for b in bits if isinstance(b, int)]
-
-    depth: dict[str, int] = {}
-
-    def arrival(bit: int) -> int:
-        src = driver.get(bit)
-        return 0 if src is None or src in sequential else depth[src]
-
-    for start in cells:  # iterative DFS: each combinational cell after its drivers
-        if start in sequential or start in depth:
-            continue
-        stack = [(start, False)]
-        while stack:
-            name, expanded = stack.pop()
-            if name in depth:
-                continue
-            preds = [driver[b] for b in inputs(name) if b in driver]
-            preds = [p for p in preds if p not in sequential and p not in depth]
-            if expanded or not preds:
-                depth[name] = weight[name] + max((arrival(b) for b in inputs(name)), default=0)
-            else:
-                stack.append((name, True))
-                stack.extend((p, False) for p in preds)
-
-    # A register's stage = 1 + the highest stage among the registers feeding its input cone
-    # (inputs are stage 0): the pipeline's structure, found without relying on net names.
-    rank = dict.fromkeys(sequential, 1)
-    for _ in range(len(sequential) + 1):
-        src: dict[str, int] = {}  # combinational cell -> highest register rank feeding it
-        for name in depth:  # topological order: each cell after its drivers
-            src[name] = max((_source_rank(b, driver, rank, src) for b in inputs(name)), default=0)
-        new = {name: 1 + max((_source_rank(b, driver, rank, src) for b in inputs(name)),
-                             default=0) for name in sequential}
-        if new == rank:
-            break
-        rank = new
+    graph = _CellGraph(mod["cells"])
+    rank = graph.register_ranks()
     per_stage: dict[str, int] = defaultdict(int)
-    for name in sequential:
+    for name in graph.sequential:
         stage = str(rank[name])
-        per_stage[stage] = max(per_stage[stage], max(map(arrival, inputs(name)), default=0))
+        per_stage[stage] = max(per_stage[stage],
+                               max(map(graph.arrival, graph.inputs(name)), default=0))
     for port in mod.get("ports", {}).values():
         if port["direction"] == "output":
             bits = [b for b in port["bits"] if isinstance(b, int)]
-            per_stage["out"] = max(per_stage["out"], max(map(arrival, bits), default=0))
-    if sequential and per_stage.get("out") == 0:
+            per_stage["out"] = max(per_stage["out"], max(map(graph.arrival, bits), default=0))
+    if graph.sequential and per_stage.get("out") == 0:
         del per_stage["out"]  # outputs come straight from registers
 
     def order(key: str) -> tuple[int, str]:
@@ -188,6 +139,76 @@ def logic_levels(netlist: dict, top: str) -> dict:
 
     stages = {k: per_stage[k] for k in sorted(per_stage, key=order)}
     return {"levels": max(stages.values(), default=0), "levels_per_stage": stages}
+
+
+class _CellGraph:
+    """The cells of a Yosys JSON module as a graph: the cell driving each net bit, the
+    registers (``_SEQUENTIAL``), and each combinational cell's LUT depth (``depth``, in
+    topological order: a cell after its drivers), a LUT counting 1 and other cells 0."""
+
+    def __init__(self, cells: dict) -> None:
+        self.cells = cells
+        self.driver: dict[int, str] = {}  # net bit -> the cell driving it
+        for name, cell in cells.items():
+            dirs = cell.get("port_directions", {})
+            for port, bits in cell["connections"].items():
+                if dirs.get(port) == "output":
+                    for b in bits:
+                        if isinstance(b, int):
+                            self.driver[b] = name
+        self.sequential = {n for n, c in cells.items() if _SEQUENTIAL.match(c["type"])}
+        self.depth: dict[str, int] = {}
+        self._find_depths()
+
+    def inputs(self, name: str) -> list[int]:
+        """The net bits cell ``name`` reads (constants left out)."""
+        cell = self.cells[name]
+        dirs = cell.get("port_directions", {})
+        return [b for port, bits in cell["connections"].items() if dirs.get(port) != "output"
+                for b in bits if isinstance(b, int)]
+
+    def arrival(self, bit: int) -> int:
+        """LUT levels from a register or an input port to net ``bit``."""
+        src = self.driver.get(bit)
+        return 0 if src is None or src in self.sequential else self.depth[src]
+
+    def _find_depths(self) -> None:
+        weight = {n: int(c["type"].startswith("LUT")) for n, c in self.cells.items()}
+        depth, driver, sequential = self.depth, self.driver, self.sequential
+        for start in self.cells:  # iterative DFS: each combinational cell after its drivers
+            if start in sequential or start in depth:
+                continue
+            stack = [(start, False)]
+            while stack:
+                name, expanded = stack.pop()
+                if name in depth:
+                    continue
+                preds = [driver[b] for b in self.inputs(name) if b in driver]
+                preds = [p for p in preds if p not in sequential and p not in depth]
+                if expanded or not preds:
+                    depth[name] = weight[name] + max(
+                        (self.arrival(b) for b in self.inputs(name)), default=0)
+                else:
+                    stack.append((name, True))
+                    stack.extend((p, False) for p in preds)
+
+    def register_ranks(self) -> dict[str, int]:
+        """A register's stage = 1 + the highest stage among the registers feeding its input
+        cone (inputs are stage 0): the pipeline's structure, found without relying on net
+        names."""
+        rank = dict.fromkeys(self.sequential, 1)
+        for _ in range(len(self.sequential) + 1):
+            src: dict[str, int] = {}  # combinational cell -> highest register rank feeding it
+            for name in self.depth:  # topological order: each cell after its drivers
+                src[name] = max((_source_rank(b, self.driver, rank, src)
+                                 for b in self.inputs(name)), default=0)
+            new = {name: 1 + max((_source_rank(b, self.driver, rank, src)
+                                  for b in self.inputs(name)), default=0)
+                   for name in self.sequential}
+            if new == rank:
+                break
+            rank = new
+        return rank
 
 
 def _source_rank(bit: int, driver: dict[int, str], rank: dict[str, int],
