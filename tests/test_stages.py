@@ -25,14 +25,8 @@ from lutnn.ir.passes.stages import op_levels, stage_depths
 from lutnn.sim import simulate, simulate_reference
 from lutnn.sim.reference import logic_signals
 from strategies import lowering_netlists as netlists
+from strategies import random_inputs
 from test_hdl import _mixed_net, tiny_lut_net
-
-
-def _inputs(net: Netlist, batch: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    if net.encoder is not None:
-        return rng.integers(0, 256, (batch, net.encoder.pixels)).astype(np.uint8)
-    return rng.integers(0, 2, (batch, net.input_bits)).astype(np.uint8)
 
 
 def _lowered_nodes(net: Netlist) -> list:
@@ -49,7 +43,7 @@ def _deepest_op(node) -> int:
 def test_stages_keep_the_function_and_the_bound(net, levels, seed):
     lowered = minimize(lower(net))
     staged = assign_stages(lowered, levels)
-    x = _inputs(net, 70, seed)
+    x = random_inputs(net, 70, seed)  # every encoder kind the strategy draws
     want = simulate(net, x)
     for got in (simulate(staged, x), simulate_reference(staged, x)):
         for a, b in zip(got.layer_bits, want.layer_bits, strict=True):
