@@ -49,9 +49,9 @@ def dense(n_in, n_out, **kw):
     return QuantLinear(n_in, n_out, bias=False, **kw)
 
 
-def conv(c_in, c_out, k):
+def conv(c_in, c_out, k, padding=0):
     QuantConv2d, _, _, _, Unit = _brevitas()
-    return QuantConv2d(c_in, c_out, k, bias=False, weight_quant=Unit)
+    return QuantConv2d(c_in, c_out, k, padding=padding, bias=False, weight_quant=Unit)
 
 
 def lfc(classes=3, pixels=64, hidden=32, head_bn=False, act_bits=1, weight_bits=1, scale=None):
@@ -90,6 +90,18 @@ def cnv(classes=3, pool=None):
     return nn.Sequential(act(), conv(1, 8, 3), nn.BatchNorm2d(8), act(), pool,
                          conv(8, 8, 2), nn.BatchNorm2d(8), act(), nn.Flatten(),
                          dense(32, 16), nn.BatchNorm1d(16), act(), dense(16, classes))
+
+
+def cnv_relu(classes=3):
+    """1-bit QuantReLU ({0, s}: zero padding is bit 0, so the padded conv is exact) and a
+    1-bit QuantHardTanh."""
+    from brevitas.nn import QuantHardTanh, QuantReLU
+
+    _, _, _, Act, _ = _brevitas()
+    return nn.Sequential(act(), conv(1, 8, 3), nn.BatchNorm2d(8), QuantReLU(bit_width=1),
+                         nn.MaxPool2d(2), conv(8, 8, 3, padding=1), nn.BatchNorm2d(8),
+                         QuantReLU(bit_width=1), nn.Flatten(), dense(72, 16),
+                         nn.BatchNorm1d(16), QuantHardTanh(act_quant=Act), dense(16, classes))
 
 
 def cnv_avg_pool():
@@ -233,7 +245,7 @@ def trained(nets, tiny_npz, tmp_path_factory):
     folder = tmp_path_factory.mktemp("trained")
     x, y = _tiny_xy(tiny_npz)
     files = {}
-    for name in ("lfc", "cnv", "lfc_bn_head", "lfc_scaled"):
+    for name in ("lfc", "cnv", "cnv_relu", "lfc_bn_head", "lfc_scaled"):
         model = train_briefly(getattr(nets, name)(), x, y, low=-1.0)
         torch.save(model.state_dict(), folder / f"{name}.pt")
         export_qonnx(model, torch.zeros(1, 1, 8, 8), export_path=str(folder / f"{name}.onnx"))
@@ -268,7 +280,7 @@ def _pixels(tiny_npz: Path, n_random: int = 300) -> np.ndarray:
     return np.concatenate([test, noise])
 
 
-@pytest.mark.parametrize("name", ["lfc", "cnv"])
+@pytest.mark.parametrize("name", ["lfc", "cnv", "cnv_relu"])
 def test_brevitas_module_imports_bit_exact(name, nets, trained, tiny_npz, tmp_path):
     out = tmp_path / "run"
     record = import_network(f"{MODULE}:{name}", str(tiny_npz), out,
@@ -287,7 +299,11 @@ def test_brevitas_module_imports_bit_exact(name, nets, trained, tiny_npz, tmp_pa
                 "cnv": ["conv out=8 kernel=3x3 stride=1x1 padding=0x0 groups=1",
                         "pool kernel=2x2 stride=2x2",
                         "conv out=8 kernel=2x2 stride=1x1 padding=0x0 groups=1", "flatten",
-                        "dense out=16", "dense out=48 sparse=1"]}
+                        "dense out=16", "dense out=48 sparse=1"],
+                "cnv_relu": ["conv out=8 kernel=3x3 stride=1x1 padding=0x0 groups=1",
+                             "pool kernel=2x2 stride=2x2",
+                             "conv out=8 kernel=3x3 stride=1x1 padding=1x1 groups=1", "flatten",
+                             "dense out=16", "dense out=48 sparse=1"]}
     assert record["layers"] == expected[name]
 
 
@@ -367,6 +383,67 @@ def test_the_imported_run_distills_exports_and_simulates(trained, tiny_npz, tmp_
         assert sim["mismatches"] == 0 and sim["vectors"] == 100
     metrics = json.loads((student / "metrics.json").read_text())
     assert metrics["teacher_model"] == "teacher-imported" and metrics["luts"] > 0
+
+
+def _multithreshold_qonnx(path: Path, levels: int) -> str:
+    """A QONNX file by hand, FINN's streamlined form: MultiThreshold activations (the hidden
+    one with ``levels`` thresholds per channel; 1 = 1 bit, scaled to +-1), MatMul layers of
+    +-1 weights."""
+    from onnx import TensorProto, helper, numpy_helper
+    from qonnx.util.basic import qonnx_make_model
+
+    rng = np.random.default_rng(3)
+    domain = "qonnx.custom_op.general"
+
+    def threshold(name, x, t, out, n=1):
+        return helper.make_node("MultiThreshold", [x, t], [out], domain=domain, name=name,
+                                out_dtype="BIPOLAR" if n == 1 else "INT2",
+                                out_scale=2.0 if n == 1 else 1.0,
+                                out_bias=-1.0 if n == 1 else 0.0)
+
+    inits = {"t0": np.zeros((1, 1), np.float32),
+             "w1": rng.choice([-1.0, 1.0], (64, 16)).astype(np.float32),
+             "t1": np.sort(rng.integers(-6, 7, (16, levels)), axis=1).astype(np.float32),
+             "w2": rng.choice([-1.0, 1.0], (16, 3)).astype(np.float32),
+             "shape": np.array([1, 64], np.int64)}
+    nodes = [threshold("in_quant", "x", "t0", "q"),
+             helper.make_node("Reshape", ["q", "shape"], ["flat"], name="flatten"),
+             helper.make_node("MatMul", ["flat", "w1"], ["h"], name="fc1"),
+             threshold("act1", "h", "t1", "a1", levels),
+             helper.make_node("MatMul", ["a1", "w2"], ["scores"], name="fc2")]
+    graph = helper.make_graph(
+        nodes, "multithreshold",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 3])],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = qonnx_make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                   helper.make_opsetid(domain, 1)])
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
+def test_finn_style_multithreshold_qonnx_imports_bit_exact(tiny_npz, tmp_path):
+    """MultiThreshold activations and MatMul layers (FINN's streamlined form), built by hand,
+    executed by qonnx: imported, and its classes equal qonnx's on test and random images."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    onnx_file = _multithreshold_qonnx(tmp_path / "mt.onnx", levels=1)
+    out = tmp_path / "run"
+    record = import_network(onnx_file, str(tiny_npz), out, input_range=(-1.0, 1.0),
+                            log=lambda _: None)
+    assert record["layers"] == ["flatten", "dense out=16", "dense out=48 sparse=1"]
+    model = ModelWrapper(onnx_file).transform(InferShapes())
+
+    def original(x):
+        return np.array([execute_onnx(model, {"x": x[i:i + 1]})["scores"].argmax()
+                         for i in range(len(x))])
+
+    _check_run(out, original, _pixels(tiny_npz, n_random=60))
+    with pytest.raises(LutnnError, match=r"layer 'act1' \(MultiThreshold\): a 2-bit activation"):
+        import_network(_multithreshold_qonnx(tmp_path / "mt2.onnx", levels=3), str(tiny_npz),
+                       tmp_path / "run2", input_range=(-1.0, 1.0), log=lambda _: None)
 
 
 def _export_qonnx(model: torch.nn.Module, path: Path) -> str:
