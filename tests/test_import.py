@@ -104,6 +104,25 @@ def cnv_relu(classes=3):
                          nn.BatchNorm1d(16), QuantHardTanh(act_quant=Act), dense(16, classes))
 
 
+def cnv_pool_first():
+    """A max pool of the real sums, before the activation."""
+    return nn.Sequential(act(), conv(1, 8, 3), nn.BatchNorm2d(8), nn.MaxPool2d(2), act(),
+                         nn.Flatten(), dense(72, 3))
+
+
+class LogSoftmaxed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = lfc()
+
+    def forward(self, x):
+        return torch.nn.functional.log_softmax(self.net(x), dim=1)
+
+
+def lfc_log_softmax():
+    return LogSoftmaxed()
+
+
 def cnv_avg_pool():
     return cnv(pool=nn.AvgPool2d(2))
 
@@ -460,6 +479,8 @@ REFUSALS = {  # factory -> what the one line says (the layer, why)
     "residual": "layer 'add' (add): a residual add",
     "plain_cnn_bipolar_padding": "layer '2' (Conv2d): pads with 0, which is neither of its "
                                  "input values -1 and 1",
+    "cnv_pool_first": "layer '2' (BatchNorm2d): its output takes",
+    "lfc_log_softmax": "layer 'log_softmax' (log_softmax): a softmax couples the classes",
 }
 QONNX_REFUSALS = {  # the same networks through their QONNX export
     "lfc_2bit_act": "(Quant): a 2-bit activation",

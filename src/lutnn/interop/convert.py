@@ -170,7 +170,8 @@ def _two_values(post: list[Elementwise], label: str, *arrays: np.ndarray
     values = np.unique(np.concatenate([a.ravel() for a in arrays]))
     if values.size > 2:
         raise refuse(label, f"its output takes {values.size} values, not 2: lutnn needs a "
-                     "1-bit activation (one scale per layer) after every layer but the last")
+                     "1-bit activation (one scale per layer) after every layer but the last, "
+                     "before any pooling")
     return float(values[0]), float(values[-1])
 
 

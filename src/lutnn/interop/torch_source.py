@@ -45,6 +45,7 @@ from lutnn.interop.graph import (
 _AVG_POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d,
               nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.LPPool2d)
 _AVG_FUNCTIONS = (F.avg_pool2d, F.adaptive_avg_pool2d, torch.mean, torch.avg_pool1d)
+_SOFTMAX = (F.softmax, F.log_softmax, torch.softmax, torch.log_softmax)
 _FLATTENS = {torch.flatten, "flatten", "view", "reshape", torch.reshape}
 _JOINS = {operator.add, operator.iadd, torch.add, "add", "add_", operator.sub, torch.cat,
           operator.mul, torch.mul}
@@ -324,6 +325,9 @@ def _function_op(gm: fx.GraphModule, node: fx.Node, src: fx.Node) -> Op:
         return Flatten(node.name, label)  # its shape is checked on a sample (_check_flattens)
     if node.target in (F.max_pool2d, torch.max_pool2d):
         raise refuse(label, "a functional max pool; use nn.MaxPool2d in the module")
+    if node.target in _SOFTMAX or node.target in ("softmax", "log_softmax"):
+        raise refuse(label, "a softmax couples the classes; lutnn's class head ends at the "
+                     "scores: return them (the argmax is the same)")
     if node.target in (F.linear, F.conv2d, torch.matmul, operator.matmul):
         raise refuse(label, "a functional linear layer; use nn.Linear / nn.Conv2d modules")
     return _elementwise(gm, node, src)
