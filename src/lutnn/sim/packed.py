@@ -103,14 +103,20 @@ def _encoder_stage(enc: InputEncoder, pixels: np.ndarray, batch: int) -> np.ndar
     return encode_packed(enc, pixels)
 
 
-def encode_packed(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
-    """Packed encoder output ``[P*T, words]`` from uint8 pixels ``[B, P]``."""
+def _pixels_samples_last(enc, pixels: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """uint8 pixels ``[B, P]`` -> ``(px [C, HW, B'], HW, words)``: samples last, zero-padded to
+    whole 64-bit words (``B' = 64 * words``)."""
     b = pixels.shape[0]
     nw = num_words(b)
     hw = enc.pixels // enc.channels
-    px = np.zeros((enc.pixels, nw * WORD_BITS), dtype=np.uint8)  # (P, B padded): samples last
+    px = np.zeros((enc.pixels, nw * WORD_BITS), dtype=np.uint8)  # (P, B'): samples last
     px[:, :b] = pixels.T
-    px = px.reshape(enc.channels, hw, -1)  # (C, HW, B')
+    return px.reshape(enc.channels, hw, -1), hw, nw
+
+
+def encode_packed(enc: InputEncoder, pixels: np.ndarray) -> np.ndarray:
+    """Packed encoder output ``[P*T, words]`` from uint8 pixels ``[B, P]``."""
+    px, hw, nw = _pixels_samples_last(enc, pixels)
     out = np.zeros((enc.channels, enc.levels, hw, nw), dtype=np.uint64)  # row (c*T + t)*HW + p
     for t, thr in enumerate(enc.thresholds.tolist()):
         if thr <= 255:  # 256: never reached by a uint8 pixel, the row stays 0
@@ -126,12 +132,7 @@ def _bitplane_stage(enc: BitplaneEncoder, pixels: np.ndarray, batch: int) -> np.
 def encode_bitplanes_packed(enc: BitplaneEncoder, pixels: np.ndarray) -> np.ndarray:
     """Packed encoder output ``[P*B, words]`` from uint8 pixels ``[B, P]``: row
     ``(c*B + j)*HW + p`` is bit ``7 - j`` of pixel ``c*HW + p``."""
-    b = pixels.shape[0]
-    nw = num_words(b)
-    hw = enc.pixels // enc.channels
-    px = np.zeros((enc.pixels, nw * WORD_BITS), dtype=np.uint8)  # (P, B padded): samples last
-    px[:, :b] = pixels.T
-    px = px.reshape(enc.channels, hw, -1)  # (C, HW, B')
+    px, hw, nw = _pixels_samples_last(enc, pixels)
     out = np.zeros((enc.channels, enc.planes, hw, nw), dtype=np.uint64)
     for j in range(enc.planes):
         out[:, j] = _pack_rows(((px >> (7 - j)) & 1).astype(np.bool_))
