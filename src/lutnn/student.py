@@ -17,6 +17,12 @@ writes the same number of output bits.  For a teacher neuron of fan-in ``F`` (in
   comparison); stage ``s`` has ``w_s`` LUTs per neuron reading ``w_{s-1} / w_s`` outputs of the
   neuron's previous stage (``serial`` wiring); the last stage has one LUT per neuron.
 
+A *stage* (here and in :mod:`lutnn.distill`: ``stage_widths``, ``first_stage_wiring``,
+``stage_luts``...) is one level of a neuron's LUT tree, counted from its inputs: one LUT
+layer of the student (inside a ``LoweredConv2d`` for a convolution), one LUT level deep.  It
+is not a pipeline stage of the emitted hardware (a register rank of :mod:`lutnn.hdl`) nor a
+conv stage of a stream.
+
 The per-stage widths come from ``tree`` (LUTs per neuron in each stage before the last, e.g.
 ``(6,)`` -> stages of 6 and 1 LUTs, ``(36, 6)`` -> 36, 6, 1), shrunk for small fan-ins: with
 ``need = ceil(F / k)`` first-stage LUTs enough to read every input once, the stages wider than

@@ -2,7 +2,8 @@
 
 Conventions (see :mod:`lutnn`): bits are {0, 1}; a LUT with inputs ``x_0 .. x_{k-1}`` reads
 entry ``address = sum(x_j << j)``.  A *stage* is ``M`` LUTs with wiring ``[M, k]`` (indices
-into the stage's input bits) and tables ``[M, 2^k]``.
+into the stage's input bits) and tables ``[M, 2^k]``: one level of the student's LUT trees
+(:mod:`lutnn.student`), not a pipeline stage of the hardware.
 
 **Closed form.**  For a fixed wiring, the table that agrees with a target bit on the most
 training rows is, address by address, the majority target bit among the rows that hit that

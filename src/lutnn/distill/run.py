@@ -328,7 +328,7 @@ def _fit_block(run: _Run, plan: BlockPlan, i: int, srcs) -> dict:
     reads = f" ({plan.connected} connected)" if plan.connected and plan.connected < plan.fan_in \
         else ""
     run.log(f"distilling {plan.name}: {plan.neurons} neurons of fan-in {plan.fan_in}{reads} "
-            f"-> stages {list(plan.widths)} LUTs per neuron (k = {list(plan.ks)})")
+            f"-> tree stages {list(plan.widths)} LUTs per neuron (k = {list(plan.ks)})")
     fit_stats = distill_block(rows, run.cfg, stage_luts(run.student, plan),
                               run.cfg.seed * 7919 + i, run.log)
     return {"name": plan.name, "conv": plan.conv, "neurons": plan.neurons,
