@@ -129,10 +129,8 @@ def import_network(source: str, data: str, out: str | os.PathLike, *,
         LutnnError: a source that does not load, an op that cannot map (named), or any
             disagreement between the original and the imported teacher; nothing is written.
     """
-    from lutnn.data.datasets import data_source
     from lutnn.interop.convert import convert
     from lutnn.interop.verify import compare
-    from lutnn.models import config_to_dict
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -163,25 +161,33 @@ def import_network(source: str, data: str, out: str | os.PathLike, *,
                  for t in imported.taps],
         "agreement": {c.name: c.to_json() for c in checks},
     }
-    test_accuracy = checks[0].correct / max(checks[0].samples, 1)
-    run = {
-        "model": "teacher-imported", "config": config_to_dict(imported.config),
-        "data": data, "data_source": data_source(data), "input_shape": list(ds.input_shape),
-        "num_classes": int(ds.num_classes), "train": {"val_size": len(ds.x_val), "seed": 0},
-        "import": {"source": str(source), "format": net.kind},
-    }
-    metrics = {"model": "teacher-imported", "test_accuracy": test_accuracy,
-               "test_samples": checks[0].samples, "imported_from": net.kind,
-               "params": sum(p.numel() for p in imported.model.parameters()),
-               "seconds": round(time.perf_counter() - t0, 2)}
-    _write(out, run, imported.model.state_dict(), metrics, record)
+    accuracy = checks[0].correct / max(checks[0].samples, 1)
+    _write(out, _run_record(source, data, ds, imported, net.kind), imported.model.state_dict(),
+           {"model": "teacher-imported", "test_accuracy": accuracy,
+            "test_samples": checks[0].samples, "imported_from": net.kind,
+            "params": sum(p.numel() for p in imported.model.parameters()),
+            "seconds": round(time.perf_counter() - t0, 2)}, record)
     ties = sum(c.float_ties for c in checks)
     tied = f" ({ties} exact ties the original's float rounding broke)" if ties else ""
     log(f"imported {net.kind} {source}: classes{tied} and every activation bit agree on "
         f"{checks[0].samples} test and {checks[1].samples} random samples; test accuracy "
-        f"{test_accuracy:.4f}; head {imported.head['kind']} "
+        f"{accuracy:.4f}; head {imported.head['kind']} "
         f"({imported.head['bits_per_class']} bits per class) -> {out}")
     return record
+
+
+def _run_record(source: str, data: str, ds, imported, kind: str) -> dict:
+    """``run.json``: what ``load_run``, ``distill`` and ``sim`` read (the validation split's
+    size and seed as ``load_dataset`` carved it here)."""
+    from lutnn.data.datasets import data_source
+    from lutnn.models import config_to_dict
+
+    return {
+        "model": "teacher-imported", "config": config_to_dict(imported.config),
+        "data": data, "data_source": data_source(data), "input_shape": list(ds.input_shape),
+        "num_classes": int(ds.num_classes), "train": {"val_size": len(ds.x_val), "seed": 0},
+        "import": {"source": str(source), "format": kind},
+    }
 
 
 def _write(out: Path, run: dict, state: dict, metrics: dict, record: dict) -> None:
