@@ -559,6 +559,14 @@ def test_cli_refusal_is_exit_2_and_one_line(tiny_npz, tmp_path, capsys):
     assert "two different finite numbers" in capsys.readouterr().err
 
 
+def test_a_table_is_refused(tmp_path):
+    """lutnn import checks on images: a table's floats have no pixel range to map."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
+    with pytest.raises(LutnnError, match="checks on images"):
+        import_network("x:y", str(table), tmp_path / "run", log=lambda _: None)
+
+
 def test_an_out_folder_with_files_is_refused(tiny_npz, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model.pt").write_bytes(b"")
