@@ -118,7 +118,9 @@ def main() -> None:
     rows = [r for r in rows if r]
     tm = json.loads((teacher / "metrics.json").read_text())
     sm = json.loads((student / "metrics.json").read_text())
-    result = {"preset": args.preset, "teacher_test_accuracy": tm["test_accuracy"],
+    result = {"preset": args.preset, "teacher_epochs": tm["epochs"],
+              "finetune_epochs": sm.get("finetune_epochs"),
+              "teacher_test_accuracy": tm["test_accuracy"],
               "teacher_seconds_per_epoch": round(tm["seconds"] / tm["epochs"], 1),
               "student_test_accuracy": sm["test_accuracy"],
               "student_before_finetune": sm.get("test_accuracy_before_finetune"),
