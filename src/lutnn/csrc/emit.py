@@ -370,6 +370,56 @@ def _argmax(ctx: _Context, firsts: list[int], width: int, name: str) -> tuple[in
     return ctx.store_all(f"{name}: argmax", code, level[0][1]), class_bits
 
 
+def _input_encoder(netlist: Netlist) -> tuple:
+    """``(encoder, header text on the input layout)``; a netlist without an encoder reads its
+    input bits as bytes (bit = byte >= 1)."""
+    enc = netlist.encoder
+    if enc is None:
+        enc = InputEncoder("inputs", 1, netlist.input_bits, np.array([1], np.int16))
+        return enc, render("input_doc_bits")
+    if isinstance(enc, FeatureEncoder):
+        return enc, render("input_doc_features", features=enc.features, width=enc.width)
+    if isinstance(enc, BitplaneEncoder):
+        return enc, render("input_doc_planes", channels=enc.channels,
+                           hw=enc.pixels // enc.channels, planes=enc.planes)
+    return enc, render("input_doc_pixels", channels=enc.channels,
+                       hw=enc.pixels // enc.channels,
+                       thresholds=", ".join(map(str, enc.thresholds.tolist())))
+
+
+def _head_code(head, ctx: _Context, sigs: list[int]) -> tuple[list[str], list[str], tuple]:
+    """``(signal tables and defines, output writers, (classify body, scores body))``: the
+    output bits' table, and with a head its scores and argmax emitted into ``ctx``."""
+    tables = [render("sig_table", name="lutnn_out_sig", count=max(1, len(sigs)),
+                     values=", ".join(map(str, sigs or [0])))]
+    write = [render("write_bits")]
+    if head is None:
+        return tables, write, (render("body_no_head_classify"), render("body_no_head_scores"))
+    firsts, width = BLOCKS(head, ctx, sigs)
+    cls_first, class_bits = _argmax(ctx, firsts, width, head.name)
+    tables += [render("sig_table", name="lutnn_score_sig", count=len(firsts),
+                      values=", ".join(map(str, firsts))),
+               render("define", name="LUTNN_SCORE_BITS", value=width),
+               render("define", name="LUTNN_CLASS_BITS", value=class_bits),
+               render("define", name="LUTNN_CLASS_SIG", value=cls_first)]
+    write.append(render("write_head"))
+    return tables, write, (render("body_head_classify"), render("body_head_scores"))
+
+
+def _unit_parts(ctx: _Context) -> tuple[list[str], list[str]]:
+    """``(function definitions, their calls in order)``: one C function per emitted unit."""
+    parts, calls = [], []
+    for i, unit in enumerate(ctx.units):
+        if unit.definition:
+            parts.append(unit.definition)
+            calls.append(unit.call)
+            continue
+        parts += [render("part_open", index=i, comment=unit.comment), *unit.lines,
+                  render("part_close")]
+        calls.append(render("part_call", index=i))
+    return parts, calls
+
+
 def emit_c(netlist: Netlist, *, word: int = 64, name: str = "lutnn") -> CSource:
     """The bit-sliced C source and header for ``netlist``.
 
@@ -395,48 +445,14 @@ def emit_c(netlist: Netlist, *, word: int = 64, name: str = "lutnn") -> CSource:
     if netlist.head is not None and netlist.head.num_classes > MAX_CLASSES:
         raise LutnnError(f"the C backend writes classes as uint8: at most {MAX_CLASSES} "
                          f"classes, the head has {netlist.head.num_classes}")
-    enc = netlist.encoder
-    if enc is None:  # input bits as bytes: bit = byte >= 1
-        enc = InputEncoder("inputs", 1, netlist.input_bits, np.array([1], np.int16))
-        input_doc = render("input_doc_bits")
-    elif isinstance(enc, FeatureEncoder):
-        input_doc = render("input_doc_features", features=enc.features, width=enc.width)
-    elif isinstance(enc, BitplaneEncoder):
-        input_doc = render("input_doc_planes", channels=enc.channels,
-                           hw=enc.pixels // enc.channels, planes=enc.planes)
-    else:
-        input_doc = render("input_doc_pixels", channels=enc.channels,
-                           hw=enc.pixels // enc.channels,
-                           thresholds=", ".join(map(str, enc.thresholds.tolist())))
+    enc, input_doc = _input_encoder(netlist)
     ctx = _Context()
     sigs, encoder_code = BLOCKS(enc, ctx, None)
     for layer in netlist.layers:
         sigs = BLOCKS(layer, ctx, sigs)
-    tables = [render("sig_table", name="lutnn_out_sig", count=max(1, len(sigs)),
-                     values=", ".join(map(str, sigs or [0])))]
-    write = [render("write_bits")]
     head = netlist.head
-    if head is not None:
-        firsts, width = BLOCKS(head, ctx, sigs)
-        cls_first, class_bits = _argmax(ctx, firsts, width, head.name)
-        tables += [render("sig_table", name="lutnn_score_sig", count=len(firsts),
-                          values=", ".join(map(str, firsts))),
-                   render("define", name="LUTNN_SCORE_BITS", value=width),
-                   render("define", name="LUTNN_CLASS_BITS", value=class_bits),
-                   render("define", name="LUTNN_CLASS_SIG", value=cls_first)]
-        write.append(render("write_head"))
-        bodies = render("body_head_classify"), render("body_head_scores")
-    else:
-        bodies = render("body_no_head_classify"), render("body_no_head_scores")
-    parts, calls = [], []
-    for i, unit in enumerate(ctx.units):
-        if unit.definition:
-            parts.append(unit.definition)
-            calls.append(unit.call)
-            continue
-        parts += [render("part_open", index=i, comment=unit.comment), *unit.lines,
-                  render("part_close")]
-        calls.append(render("part_call", index=i))
+    tables, write, bodies = _head_code(head, ctx, sigs)
+    parts, calls = _unit_parts(ctx)
     summary = _summary(netlist, word)
     model = str(netlist.meta.get("model", "netlist")).replace("*/", "* /").replace('"', "'")
     num_classes = head.num_classes if head is not None else 0
