@@ -69,6 +69,16 @@ def test_c_equals_simulator_on_random_netlists(net, seed, word, lowered):
 
 
 @needs_cc
+def test_encoder_of_constant_bits_compiles():
+    """Every feature threshold out of range (2**W: never reached): no input byte is read,
+    and the C still compiles under -Werror (found by the random-netlist test in CI)."""
+    enc = FeatureEncoder("enc", 1, 1, 8, np.array([[256]], np.int32), np.ones(1), np.zeros(1))
+    lut = LutLayer("l0", 1, np.zeros((2, 1), np.int32), np.array([[1, 1], [1, 0]], np.uint8))
+    net = Netlist(1, (lut,), encoder=enc, head=GroupSumHead("head", 2, 2))
+    assert_c_equals_sim(net, np.arange(0, 256, 5, dtype=np.uint8)[:, None], 64)
+
+
+@needs_cc
 @pytest.mark.parametrize("loop", [False, True])
 @pytest.mark.parametrize("word", [64, 256])
 def test_threshold_layers_and_heads_by_branch(word, loop, monkeypatch):
