@@ -172,6 +172,11 @@ def test_stage_widths():
     assert stage_widths(20, 6, (6,)) == ((4, 1), (6, 4))
     assert stage_widths(6, 6, (6,)) == ((1,), (6,))
     assert stage_widths(50, 6, ()) == ((1,), (6,))
+    # a wide tree for wide neurons: (8, 2) reads 48 inputs; a stem neuron of 18 inputs, too
+    # narrow for 8, still reads all 18 (3 LUTs and one), not 12 through the 2 left
+    assert stage_widths(256, 6, (8, 2)) == ((8, 2, 1), (6, 4, 2))
+    assert stage_widths(18, 6, (8, 2)) == ((3, 1), (6, 3))
+    assert stage_widths(9, 6, (8, 2)) == ((2, 1), (6, 2))
     with pytest.raises(LutnnError, match="each stage must be"):
         plan_student(nn.Sequential(random_teacher(8, 2, 0)), 6, (12,))
 

@@ -26,7 +26,9 @@ conv stage of a stream.
 The per-stage widths come from ``tree`` (LUTs per neuron in each stage before the last, e.g.
 ``(6,)`` -> stages of 6 and 1 LUTs, ``(36, 6)`` -> 36, 6, 1), shrunk for small fan-ins: with
 ``need = ceil(F / k)`` first-stage LUTs enough to read every input once, the stages wider than
-``need`` are dropped, and if none is left the first stage gets ``need`` LUTs.  When
+``need`` are dropped; if none is left, or some were dropped and ``need <= k``, the neuron gets
+``need`` first-stage LUTs and one last LUT (so a wide tree such as ``(8, 2)``, meant for
+pointwise and dense neurons, still reads every input of a small stem neuron).  When
 ``w_1 * k > F`` the last first-stage LUT wraps around to the top-ranked inputs (ranks
 ``(l*k + j) mod F``), so every input is read and no LUT reads one input twice.
 
@@ -143,13 +145,15 @@ def stage_widths(fan_in: int, k: int, tree: tuple[int, ...]) -> tuple[tuple[int,
     Example:
         >>> stage_widths(784, 6, (6,)), stage_widths(18, 6, (6,)), stage_widths(4, 6, (6,))
         (((6, 1), (6, 6)), ((3, 1), (6, 3)), ((1,), (4,)))
+        >>> stage_widths(256, 6, (8, 2)), stage_widths(18, 6, (8, 2))  # 8 of 3 dropped
+        (((8, 2, 1), (6, 4, 2)), ((3, 1), (6, 3)))
     """
     if fan_in <= k:
         return (1,), (fan_in,)
     need = math.ceil(fan_in / k)
     widths = [t for t in tree if t <= need]
-    if tree and not widths:
-        widths = [need]
+    if tree and (not widths or (len(widths) < len(tree) and need <= k)):
+        widths = [need]  # too wide a tree for this fan-in: one LUT per k inputs, then one
     widths.append(1)
     ks = [k] + [widths[s - 1] // widths[s] for s in range(1, len(widths))]
     return tuple(widths), tuple(ks)
