@@ -110,11 +110,14 @@ def run_demo(out: str | Path, *, quick: bool = False, data: str | None = None,
     _stage("train teacher", (teacher / "metrics.json").is_file(), train_teacher, log)
     _stage("distill", (student / "metrics.json").is_file(), distill_student, log)
     _stage(f"train LUT-Net ({cfg.e2e_preset})", (e2e / "metrics.json").is_file(), train_e2e, log)
-    # the CNNs as streams (their tables shared across pixels), the MLP unrolled
+    # the CNNs as streams (their tables shared across pixels), the MLP unrolled; the streams'
+    # dense tails pipelined "balanced" (the head's popcounts and argmax cut into stages: ECP5
+    # Fmax 76 -> 129 MHz on the demo's student, docs/results_distill.md)
     for run, conv, vectors, ecp5 in ((student, "stream", cfg.student_vectors, cfg.ecp5),
                                      (teacher, "stream", cfg.teacher_vectors, False),
                                      (e2e, "unrolled", cfg.e2e_vectors, False)):
-        _hardware(run, conv, vectors, cfg.synth, ecp5, log,
+        pipeline = "balanced" if conv == "stream" else "layer"
+        _hardware(run, conv, pipeline, vectors, cfg.synth, ecp5, log,
                   export_run, simulate_run, synth_run)
     if cfg.synth and cfg.scaling_sizes:
         _stage("scaling", (out / "scaling.json").is_file(),
@@ -125,16 +128,17 @@ def run_demo(out: str | Path, *, quick: bool = False, data: str | None = None,
     return summary
 
 
-def _hardware(run: Path, conv: str, vectors: int, synth: bool, ecp5: bool,
+def _hardware(run: Path, conv: str, pipeline: str, vectors: int, synth: bool, ecp5: bool,
               log: Callable[[str], None], export_run, simulate_run, synth_run) -> None:
-    """Export ``run`` as ``conv`` Verilog, stream/run ``vectors`` test images through its RTL
-    (random stalls on both sides for a stream), synthesize it; each step skipped when done."""
+    """Export ``run`` as ``conv`` Verilog pipelined by ``pipeline``, stream/run ``vectors``
+    test images through its RTL (random stalls on both sides for a stream), synthesize it;
+    each step skipped when done."""
     from lutnn.runfolder import result_file
 
     name, suffix = run.name, f" ({conv})"
 
     def export() -> str:
-        info = export_run(run, conv=conv)
+        info = export_run(run, conv=conv, pipeline=pipeline)
         return f"{info['verilog']} (latency {info['latency']} cycles)"
 
     def simulate() -> str:
@@ -150,7 +154,7 @@ def _hardware(run: Path, conv: str, vectors: int, synth: bool, ecp5: bool,
 
     exported = io.read_json(run / "hdl" / "export.json", "export record") if (
         run / "hdl" / "export.json").is_file() else {}
-    same_form = exported.get("conv", "unrolled") == conv
+    same_form = (exported.get("conv", "unrolled"), exported.get("pipeline")) == (conv, pipeline)
     _stage(f"export {name}{suffix}", same_form, export, log)
     _stage(f"RTL sim {name}{suffix}", (run / result_file("sim", conv)).is_file(), simulate, log)
     if synth:
