@@ -17,7 +17,8 @@ measured the same way.
     OMP_NUM_THREADS=1 LUTNN_DATA=../shared/data/mnist .venv/bin/python \\
         benchmarks/distill_vs_e2e.py --teacher runs/distill/t256r10 --out runs/distill/vs
 
-Results: benchmarks/results/distill_vs_e2e.json.
+Results: benchmarks/results/distill_vs_e2e.json (``--json``). A distilled run already in
+``OUT/distill`` (its ``metrics.json``) is read, not redone.
 """
 
 from __future__ import annotations
@@ -99,12 +100,15 @@ def main() -> None:
     ap.add_argument("--mode", help=argparse.SUPPRESS)
     ap.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--wired-from", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--json", type=Path,
+                    default=REPO / "benchmarks" / "results" / "distill_vs_e2e.json",
+                    help="results file (rows of the modes run are replaced)")
     args = ap.parse_args()
     if args.mode:
         _child(args)
         return
 
-    path = REPO / "benchmarks" / "results" / "distill_vs_e2e.json"
+    path = args.json
     old = json.loads(path.read_text())["rows"] if path.exists() else []
     rows = [r for r in old if r["mode"] not in args.modes]
     distilled = args.out / "distill"

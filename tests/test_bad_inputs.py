@@ -231,6 +231,8 @@ CASES = [
       "no --teacher is given", id="kd-alpha-no-teacher"),
     C([*T, *NEW, "--kd-temperature", "3", "--kd-alpha", "0.1"], None,
       "--kd-alpha and --kd-temperature weigh", id="kd-both-no-teacher"),
+    C([*T, *NEW, "--kd-standardize"], None, "--kd-standardize weigh a teacher's soft targets",
+      id="kd-standardize-no-teacher"),
     C([*T, *NEW, "--nproc", str(2 * CORES + 1)], None, "more than twice the",
       id="nproc-past-2x-cores"),
     C([*T, *NEW, "--nproc", str(2 * CORES + 1), "--device", "auto"], None,

@@ -9,6 +9,7 @@ import torch
 
 from lutnn.errors import LutnnError
 from lutnn.train import TrainConfig, kd_loss, train
+from lutnn.training.kd import standardize
 
 
 def test_kd_loss_equals_its_definition_on_a_hand_made_example() -> None:
@@ -26,6 +27,28 @@ def test_kd_loss_equals_its_definition_on_a_hand_made_example() -> None:
     want = (1 - alpha) * ce + alpha * temp**2 * kl
     assert kd_loss(s, t, y, alpha, temp).item() == pytest.approx(want, rel=1e-6)
     assert kd_loss(s, t, y, 0.0, temp).item() == pytest.approx(ce, rel=1e-6)
+
+
+def test_standardized_kd_ignores_the_students_score_span() -> None:
+    """The soft term on standardized scores is the same for a student whose head spans 6x
+    the range (and sits elsewhere); on raw scores it is not.  Hand-made: standardized s is
+    (s - mean) / std, with the sample standard deviation."""
+    s = torch.tensor([[2.0, 0.0, -1.0], [1.0, 1.0, 4.0]])
+    t = torch.tensor([[0.0, 3.0, 0.0], [5.0, -5.0, 0.0]])
+    y = torch.tensor([0, 2])
+    wide = 6 * s + 10
+    soft = kd_loss(s, t, y, 1.0, 2.0, standardized=True)
+    assert kd_loss(wide, t, y, 1.0, 2.0, standardized=True).item() == pytest.approx(
+        soft.item(), rel=1e-5)
+    assert kd_loss(wide, t, y, 1.0, 2.0).item() != pytest.approx(kd_loss(s, t, y, 1.0, 2.0).item())
+    row = [2.0, 0.0, -1.0]
+    mean = sum(row) / 3
+    std = math.sqrt(sum((v - mean) ** 2 for v in row) / 2)
+    assert standardize(s)[0].tolist() == pytest.approx([(v - mean) / std for v in row], rel=1e-5)
+    assert standardize(torch.ones(1, 4)).tolist() == [[0.0] * 4]  # equal scores: all 0
+    # the hard term reads the raw scores: alpha 0 is plain cross-entropy either way
+    assert kd_loss(wide, t, y, 0.0, 2.0, standardized=True).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(wide, y).item(), rel=1e-6)
 
 
 def test_train_with_a_teacher_records_its_fingerprint(tiny_npz, tmp_path) -> None:

@@ -296,7 +296,8 @@ def _teacher_loss_for(train_cfg: TrainConfig, dataset: Dataset, record: dict,
         )
     _check_teacher_data(train_cfg.teacher, teacher_record, record)
     record["teacher_sha256"] = model_fingerprint(train_cfg.teacher)  # of the weights
-    return teacher_loss(teacher.to(device), train_cfg.kd_alpha, train_cfg.kd_temperature)
+    return teacher_loss(teacher.to(device), train_cfg.kd_alpha, train_cfg.kd_temperature,
+                        train_cfg.kd_standardize)
 
 
 def _data_fingerprint(record: dict) -> str | None:

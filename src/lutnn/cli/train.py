@@ -47,6 +47,10 @@ def add_parser(sub) -> None:
                    f"targets {default(C, 'kd_alpha')}")
     p.add_argument("--kd-temperature", type=float,
                    help=f"with --teacher: softmax temperature {default(C, 'kd_temperature')}")
+    p.add_argument("--kd-standardize", action="store_true", default=None,
+                   help="with --teacher: compare the two score vectors standardized (mean 0, "
+                        "std 1 per sample) in the soft term, for a student whose head spans "
+                        "another range than the teacher's")
     p.add_argument("--shift", type=int,
                    help="images: move each training image by a random -N..N pixels per axis "
                         f"(augmentation; default: {C.shift}, or the preset's)")
@@ -72,12 +76,14 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     given = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "val_size": args.val_size, "teacher": args.teacher, "kd_alpha": args.kd_alpha,
-        "kd_temperature": args.kd_temperature, "shift": args.shift,
+        "kd_temperature": args.kd_temperature, "kd_standardize": args.kd_standardize,
+        "shift": args.shift,
     }
     settings = {**preset.train, **{k: v for k, v in given.items() if v is not None}}
     if settings.get("teacher") is None:
         kd = [flag for flag, value in (("--kd-alpha", args.kd_alpha),
-                                       ("--kd-temperature", args.kd_temperature))
+                                       ("--kd-temperature", args.kd_temperature),
+                                       ("--kd-standardize", args.kd_standardize))
               if value is not None]
         if kd:
             raise LutnnError(f"{' and '.join(kd)} weigh a teacher's soft targets, and no "

@@ -65,6 +65,7 @@ class TrainConfig:
     teacher: str | None = None  # run folder of a teacher whose class scores guide training
     kd_alpha: float = 0.5  # with a teacher: weight of the teacher's soft targets (0..1)
     kd_temperature: float = 2.0  # with a teacher: softmax temperature of both score vectors
+    kd_standardize: bool = False  # with a teacher: soft term on standardized scores (kd_loss)
     shift: int = 0  # images: each training image moved by up to +-shift pixels (0: off)
     # learning-rate schedule (lutnn.training.loop.SCHEDULES): "one-cycle", "cosine", or
     # "step" (lr times step_gamma after every step_epochs epochs, DWN's StepLR)
