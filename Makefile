@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.lutnn-installed
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-all lint bench clean
 
 setup: $(STAMP)
 
@@ -24,11 +24,13 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/lutnn demo --out $(DEMO_OUT)
 
+# the default suite (~12-15 minutes on 2 cores); test-all adds the tests marked slow (the
+# quick demo end to end, every model family through C on MNIST, further RTL variants: ~10 more)
 test: setup
-	$(BIN)/python -m pytest -q
-
-test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: setup
+	$(BIN)/python -m pytest -q
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

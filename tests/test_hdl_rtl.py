@@ -114,10 +114,14 @@ def test_classifier_both_simulators(simulator, pipeline, rtl_dir):
     assert_array_equal(again.outputs, result.outputs[:5])
 
 
+SLOW = pytest.mark.slow  # a further variant of a case the default suite covers
+
+
 @pytest.mark.parametrize(("pipeline", "levels", "argmax"), [
     ("none", None, None), ("layer", None, None), (2, None, None), ("balanced", None, None),
-    ("balanced", 2, None), ("balanced", 3, None), ("balanced", None, "tree"),
-    ("layer", None, "parallel"), ("none", None, "parallel")])
+    ("balanced", 2, None), pytest.param("balanced", 3, None, marks=SLOW),
+    pytest.param("balanced", None, "tree", marks=SLOW), ("layer", None, "parallel"),
+    pytest.param("none", None, "parallel", marks=SLOW)])
 def test_every_pipeline_on_1000_vectors_and_its_latency(pipeline, levels, argmax, rtl_dir):
     """RTL == simulator on 1,000 vectors for every pipeline option and argmax (Verilator: fast
     for that many), and the latency the header states is the one the testbench measures."""
@@ -136,7 +140,8 @@ def test_every_pipeline_on_1000_vectors_and_its_latency(pipeline, levels, argmax
 
 @pytest.mark.parametrize("argmax", ["tree", "parallel"])
 @pytest.mark.parametrize(("group", "levels", "classes"), [
-    (40, 1, 10), (40, 2, 10), (200, 1, 10), (7, 1, 10), (100, 1, 10), (3, 1, 3), (20, 1, 2)])
+    (40, 1, 10), (40, 2, 10), pytest.param(200, 1, 10, marks=SLOW), (7, 1, 10),
+    pytest.param(100, 1, 10, marks=SLOW), (3, 1, 3), (20, 1, 2)])
 def test_balanced_argmax_comparison_luts_on_ties(group, levels, classes, argmax, rtl_dir):
     """The argmax of a balanced head compares through LUTs (6- and 8-bit scores: chunk gt/eq
     then a merge; 3-bit: one LUT), as a tree or all pairs at once: RTL == simulator on 1,000

@@ -136,7 +136,7 @@ def _xnor_classifier(seed: int = 0) -> Netlist:
     return Netlist(64, (lut, thr), head=GroupSumHead("head", 24, 4))
 
 
-@pytest.mark.parametrize("levels", [1, 2])
+@pytest.mark.parametrize("levels", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_balanced_levels_per_stage_within_the_bound(levels, tmp_path):
     """Every stage of the synthesized netlist within the bound (LUT levels counted on Yosys's
     netlist: LUT6 for Xilinx, LUT4 for ECP5); 'layer' has a deep head stage."""
