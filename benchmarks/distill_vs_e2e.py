@@ -128,7 +128,8 @@ def main() -> None:
                    "teacher_test_accuracy": m["teacher_test_accuracy"], "luts": m["luts"],
                    "seconds": m["seconds"], "peak_memory_mb": m["peak_memory_mb"],
                    "epochs": f"distill + {m['finetune_epochs']} fine-tune",
-                   "budget_mb": args.budget}
+                   "budget_mb": json.loads((distilled / "run.json").read_text())["distill"][
+                       "memory_budget_mb"]}  # the run's own (it may predate this script)
         else:
             run = args.out / mode
             cmd = [sys.executable, __file__, "--mode", mode, "--run", str(run), "--teacher",
