@@ -83,14 +83,8 @@ module tiny_s1_lut (
   localparam [7:0] COL_IN = 8'b01111110;
   localparam [7:0] ROW_OUT = 8'b11111100;
   localparam [7:0] COL_OUT = 8'b11111100;
-  // the position after (row, col), and its two flags, registered with it: the flags of the
-  // current position come straight from flip-flops, so the step (the enable of every window
-  // register) is one LUT after them, not after the counters' pattern lookups
-  wire last_col = col == 7;
-  wire [2:0] row_next = last_col ? ((row == 7) ? 0 : row + 1'b1) : row;
-  wire [2:0] col_next = last_col ? 0 : col + 1'b1;
-  reg in_image;  // = ROW_IN[row] & COL_IN[col]: the position reads in_data
-  reg emits;  // = ROW_OUT[row] & COL_OUT[col]: this pixel completes an output window
+  wire in_image = ROW_IN[row] & COL_IN[col];
+  wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
   wire out_free = ~out_valid | out_ready;
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
   assign in_ready = in_image & (~emits | out_free);
@@ -107,16 +101,16 @@ module tiny_s1_lut (
     if (rst) begin
       row <= 0;
       col <= 0;
-      in_image <= ROW_IN[0] & COL_IN[0];
-      emits <= ROW_OUT[0] & COL_OUT[0];
       out_valid <= 1'b0;
     end else begin
       if (out_ready) out_valid <= 1'b0;
       if (step) begin
-        row <= row_next;
-        col <= col_next;
-        in_image <= ROW_IN[row_next] & COL_IN[col_next];
-        emits <= ROW_OUT[row_next] & COL_OUT[col_next];
+        if (col == 7) begin
+          col <= 0;
+          row <= (row == 7) ? 0 : row + 1'b1;
+        end else begin
+          col <= col + 1'b1;
+        end
         if (emits) begin
           out_valid <= 1'b1;
           out_data <= y;
@@ -145,14 +139,8 @@ module tiny_s2_dw (
   localparam [7:0] COL_IN = 8'b01111110;
   localparam [7:0] ROW_OUT = 8'b01010100;
   localparam [7:0] COL_OUT = 8'b01010100;
-  // the position after (row, col), and its two flags, registered with it: the flags of the
-  // current position come straight from flip-flops, so the step (the enable of every window
-  // register) is one LUT after them, not after the counters' pattern lookups
-  wire last_col = col == 7;
-  wire [2:0] row_next = last_col ? ((row == 7) ? 0 : row + 1'b1) : row;
-  wire [2:0] col_next = last_col ? 0 : col + 1'b1;
-  reg in_image;  // = ROW_IN[row] & COL_IN[col]: the position reads in_data
-  reg emits;  // = ROW_OUT[row] & COL_OUT[col]: this pixel completes an output window
+  wire in_image = ROW_IN[row] & COL_IN[col];
+  wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
   wire out_free = ~out_valid | out_ready;
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
   assign in_ready = in_image & (~emits | out_free);
@@ -173,16 +161,16 @@ module tiny_s2_dw (
     if (rst) begin
       row <= 0;
       col <= 0;
-      in_image <= ROW_IN[0] & COL_IN[0];
-      emits <= ROW_OUT[0] & COL_OUT[0];
       out_valid <= 1'b0;
     end else begin
       if (out_ready) out_valid <= 1'b0;
       if (step) begin
-        row <= row_next;
-        col <= col_next;
-        in_image <= ROW_IN[row_next] & COL_IN[col_next];
-        emits <= ROW_OUT[row_next] & COL_OUT[col_next];
+        if (col == 7) begin
+          col <= 0;
+          row <= (row == 7) ? 0 : row + 1'b1;
+        end else begin
+          col <= col + 1'b1;
+        end
         if (emits) begin
           out_valid <= 1'b1;
           out_data <= y;
@@ -211,14 +199,8 @@ module tiny_s3_pool (
   localparam [2:0] COL_IN = 3'b111;
   localparam [2:0] ROW_OUT = 3'b110;
   localparam [2:0] COL_OUT = 3'b110;
-  // the position after (row, col), and its two flags, registered with it: the flags of the
-  // current position come straight from flip-flops, so the step (the enable of every window
-  // register) is one LUT after them, not after the counters' pattern lookups
-  wire last_col = col == 2;
-  wire [1:0] row_next = last_col ? ((row == 2) ? 0 : row + 1'b1) : row;
-  wire [1:0] col_next = last_col ? 0 : col + 1'b1;
-  reg in_image;  // = ROW_IN[row] & COL_IN[col]: the position reads in_data
-  reg emits;  // = ROW_OUT[row] & COL_OUT[col]: this pixel completes an output window
+  wire in_image = ROW_IN[row] & COL_IN[col];
+  wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
   wire out_free = ~out_valid | out_ready;
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
   assign in_ready = in_image & (~emits | out_free);
@@ -235,16 +217,16 @@ module tiny_s3_pool (
     if (rst) begin
       row <= 0;
       col <= 0;
-      in_image <= ROW_IN[0] & COL_IN[0];
-      emits <= ROW_OUT[0] & COL_OUT[0];
       out_valid <= 1'b0;
     end else begin
       if (out_ready) out_valid <= 1'b0;
       if (step) begin
-        row <= row_next;
-        col <= col_next;
-        in_image <= ROW_IN[row_next] & COL_IN[col_next];
-        emits <= ROW_OUT[row_next] & COL_OUT[col_next];
+        if (col == 2) begin
+          col <= 0;
+          row <= (row == 2) ? 0 : row + 1'b1;
+        end else begin
+          col <= col + 1'b1;
+        end
         if (emits) begin
           out_valid <= 1'b1;
           out_data <= y;

@@ -17,14 +17,8 @@ module {{module}} (
   localparam [{{wp_msb}}:0] COL_IN = {{col_in}};
   localparam [{{hp_msb}}:0] ROW_OUT = {{row_out}};
   localparam [{{wp_msb}}:0] COL_OUT = {{col_out}};
-  // the position after (row, col), and its two flags, registered with it: the flags of the
-  // current position come straight from flip-flops, so the step (the enable of every window
-  // register) is one LUT after them, not after the counters' pattern lookups
-  wire last_col = col == {{wp_last}};
-  wire [{{row_msb}}:0] row_next = last_col ? ((row == {{hp_last}}) ? 0 : row + 1'b1) : row;
-  wire [{{col_msb}}:0] col_next = last_col ? 0 : col + 1'b1;
-  reg in_image;  // = ROW_IN[row] & COL_IN[col]: the position reads in_data
-  reg emits;  // = ROW_OUT[row] & COL_OUT[col]: this pixel completes an output window
+  wire in_image = ROW_IN[row] & COL_IN[col];
+  wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
   wire out_free = ~out_valid | out_ready;
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
   assign in_ready = in_image & (~emits | out_free);
@@ -36,16 +30,16 @@ module {{module}} (
     if (rst) begin
       row <= 0;
       col <= 0;
-      in_image <= ROW_IN[0] & COL_IN[0];
-      emits <= ROW_OUT[0] & COL_OUT[0];
       out_valid <= 1'b0;
     end else begin
       if (out_ready) out_valid <= 1'b0;
       if (step) begin
-        row <= row_next;
-        col <= col_next;
-        in_image <= ROW_IN[row_next] & COL_IN[col_next];
-        emits <= ROW_OUT[row_next] & COL_OUT[col_next];
+        if (col == {{wp_last}}) begin
+          col <= 0;
+          row <= (row == {{hp_last}}) ? 0 : row + 1'b1;
+        end else begin
+          col <= col + 1'b1;
+        end
         if (emits) begin
           out_valid <= 1'b1;
           out_data <= y;
