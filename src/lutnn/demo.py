@@ -152,16 +152,19 @@ def _hardware(run: Path, conv: str, pipeline: str, vectors: int, synth: bool, ec
             return f"ECP5 {r['luts']} LUT4s, Fmax {r.get('fmax_mhz', 0):.0f} MHz"
         return f"{r['luts']} LUTs, {r['ffs']} FFs, {r['levels']} levels"
 
+    def done(path: Path) -> bool:
+        """A result file of this export's pipeline (one of an earlier export is redone)."""
+        return path.is_file() and io.read_json(path, "result").get("pipeline") == pipeline
+
     exported = io.read_json(run / "hdl" / "export.json", "export record") if (
         run / "hdl" / "export.json").is_file() else {}
     same_form = (exported.get("conv", "unrolled"), exported.get("pipeline")) == (conv, pipeline)
     _stage(f"export {name}{suffix}", same_form, export, log)
-    _stage(f"RTL sim {name}{suffix}", (run / result_file("sim", conv)).is_file(), simulate, log)
+    _stage(f"RTL sim {name}{suffix}", done(run / result_file("sim", conv)), simulate, log)
     if synth:
-        _stage(f"synth {name}{suffix}", (run / result_file("synth", conv)).is_file(),
-               synthesize, log)
+        _stage(f"synth {name}{suffix}", done(run / result_file("synth", conv)), synthesize, log)
     if ecp5:
-        _stage(f"ECP5 {name}{suffix}", (run / result_file("synth", conv, "ecp5")).is_file(),
+        _stage(f"ECP5 {name}{suffix}", done(run / result_file("synth", conv, "ecp5")),
                lambda: synthesize("ecp5"), log)
 
 
