@@ -42,7 +42,9 @@ def test_halve_chooses_which_layers_downsample():
 
 @pytest.mark.parametrize("bad,match", [({"downsample": "avg"}, "downsample must be"),
                                        ({"halve": [1]}, "one 0 or 1 per layer"),
-                                       ({"halve": [1, 2]}, "one 0 or 1 per layer")])
+                                       ({"halve": [1, 2]}, "one 0 or 1 per layer"),
+                                       ({"tree_width": 1}, "tree_width must be"),
+                                       ({"tree_width": 7}, "tree_width must be")])
 def test_bad_mobilenet_configs_are_refused(bad, match):
     from lutnn.errors import LutnnError
 
@@ -52,18 +54,19 @@ def test_bad_mobilenet_configs_are_refused(bad, match):
 
 
 @pytest.mark.skipif(not HAVE_IVERILOG, reason="iverilog not installed")
-@pytest.mark.parametrize("max_fan_in", [0, 5])
-def test_tiny_mobilenet_distilled_and_streamed(tiny_npz, tmp_path, max_fan_in):
-    """Teacher (dense, or each neuron connected to 5 inputs) -> distill (fit, KD fine-tuning
-    with shifts) -> export --conv stream -> sim --rtl: RTL == simulator == PyTorch on every
-    test image, streamed with stalls."""
+@pytest.mark.parametrize("sparsity", [{}, {"max_fan_in": 5}, {"tree_width": 3}])
+def test_tiny_mobilenet_distilled_and_streamed(tiny_npz, tmp_path, sparsity):
+    """Teacher (dense, each neuron connected to 5 inputs, or pointwise and dense neurons as
+    trees of 6-input neurons) -> distill (fit, KD fine-tuning with shifts) -> export --conv
+    stream -> sim --rtl: RTL == simulator == PyTorch on every test image, streamed with
+    stalls."""
     from lutnn.distill import DistillConfig, distill
     from lutnn.pipeline import export_run, simulate_run
     from lutnn.train import TrainConfig, train
 
     teacher, student = tmp_path / "teacher", tmp_path / "student"
     train("teacher-mobilenet", teacher,
-          model_overrides={**TINY_MOBILENET, "max_fan_in": max_fan_in},
+          model_overrides={**TINY_MOBILENET, **sparsity},
           train_cfg=TrainConfig(epochs=1, batch_size=32, val_size=60, eval_batch_size=100,
                                 lr=1e-2, shift=1), data=str(tiny_npz), log=lambda _: None)
     cfg = DistillConfig(finetune_epochs=1, finetune_kd_alpha=0.5, finetune_shift=1,
@@ -184,6 +187,56 @@ def test_max_fan_in_connects_each_neuron_to_that_many_inputs():
         delta = (layer.linear_sum(flipped)[0] - base).abs()
         assert torch.equal(delta, 2 * mask[:, i]), i
     assert BinaryLinear(50, 6, max_fan_in=50).connections is None  # not below the fan-in
+
+
+def test_tree_teacher_neurons_read_at_most_six_inputs():
+    """tree_width: each pointwise and dense neuron becomes tree_width neurons of 6 random
+    inputs, then one reading its own tree_width of them (groups = neurons); the student plans
+    one LUT per neuron for every one of those layers."""
+    from lutnn.nn.binary import BinaryLinear
+    from lutnn.student import plan_student
+
+    cfg = make_config("teacher-mobilenet", {**TINY_MOBILENET, "hidden": [5], "tree_width": 3})
+    torch.manual_seed(0)
+    teacher = build_model("teacher-mobilenet", cfg, (1, 8, 8), 3)
+    linears = [m.inner if isinstance(m, LoweredConv2d) else m for m in teacher]
+    linears = [m for m in linears if isinstance(m, BinaryLinear)]
+    # stem, depthwise, then (first level, second level) for pointwise, dense, head
+    shapes = [(m.in_features, m.out_features, m.groups) for m in linears]
+    assert shapes == [(18, 4, 1), (36, 8, 4), (8, 18, 1), (18, 6, 6), (24, 15, 1),
+                      (15, 5, 5), (5, 27, 1), (27, 9, 9)]
+    for first in linears[2::2]:  # connected to 6 at random; every input when there are <= 6
+        fan_in = 6 if first.connections is None else set(first.connections.sum(1).tolist())
+        assert fan_in == (6 if first.in_features <= 6 else {6.0}), first
+    plans = plan_student(teacher, 6, (6,))
+    assert [p.widths for p in plans[2:]] == [(1,)] * 6
+    assert teacher(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+
+
+def test_a_tree_teacher_is_copied_exactly_where_it_was_fitted(tiny_npz, tmp_path):
+    """Every neuron of fan-in <= 6 (max_fan_in 6 on the stem and depthwise convs, tree_width
+    on the rest) is one LUT6 whose fitted table is the neuron's own truth table on every
+    address the data shows: before fine-tuning, the student's class scores equal the
+    teacher's on every image it was fitted on, at every position."""
+    import numpy as np
+
+    from lutnn.data.datasets import load_dataset
+    from lutnn.distill import DistillConfig, distill
+    from lutnn.train import TrainConfig, train
+    from lutnn.training.record import load_run
+
+    teacher, student = tmp_path / "teacher", tmp_path / "student"
+    train("teacher-mobilenet", teacher,
+          model_overrides={**TINY_MOBILENET, "max_fan_in": 6, "tree_width": 3},
+          train_cfg=TrainConfig(epochs=1, batch_size=32, val_size=60, eval_batch_size=100,
+                                lr=1e-2), data=str(tiny_npz), log=lambda _: None)
+    cfg = DistillConfig(finetune_epochs=0, conv_positions=0, memory_budget_mb=2048)
+    distill(teacher, student, cfg, log=lambda _: None)
+    t_model, s_model = load_run(teacher)[0].eval(), load_run(student)[0].eval()
+    fitted = load_dataset(str(tiny_npz), val_size=60, seed=0).x_train  # the split it fits
+    x = torch.from_numpy(np.asarray(fitted)).float()
+    with torch.no_grad():
+        assert torch.equal(s_model(x), t_model(x))
 
 
 def test_students_of_a_sparse_teacher_read_exactly_its_connections():

@@ -79,6 +79,15 @@ class MobileNetConfig:
     # inputs each neuron reads, at random (0: all): a teacher a tree of 6 LUT6 (36 inputs)
     # can copy exactly; the depthwise (fan-in 9) and stem (9 x levels) are rarely above it
     max_fan_in: int = _count(0)
+    # 0: off; 2..6: each pointwise and dense neuron (the head's too) is a two-level tree of
+    # binary neurons, ``tree_width`` of them each connected to 6 random inputs, then one
+    # reading those: every neuron has at most 6 inputs, so a LUT6 student copies each one
+    # (max_fan_in still applies to the stem and the depthwise convs)
+    tree_width: int = _count(0)
+
+
+#: inputs of each first-level neuron of a ``tree_width`` teacher (one LUT6)
+TREE_FAN_IN = 6
 
 
 def _encoder(name: str, levels: int) -> nn.Module:
@@ -122,10 +131,9 @@ def _encoder_bits(name: str, levels: int) -> int:
     return 1 if name == "threshold" else levels
 
 
-def _dense_stack(widths: list[int], binary_weights: bool,
-                 max_fan_in: int = 0) -> list[nn.Module]:
+def _dense_stack(widths: list[int], binary_weights: bool) -> list[nn.Module]:
     return [
-        BinaryLinear(w_in, w_out, binary_weights=binary_weights, max_fan_in=max_fan_in)
+        BinaryLinear(w_in, w_out, binary_weights=binary_weights)
         for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
     ]
 
@@ -196,7 +204,10 @@ def build_mobilenet(
         conv = LoweredConv2d(c_in, c_out, 3, inner, stride=stride if halves else 1, padding=1)
         return [conv]
 
-    fan = cfg.max_fan_in
+    fan, tree = cfg.max_fan_in, cfg.tree_width
+    if tree and not 2 <= tree <= TREE_FAN_IN:
+        raise LutnnError(f"teacher-mobilenet: tree_width must be 0 (off) or 2..{TREE_FAN_IN} "
+                         f"(the second level reads that many neurons), got {tree}")
     stem = BinaryLinear(c * 9, cfg.stem_channels, binary_weights=bw, max_fan_in=fan)
     layers: list[nn.Module] = [_encoder(cfg.encoder, cfg.levels)]
     layers += conv3x3(c, cfg.stem_channels, stem, halve[0])
@@ -206,15 +217,31 @@ def build_mobilenet(
     for c_out, halves in zip(cfg.channels, halve[1:], strict=True):
         # m 3x3 filters per channel (output n reads channel n // m), then 1x1 across them
         depthwise = BinaryLinear(c * 9, c * m, groups=c, binary_weights=bw, max_fan_in=fan)
-        pointwise = BinaryLinear(c * m, c_out, binary_weights=bw, max_fan_in=fan)
         layers += conv3x3(c, c * m, depthwise, halves)
-        layers += [_conv(c * m, c_out, 1, pointwise)]
+        layers += [_conv(lin.in_features, lin.out_features, 1, lin)
+                   for lin in _neuron_layer(c * m, c_out, bw, fan, tree)]
         layers += pool if halves else []
         c = c_out
     h, w = _output_size(layers, (h, w))
     widths = [c * h * w, *cfg.hidden, num_classes * cfg.group_size]
-    layers += [nn.Flatten(), *_dense_stack(widths, bw, fan)]
+    layers.append(nn.Flatten())
+    for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
+        layers += _neuron_layer(w_in, w_out, bw, fan, tree)
     return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
+
+
+def _neuron_layer(n_in: int, n_out: int, binary_weights: bool, max_fan_in: int,
+                  tree: int) -> list[BinaryLinear]:
+    """``n_out`` binary neurons over ``n_in`` inputs: one BinaryLinear, or with ``tree`` two:
+    ``n_out * tree`` neurons connected to ``TREE_FAN_IN`` random inputs each, then ``n_out``
+    neurons, neuron ``o`` reading first-level neurons ``o * tree .. o * tree + tree - 1``
+    (``groups = n_out``)."""
+    if not tree:
+        return [BinaryLinear(n_in, n_out, binary_weights=binary_weights, max_fan_in=max_fan_in)]
+    return [
+        BinaryLinear(n_in, n_out * tree, binary_weights=binary_weights, max_fan_in=TREE_FAN_IN),
+        BinaryLinear(n_out * tree, n_out, groups=n_out, binary_weights=binary_weights),
+    ]
 
 
 @dataclass(frozen=True)
