@@ -213,11 +213,13 @@ def test_tree_teacher_neurons_read_at_most_six_inputs():
     assert teacher(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
 
 
-def test_a_tree_teacher_is_copied_exactly_where_it_was_fitted(tiny_npz, tmp_path):
+@pytest.mark.parametrize("conv_positions", [0, 1])
+def test_a_tree_teacher_is_copied_exactly(tiny_npz, tmp_path, conv_positions):
     """Every neuron of fan-in <= 6 (max_fan_in 6 on the stem and depthwise convs, tree_width
-    on the rest) is one LUT6 whose fitted table is the neuron's own truth table on every
-    address the data shows: before fine-tuning, the student's class scores equal the
-    teacher's on every image it was fitted on, at every position."""
+    on the rest) is one LUT6: the addresses the data shows get the teacher's bit, the others
+    the neuron's truth table, so before fine-tuning the student's class scores equal the
+    teacher's on any image: fitted on every position of the training images or on one per
+    image (most addresses unseen), checked on the training images and on random noise."""
     import numpy as np
 
     from lutnn.data.datasets import load_dataset
@@ -230,13 +232,15 @@ def test_a_tree_teacher_is_copied_exactly_where_it_was_fitted(tiny_npz, tmp_path
           model_overrides={**TINY_MOBILENET, "max_fan_in": 6, "tree_width": 3},
           train_cfg=TrainConfig(epochs=1, batch_size=32, val_size=60, eval_batch_size=100,
                                 lr=1e-2), data=str(tiny_npz), log=lambda _: None)
-    cfg = DistillConfig(finetune_epochs=0, conv_positions=0, memory_budget_mb=2048)
+    cfg = DistillConfig(finetune_epochs=0, conv_positions=conv_positions,
+                        memory_budget_mb=2048)
     distill(teacher, student, cfg, log=lambda _: None)
     t_model, s_model = load_run(teacher)[0].eval(), load_run(student)[0].eval()
     fitted = load_dataset(str(tiny_npz), val_size=60, seed=0).x_train  # the split it fits
-    x = torch.from_numpy(np.asarray(fitted)).float()
-    with torch.no_grad():
-        assert torch.equal(s_model(x), t_model(x))
+    noise = torch.randint(0, 256, (300, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    for x in (torch.from_numpy(np.asarray(fitted)).float(), noise.float()):
+        with torch.no_grad():
+            assert torch.equal(s_model(x), t_model(x))
 
 
 def test_students_of_a_sparse_teacher_read_exactly_its_connections():

@@ -5,10 +5,12 @@
 neuron group when even a small chunk of all neurons does not fit:
 
 * ``weight_order_std`` wiring first measures every input's spread on the rows and rewires the
-  first stage (:func:`~lutnn.student.first_stage_wiring`);
+  first stage (:func:`~lutnn.student.first_stage_wiring`) of neurons wider than one LUT;
 * method ``fit``: closed form, stage after stage (:mod:`lutnn.distill.fit`): each stage's
   tables are the majority teacher bit per address, on the bits the fitted stages before it
-  produce (target ``partial``: the first stage from the teacher's weights instead);
+  produce (target ``partial``: the first stage from the teacher's weights instead); a neuron
+  of at most ``k`` inputs is one LUT, and the addresses its rows never show take the neuron's
+  own output (its truth table, from the weights), so it is copied exactly on any input;
 * method ``train``: local gradient training of all the block's stages against the teacher
   (``fit+train``: starting from the closed form).
 
@@ -114,6 +116,12 @@ def _fit_group(data: BlockRows, cfg: DistillConfig, luts: list[LUTLayer], o0: in
             target = (z[:, o0:o1] >= 0)[:, neuron]  # (R, M)
             count_addresses(counts, stage_addresses(h, wiring), target)
         bits, values = majority_tables(counts, cfg.unseen)
+        if plan.widths == (1,):  # one LUT reads every input: unseen addresses copy the neuron
+            exact_bits, exact_values = _partial_first_stage(teacher_linear(data.module), plan,
+                                                            wiring, o0, o1)
+            unseen = counts.sum(-1) == 0  # (M, 2^k)
+            bits = torch.where(unseen, exact_bits, bits)
+            values = torch.where(unseen, exact_values, values)
         bits_list.append(bits)
         values_list.append(values)
     return values_list
@@ -175,7 +183,7 @@ def distill_block(data: BlockRows, cfg: DistillConfig, luts: list[LUTLayer], see
     plan = data.plan
     training = cfg.method != "fit"
     samples, group = memory.block_chunks(data, cfg.memory_budget_mb, training)
-    if cfg.wiring == "weight_order_std" and plan.fan_in > plan.ks[0]:
+    if cfg.wiring == "weight_order_std" and plan.widths != (1,):  # one LUT reads them all
         std = _input_std(data, samples)
         wiring = first_stage_wiring(teacher_linear(data.module), plan, cfg.wiring,
                                     input_std=std)
