@@ -61,6 +61,9 @@ def add_parser(sub) -> None:
         f"soft class scores in fine-tuning {default(C, 'finetune_kd_alpha', '0 = labels only')}")
     p.add_argument("--finetune-kd-temperature", type=positive_float, help="softmax "
                    f"temperature of KD fine-tuning {default(C, 'finetune_kd_temperature')}")
+    p.add_argument("--finetune-table-scale", type=positive_float, help="fitted tables times "
+                   "this before fine-tuning, in (0, 1]: entries decided at +-1 keep a gradient "
+                   f"{default(C, 'finetune_table_scale')}")
     p.add_argument("--data", help="dataset (default: the teacher's)")
     p.add_argument("--seed", type=seed, default=C.seed, help=f"random seed {default(C, 'seed')}")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -99,6 +102,7 @@ def cmd_distill(args: argparse.Namespace) -> int | None:
         "finetune_lr": args.finetune_lr, "finetune_scope": args.finetune_scope,
         "finetune_shift": args.finetune_shift, "finetune_kd_alpha": args.finetune_kd_alpha,
         "finetune_kd_temperature": args.finetune_kd_temperature,
+        "finetune_table_scale": args.finetune_table_scale,
         "memory_budget_mb": args.memory_budget, "seed": args.seed,
     }
     # the teacher's preset (if it was trained with one) sets the defaults; flags override

@@ -42,6 +42,10 @@ class DistillConfig:
     finetune_shift: int = 0  # fine-tuning images moved by up to +-shift pixels (0: off)
     finetune_kd_alpha: float = 0.0  # weight of the teacher's soft class scores (0: labels only)
     finetune_kd_temperature: float = 2.0  # softmax temperature of both score vectors (KD)
+    # the fitted tables times this before fine-tuning (same bits): an entry the fit decided
+    # with certainty sits at +-1, the edge of the clipped STE's live range |T| <= 1, and one
+    # Adam step outward freezes it and every gradient through it; < 1 keeps them learning
+    finetune_table_scale: float = 1.0
     memory_budget_mb: int = 1024  # resident memory the process keeps within (MiB)
     seed: int = 0  # seeds random wiring, position sampling, shuffling
 
@@ -62,6 +66,9 @@ class DistillConfig:
         if not self.finetune_kd_temperature > 0:
             raise LutnnError(f"distill: finetune_kd_temperature must be > 0, got "
                              f"{self.finetune_kd_temperature}")
+        if not 0.0 < self.finetune_table_scale <= 1.0:
+            raise LutnnError(f"distill: finetune_table_scale must lie in (0, 1], got "
+                             f"{self.finetune_table_scale}")
         for field in ("local_epochs", "samples", "conv_positions", "finetune_epochs",
                       "finetune_shift"):
             if getattr(self, field) < 0:

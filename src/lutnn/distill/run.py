@@ -456,6 +456,9 @@ def _finetune(run: _Run, state: DistillState, resume: bool, device: torch.device
     data = dataclasses.replace(run.ds, x_train=run.x_train, y_train=run.y_train)
     student.to(device)
     distilled = {k: v.clone() for k, v in student.state_dict().items()}
+    with torch.no_grad():  # same bits, inside the STE's live range (a resume loads its own)
+        for table in params:
+            table.mul_(cfg.finetune_table_scale)
     result = fit(student, params, data, fit_cfg, run.out / FINETUNE_CHECKPOINT, resume=resume,
                  initial_best=(state.before["val"], distilled), label="fine-tune epoch",
                  loss_fn=loss_fn, log=run.log, identity=run_identity(run.record))
