@@ -473,3 +473,24 @@ def test_finished_distillation_is_not_overwritten(tiny_teacher, tmp_path, delete
     with pytest.raises(LutnnError, match="already holds a run; pass --resume"):
         distill(tiny_teacher, out, DistillConfig(finetune_epochs=0), log=lambda _: None)
     assert (out / "model.pt").read_bytes() == model
+
+
+def test_a_run_from_before_a_new_setting_resumes_with_its_default(tiny_teacher, tmp_path):
+    """A finished distillation whose run.json and metrics.json predate a DistillConfig field
+    (here finetune_table_scale) resumes as finished: the missing field counts as its default,
+    while a non-default value of it is a different run and is refused."""
+    out = tmp_path / "s"
+    cfg = DistillConfig(finetune_epochs=1)
+    distill(tiny_teacher, out, cfg, log=lambda _: None)
+    for name, section in (("run.json", "distill"), ("metrics.json", "config")):
+        record = io.read_json(out / name)
+        del record[section]["finetune_table_scale"]
+        io.write_json(out / name, record)
+    model = (out / "model.pt").read_bytes()
+    lines = []
+    distill(tiny_teacher, out, cfg, resume=True, log=lines.append)
+    assert any("is finished" in line for line in lines), lines
+    assert (out / "model.pt").read_bytes() == model
+    changed = dataclasses.replace(cfg, finetune_table_scale=0.5)
+    with pytest.raises(LutnnError, match="--finetune-table-scale 1.0 then, 0.5 now"):
+        distill(tiny_teacher, out, changed, resume=True, log=lambda _: None)

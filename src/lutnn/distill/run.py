@@ -346,7 +346,8 @@ def _distill(teacher_dir: str | Path, out: str | Path, cfg: DistillConfig, *,
     ckpt_path = out / "checkpoint.pt"
     check_new_run(out, resume, (*RUN_FILES, FINETUNE_CHECKPOINT))
     run = _Run(teacher_dir, out, cfg, data, log)
-    check_resume(out, run.record, resume, "teacher")
+    check_resume(out, run.record, resume, "teacher",
+                 defaults={"distill": dataclasses.asdict(DistillConfig())})
     finished = _finished_metrics(out, run.record) if resume else None
     if finished is not None:  # a no-op resume: nothing on disk changes
         log(f"{out} is finished (distilled, {finished.get('finetune_epochs')} fine-tuning "
@@ -424,7 +425,11 @@ def _finished_metrics(out: Path, record: dict) -> dict | None:
         return None
     metrics = io.read_json(path, "metrics file")
     settings = json.loads(json.dumps(record["distill"]))  # as metrics.json holds them
-    return metrics if isinstance(metrics, dict) and metrics.get("config") == settings else None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("config"), dict):
+        return None
+    defaults = json.loads(json.dumps(dataclasses.asdict(DistillConfig())))
+    written = {**defaults, **metrics["config"]}  # fields added since: their defaults
+    return metrics if written == settings else None
 
 
 def _finetune(run: _Run, state: DistillState, resume: bool, device: torch.device) -> FitResult:

@@ -115,18 +115,20 @@ def run_record(model_name: str, model_cfg, train_cfg: TrainConfig, data: str, da
 GROWABLE = (("train", "epochs"), ("distill", "finetune_epochs"))
 
 
-def record_differences(previous: dict, record: dict) -> list[tuple[str, Any, Any]]:
+def record_differences(previous: dict, record: dict,
+                       defaults: dict[str, dict] | None = None) -> list[tuple[str, Any, Any]]:
     """Where ``previous`` and ``record`` (two run records) differ: ``(field, then, now)``
     with ``field`` dotted (``"train.seed"``, ``"config.layers"``, ``"data_source"``).
 
     Fields either record lacks count (a run trained with ``--label`` or ``--test-data``,
     resumed without), except that a record from before ``data_source`` was recorded is
-    compared without it, and config or training fields added since count as their defaults.
+    compared without it, and config or training fields added since count as their defaults
+    (so do the fields of ``defaults``' sections, e.g. ``{"distill": ...}``).
     """
     if previous.get("model") != record.get("model"):
         return [("model", previous.get("model"), record.get("model"))]
     defaults = {"config": config_to_dict(make_config(record["model"], None)),
-                "train": dataclasses.asdict(TrainConfig())}
+                "train": dataclasses.asdict(TrainConfig()), **(defaults or {})}
 
     def filled(key: str, value):
         return {**defaults[key], **value} if key in defaults and isinstance(value, dict) else value
@@ -224,12 +226,14 @@ def check_identity(checkpoint: Path, written: Any, identity: dict | None) -> Non
         )
 
 
-def check_resume(out: Path, record: dict, resume: bool, what: str = "model") -> None:
+def check_resume(out: Path, record: dict, resume: bool, what: str = "model",
+                 defaults: dict[str, dict] | None = None) -> None:
     """With ``resume``, refuse to continue the run in ``out`` unless its ``run.json`` was
     written for the same settings as ``record``, up to :data:`GROWABLE` fields that grew.
 
     Args:
         what: what the run was made from, named in the message (``"model"``, ``"teacher"``).
+        defaults: more sections whose fields added since count as these defaults.
 
     Raises:
         LutnnError: ``out/run.json`` is not a dict or was written for other settings (named:
@@ -241,7 +245,7 @@ def check_resume(out: Path, record: dict, resume: bool, what: str = "model") -> 
     if not isinstance(previous, dict):
         raise LutnnError(f"--resume: {out}/run.json was written for another {what}, config or "
                          f"data (it holds no run record); choose another --out")
-    differences = record_differences(_with_content_teacher(previous, record), record)
+    differences = record_differences(_with_content_teacher(previous, record), record, defaults)
     grown = {f"{section}.{field}" for section, field in GROWABLE}
     blocking = [(f, a, b) for f, a, b in differences
                 if f not in grown or not (isinstance(a, int) and isinstance(b, int) and b > a)]
