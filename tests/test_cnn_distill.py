@@ -80,7 +80,7 @@ def test_tiny_mobilenet_distilled_and_streamed(tiny_npz, tmp_path, sparsity):
     assert r["vectors"] == 100 and r["conv"] == "stream"
 
 
-@pytest.mark.parametrize("name", ["mobilenet-large", "mobilenet-small"])
+@pytest.mark.parametrize("name", ["mobilenet-large", "mobilenet-small", "mobilenet-tree"])
 def test_mobilenet_presets_build_and_are_found_by_their_runs(name):
     """Each teacher preset builds for MNIST, and a run record with its model and config
     (with every default filled in, as run.json has it) is recognised as that preset."""
