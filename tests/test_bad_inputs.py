@@ -283,6 +283,13 @@ CASES = [
     C([*M("teacher-mobilenet"), "--config", "{cfg}"],
       cfg({"channels": [2, 2, 2], "stem_channels": 2, "hidden": [8]}), "too small for its pools",
       id="mobilenet-pools"),
+    C([*M("teacher-mobilenet"), "--config", "{cfg}"],
+      cfg({"stem_channels": 2, "channels": [2], "hidden": [8], "prune_epochs": 1}),
+      "set max_fan_in or tree_width too", id="mobilenet-prune-no-limit"),
+    C([*M("teacher-mobilenet"), "--epochs", "1", "--config", "{cfg}"],
+      cfg({"stem_channels": 2, "channels": [2], "hidden": [8], "max_fan_in": 6,
+           "prune_epochs": 2}),
+      "prune_epochs 2 is more than --epochs 1", id="mobilenet-prune-past-epochs"),
     # --- train: the run folder
     C([*T, "--out", "{data}"], None, "is a file, not a folder", id="out-is-file"),
     C([*T, "--out", "{data}/run"], None, "cannot create the run folder", id="out-under-file"),

@@ -44,7 +44,8 @@ def test_halve_chooses_which_layers_downsample():
                                        ({"halve": [1]}, "one 0 or 1 per layer"),
                                        ({"halve": [1, 2]}, "one 0 or 1 per layer"),
                                        ({"tree_width": 1}, "tree_width must be"),
-                                       ({"tree_width": 7}, "tree_width must be")])
+                                       ({"tree_width": 7}, "tree_width must be"),
+                                       ({"prune_epochs": 2}, "set max_fan_in or tree_width")])
 def test_bad_mobilenet_configs_are_refused(bad, match):
     from lutnn.errors import LutnnError
 
@@ -213,13 +214,14 @@ def test_tree_teacher_neurons_read_at_most_six_inputs():
     assert teacher(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
 
 
-@pytest.mark.parametrize("conv_positions", [0, 1])
-def test_a_tree_teacher_is_copied_exactly(tiny_npz, tmp_path, conv_positions):
+@pytest.mark.parametrize("conv_positions,wiring", [(0, {}), (1, {}), (0, {"prune_epochs": 1})])
+def test_a_tree_teacher_is_copied_exactly(tiny_npz, tmp_path, conv_positions, wiring):
     """Every neuron of fan-in <= 6 (max_fan_in 6 on the stem and depthwise convs, tree_width
     on the rest) is one LUT6: the addresses the data shows get the teacher's bit, the others
     the neuron's truth table, so before fine-tuning the student's class scores equal the
     teacher's on any image: fitted on every position of the training images or on one per
-    image (most addresses unseen), checked on the training images and on random noise."""
+    image (most addresses unseen), checked on the training images and on random noise; with
+    random wiring or wiring learned by pruning."""
     import numpy as np
 
     from lutnn.data.datasets import load_dataset
@@ -229,7 +231,7 @@ def test_a_tree_teacher_is_copied_exactly(tiny_npz, tmp_path, conv_positions):
 
     teacher, student = tmp_path / "teacher", tmp_path / "student"
     train("teacher-mobilenet", teacher,
-          model_overrides={**TINY_MOBILENET, "max_fan_in": 6, "tree_width": 3},
+          model_overrides={**TINY_MOBILENET, "max_fan_in": 6, "tree_width": 3, **wiring},
           train_cfg=TrainConfig(epochs=1, batch_size=32, val_size=60, eval_batch_size=100,
                                 lr=1e-2), data=str(tiny_npz), log=lambda _: None)
     cfg = DistillConfig(finetune_epochs=0, conv_positions=conv_positions,
@@ -305,3 +307,54 @@ def test_a_sparse_xnor_teacher_streams_bit_exact(tmp_path):
     got = run_stream(net, x.reshape(200, -1), simulator="icarus", workdir=tmp_path, gap=0.3,
                      stall=0.3)
     assert_array_equal(got.outputs, want)
+
+
+def test_pruned_connections_keep_the_largest_weights():
+    """prune_epochs 3, limit 7 of 50: every input connected at first; after epoch e each
+    neuron keeps its 7 + round(43 (1 - e/3)^3) inputs of largest |W| (a subset of those it
+    kept before), 7 from epoch 3 on, and nothing changes after that."""
+    import numpy as np
+
+    from lutnn.nn.binary import BinaryLinear
+
+    torch.manual_seed(0)
+    layer = BinaryLinear(50, 6, binary_weights=True, max_fan_in=7, prune_epochs=3)
+    assert torch.equal(layer.connections, torch.ones(6, 50))
+    weight = layer.weight.detach().abs().numpy()
+    rank = np.argsort(-weight, axis=1)  # (6, 50): inputs by falling |W|, per neuron
+    for epoch, keep in [(1, 20), (2, 9), (3, 7)]:
+        assert layer.fan_in_after(epoch) == keep
+        assert layer.end_epoch(epoch)
+        want = np.zeros((6, 50))
+        np.put_along_axis(want, rank[:, :keep], 1.0, axis=1)
+        np.testing.assert_array_equal(layer.connections.numpy(), want)
+    assert not layer.end_epoch(4)
+    assert not BinaryLinear(50, 6, max_fan_in=7).end_epoch(1)  # random wiring: fixed
+
+
+def test_a_pruned_teacher_keeps_the_weights_of_its_final_wiring(tiny_npz, tmp_path,
+                                                                 monkeypatch):
+    """Weights chosen on validation before the last cut have another structure: training
+    selects among the epochs from the last cut on, even when an earlier epoch scored higher
+    (validation made to fall here), so every limited neuron of model.pt reads max_fan_in."""
+    from lutnn.nn.binary import BinaryLinear
+    from lutnn.train import TrainConfig, train
+    from lutnn.training import loop
+    from lutnn.training.record import load_run
+
+    scores = iter([0.9, 0.5, 0.4])
+    monkeypatch.setattr(loop, "accuracy", lambda *args, **kwargs: next(scores))
+    run = tmp_path / "teacher"
+    metrics = train("teacher-mobilenet", run,
+                    model_overrides={**TINY_MOBILENET, "max_fan_in": 6, "tree_width": 3,
+                                     "prune_epochs": 2},
+                    train_cfg=TrainConfig(epochs=3, batch_size=32, val_size=60,
+                                          eval_batch_size=100, lr=1e-2),
+                    data=str(tiny_npz), log=lambda _: None)
+    assert [h["val_accuracy"] for h in metrics["history"]] == [0.9, 0.5, 0.4]
+    model = load_run(run)[0]
+    limited = [m for m in model.modules()
+               if isinstance(m, BinaryLinear) and m.connections is not None]
+    assert limited  # stem (18 inputs), pointwise and head first levels
+    for layer in limited:
+        assert (layer.connections.sum(1) == 6).all(), layer

@@ -84,6 +84,10 @@ class MobileNetConfig:
     # reading those: every neuron has at most 6 inputs, so a LUT6 student copies each one
     # (max_fan_in still applies to the stem and the depthwise convs)
     tree_width: int = _count(0)
+    # 0: the limited fan-ins above are drawn at random when the model is built; P > 0: they
+    # are learned, every input connected at first and the smallest |W| cut after each of the
+    # first P epochs, down to the limit from epoch P on (BinaryLinear.end_epoch)
+    prune_epochs: int = _count(0)
 
 
 #: inputs of each first-level neuron of a ``tree_width`` teacher (one LUT6)
@@ -204,11 +208,15 @@ def build_mobilenet(
         conv = LoweredConv2d(c_in, c_out, 3, inner, stride=stride if halves else 1, padding=1)
         return [conv]
 
-    fan, tree = cfg.max_fan_in, cfg.tree_width
+    fan, tree, prune = cfg.max_fan_in, cfg.tree_width, cfg.prune_epochs
     if tree and not 2 <= tree <= TREE_FAN_IN:
         raise LutnnError(f"teacher-mobilenet: tree_width must be 0 (off) or 2..{TREE_FAN_IN} "
                          f"(the second level reads that many neurons), got {tree}")
-    stem = BinaryLinear(c * 9, cfg.stem_channels, binary_weights=bw, max_fan_in=fan)
+    if prune and not (fan or tree):
+        raise LutnnError("teacher-mobilenet: prune_epochs learns which inputs a limited fan-in "
+                         "keeps; set max_fan_in or tree_width too, or prune_epochs 0")
+    stem = BinaryLinear(c * 9, cfg.stem_channels, binary_weights=bw, max_fan_in=fan,
+                        prune_epochs=prune)
     layers: list[nn.Module] = [_encoder(cfg.encoder, cfg.levels)]
     layers += conv3x3(c, cfg.stem_channels, stem, halve[0])
     layers += pool if halve[0] else []
@@ -216,30 +224,33 @@ def build_mobilenet(
     m = cfg.depth_multiplier
     for c_out, halves in zip(cfg.channels, halve[1:], strict=True):
         # m 3x3 filters per channel (output n reads channel n // m), then 1x1 across them
-        depthwise = BinaryLinear(c * 9, c * m, groups=c, binary_weights=bw, max_fan_in=fan)
+        depthwise = BinaryLinear(c * 9, c * m, groups=c, binary_weights=bw, max_fan_in=fan,
+                                 prune_epochs=prune)
         layers += conv3x3(c, c * m, depthwise, halves)
         layers += [_conv(lin.in_features, lin.out_features, 1, lin)
-                   for lin in _neuron_layer(c * m, c_out, bw, fan, tree)]
+                   for lin in _neuron_layer(c * m, c_out, bw, fan, tree, prune)]
         layers += pool if halves else []
         c = c_out
     h, w = _output_size(layers, (h, w))
     widths = [c * h * w, *cfg.hidden, num_classes * cfg.group_size]
     layers.append(nn.Flatten())
     for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-        layers += _neuron_layer(w_in, w_out, bw, fan, tree)
+        layers += _neuron_layer(w_in, w_out, bw, fan, tree, prune)
     return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
 
 
 def _neuron_layer(n_in: int, n_out: int, binary_weights: bool, max_fan_in: int,
-                  tree: int) -> list[BinaryLinear]:
+                  tree: int, prune_epochs: int = 0) -> list[BinaryLinear]:
     """``n_out`` binary neurons over ``n_in`` inputs: one BinaryLinear, or with ``tree`` two:
-    ``n_out * tree`` neurons connected to ``TREE_FAN_IN`` random inputs each, then ``n_out``
-    neurons, neuron ``o`` reading first-level neurons ``o * tree .. o * tree + tree - 1``
-    (``groups = n_out``)."""
+    ``n_out * tree`` neurons connected to ``TREE_FAN_IN`` inputs each (random, or learned
+    with ``prune_epochs``), then ``n_out`` neurons, neuron ``o`` reading first-level neurons
+    ``o * tree .. o * tree + tree - 1`` (``groups = n_out``)."""
     if not tree:
-        return [BinaryLinear(n_in, n_out, binary_weights=binary_weights, max_fan_in=max_fan_in)]
+        return [BinaryLinear(n_in, n_out, binary_weights=binary_weights, max_fan_in=max_fan_in,
+                             prune_epochs=prune_epochs)]
     return [
-        BinaryLinear(n_in, n_out * tree, binary_weights=binary_weights, max_fan_in=TREE_FAN_IN),
+        BinaryLinear(n_in, n_out * tree, binary_weights=binary_weights, max_fan_in=TREE_FAN_IN,
+                     prune_epochs=prune_epochs),
         BinaryLinear(n_out * tree, n_out, groups=n_out, binary_weights=binary_weights),
     ]
 
@@ -340,6 +351,9 @@ def build_lut_student(
         raise LutnnError(f"lut-student: teacher must be one of: {teachers}; got {cfg.teacher!r}")
     teacher_cfg = make_config(cfg.teacher, cfg.teacher_config)
     teacher = build_model(cfg.teacher, teacher_cfg, input_shape, num_classes)
+    for layer in teacher.modules():  # a pruned teacher is sized as it ends its training
+        if isinstance(layer, BinaryLinear):
+            layer.prune_to_limit()
     return build_student(teacher, cfg.k, cfg.tree, wiring="random")
 
 

@@ -138,6 +138,11 @@ def _train(model_name: str, out: str | Path, *, model_overrides: dict | None,
     if train_cfg.lr is None:
         train_cfg = dataclasses.replace(train_cfg, lr=get_model_spec(model_name).lr)
     check_new_run(out, resume)
+    prune_epochs = getattr(model_cfg, "prune_epochs", 0)
+    if prune_epochs > train_cfg.epochs:
+        raise LutnnError(f"{model_name}: prune_epochs {prune_epochs} is more than --epochs "
+                         f"{train_cfg.epochs}, so the fan-in would never reach its limit; "
+                         f"train at least {prune_epochs} epochs or lower prune_epochs")
     if train_cfg.val_size is None and resume:  # the size the run chose when it started
         train_cfg = dataclasses.replace(train_cfg, val_size=_recorded_val_size(out))
     dataset = load_dataset(data, val_size=train_cfg.val_size, seed=train_cfg.seed, label=label,

@@ -122,6 +122,10 @@ class BinaryLinear(nn.Linear):
     when the layer is built and kept in the ``connections`` buffer: a teacher whose every
     neuron reads at most the 36 inputs a student tree of 6 LUT6 can read imitates exactly
     where a dense one is cut (the seed: fewer connections are easier to imitate).
+    With ``prune_epochs`` = P > 0 the connections are learned instead: every input starts
+    connected, and after each of the first P epochs (:meth:`end_epoch`) each neuron keeps only
+    its inputs of largest ``|W|``, ``max_fan_in + (fan_in - max_fan_in) * (1 - e / P)^3`` of
+    them after epoch e (gradual magnitude pruning), down to ``max_fan_in`` from epoch P on.
 
     ``groups`` splits inputs and outputs into ``groups`` independent blocks (as in a grouped
     convolution: weight shape ``[out, in // groups]``); ``groups = channels`` is a depthwise
@@ -147,6 +151,7 @@ class BinaryLinear(nn.Linear):
         quantizer: str = "clipped_ste",
         weight_quantizer: str = "clipped_ste",
         max_fan_in: int = 0,
+        prune_epochs: int = 0,
     ):
         if groups < 1 or in_features % groups or out_features % groups:
             raise ValueError(
@@ -162,19 +167,55 @@ class BinaryLinear(nn.Linear):
         self.bn = nn.BatchNorm1d(out_features, device=device, dtype=dtype)
         self.act = SignSTE(quantizer)
         self.max_fan_in = max_fan_in
+        if prune_epochs < 0:
+            raise ValueError(f"prune_epochs must be >= 0, got {prune_epochs}")
+        self.prune_epochs = prune_epochs
         self.register_buffer("connections", self._draw_connections(max_fan_in))
 
     def _draw_connections(self, max_fan_in: int) -> Tensor | None:
         """float {0, 1} ``[out, in // groups]``: ``max_fan_in`` ones per row at random
-        (torch's global generator, so seeded builds repeat), or None (every input connected)
-        when ``max_fan_in`` is 0 or not below the fan-in."""
+        (torch's global generator, so seeded builds repeat), all ones when they are to be
+        pruned (``prune_epochs``), or None (every input connected) when ``max_fan_in`` is 0 or
+        not below the fan-in."""
         out, fan_in = self.weight.shape
         if max_fan_in < 0:
             raise ValueError(f"max_fan_in must be >= 0, got {max_fan_in}")
         if max_fan_in == 0 or max_fan_in >= fan_in:
             return None
+        if self.prune_epochs:
+            return torch.ones(out, fan_in)
         order = torch.stack([torch.randperm(fan_in) for _ in range(out)])  # (out, F/g)
         return (order < max_fan_in).float()
+
+    def fan_in_after(self, epochs_done: int) -> int:
+        """Inputs each neuron keeps after ``epochs_done`` epochs of a pruned layer (the cubic
+        schedule of the class docstring; ``max_fan_in`` from epoch ``prune_epochs`` on)."""
+        fan_in = self.weight.shape[1]
+        left = max(0.0, 1.0 - epochs_done / self.prune_epochs) ** 3
+        return self.max_fan_in + round((fan_in - self.max_fan_in) * left)
+
+    @torch.no_grad()
+    def end_epoch(self, epochs_done: int) -> bool:
+        """Prune to :meth:`fan_in_after` ``(epochs_done)`` inputs per neuron, keeping the
+        connected inputs of largest ``|W|`` (ties as ``torch.topk`` breaks them); returns
+        whether any connection was cut. A no-op without ``prune_epochs`` or a limited fan-in."""
+        if not self.prune_epochs or self.connections is None:
+            return False
+        keep = self.fan_in_after(epochs_done)
+        if int(self.connections.sum(1).max()) <= keep:
+            return False
+        # unconnected inputs rank below every connected one (|W| >= 0 > -1)
+        score = torch.where(self.connections > 0, self.weight.abs(), -1.0)  # (out, F/g)
+        kept = torch.topk(score, keep, dim=1, sorted=False).indices
+        self.connections.zero_().scatter_(1, kept, 1.0)
+        return True
+
+    def prune_to_limit(self) -> None:
+        """Give a pruned layer the structure training leaves it with (``max_fan_in`` inputs
+        per neuron, here those of largest ``|W|``): what a model rebuilt from its config
+        needs before it can load trained weights or size a student."""
+        if self.prune_epochs:
+            self.end_epoch(self.prune_epochs)
 
     @torch.no_grad()
     def clip_parameters(self) -> None:

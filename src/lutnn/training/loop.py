@@ -128,6 +128,18 @@ def clip_parameters(model: nn.Module) -> None:
             clip()
 
 
+def end_epoch(model: nn.Module, epochs_done: int) -> bool:
+    """Call ``end_epoch(epochs_done)`` on every submodule that defines it (a layer whose
+    connections are pruned as it trains); returns whether any of them changed the model's
+    structure (then weights selected before it are not comparable)."""
+    changed = False
+    for module in model.modules():
+        hook = getattr(module, "end_epoch", None)
+        if hook is not None:
+            changed |= bool(hook(epochs_done))
+    return changed
+
+
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return torch.randperm(n, generator=gen)
@@ -543,6 +555,8 @@ def _fit_epochs(model, net, optimizer, schedules: _Schedule, data, y_train, cfg:
                 f"{label} {epoch + 1}: {exc} (learning rate {cfg.lr:g}); training stopped and "
                 f"{kept}; lower the learning rate or check the config"
             ) from None
+        if end_epoch(model, epoch + 1):  # connections pruned: only this structure competes
+            state["best_val"], state["best_model"] = -1.0, None
         val_acc = accuracy(model, data.x_val, data.y_val, cfg.eval_batch_size)
         seconds = time.perf_counter() - t0
         state["seconds"] += seconds
