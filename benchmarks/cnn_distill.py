@@ -10,8 +10,8 @@ with the peers' published MNIST points) into ``benchmarks/results/cnn_distill.pn
     python benchmarks/cnn_distill.py --preset mobilenet-small --out runs/cnn/small --teacher-rtl
 
 The commands each step runs, for the README: ``lutnn train --preset P --out T``,
-``lutnn distill --teacher T --out S``, ``lutnn export S --conv stream``, ``lutnn sim S --rtl
---vectors N``, ``lutnn synth S``, ``lutnn synth S --target ecp5``.
+``lutnn distill --teacher T --out S``, ``lutnn export S --conv stream --pipeline balanced``,
+``lutnn sim S --rtl --vectors N``, ``lutnn synth S``, ``lutnn synth S --target ecp5``.
 """
 
 from __future__ import annotations
@@ -83,10 +83,18 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="teacher epochs (default: the preset's)")
     ap.add_argument("--finetune-epochs", type=int, help="student fine-tuning epochs "
                     "(default: the preset's)")
+    ap.add_argument("--config", type=Path, help="JSON file of teacher config fields that "
+                    "override the preset's (e.g. {\"prune_epochs\": 5})")
+    ap.add_argument("--name", help="the result's name in the JSON and table (default: the "
+                    "preset's, with +config)")
+    ap.add_argument("--pipeline", default="balanced", help="export registers (as `lutnn "
+                    "export --pipeline`; the demo's: balanced)")
     ap.add_argument("--no-ecp5", action="store_true")
     ap.add_argument("--json", default=str(RESULTS / "cnn_distill.json"))
     args = ap.parse_args()
     out, preset = Path(args.out), get_preset(args.preset)
+    overrides = io.read_json(args.config) if args.config else {}
+    name = args.name or args.preset + ("+" + args.config.stem if args.config else "")
     teacher, student = out / "teacher", out / "student"
     train_settings = {**preset.train, **({"epochs": args.epochs} if args.epochs else {})}
     distill_settings = {**preset.distill, **({"finetune_epochs": args.finetune_epochs}
@@ -94,7 +102,7 @@ def main() -> None:
     log = print
 
     def train_teacher() -> str:
-        m = train(preset.model, teacher, model_overrides=preset.config,
+        m = train(preset.model, teacher, model_overrides={**preset.config, **overrides},
                   train_cfg=TrainConfig(**train_settings),
                   resume=(teacher / "checkpoint.pt").exists(), log=lambda _: None)
         return f"teacher {m['test_accuracy']:.4f}, {m['seconds'] / m['epochs']:.0f} s/epoch"
@@ -107,18 +115,18 @@ def main() -> None:
     t0 = time.time()
     _stage("train teacher", (teacher / "metrics.json").is_file(), train_teacher, log)
     _stage("distill", (student / "metrics.json").is_file(), distill_student, log)
-    _hardware(student, "stream", args.vectors, True, not args.no_ecp5, log,
+    _hardware(student, "stream", args.pipeline, args.vectors, True, not args.no_ecp5, log,
               export_run, simulate_run, synth_run)
-    rows = [_row(teacher, "stream", f"{args.preset} teacher") if args.teacher_rtl else None,
-            _row(student, "stream", f"{args.preset} student")]
+    rows = [_row(teacher, "stream", f"{name} teacher") if args.teacher_rtl else None,
+            _row(student, "stream", f"{name} student")]
     if args.teacher_rtl:
-        _hardware(teacher, "stream", args.teacher_vectors, True, False, log,
+        _hardware(teacher, "stream", args.pipeline, args.teacher_vectors, True, False, log,
                   export_run, simulate_run, synth_run)
-        rows[0] = _row(teacher, "stream", f"{args.preset} teacher (XNOR)")
+        rows[0] = _row(teacher, "stream", f"{name} teacher (XNOR)")
     rows = [r for r in rows if r]
     tm = json.loads((teacher / "metrics.json").read_text())
     sm = json.loads((student / "metrics.json").read_text())
-    result = {"preset": args.preset, "teacher_epochs": tm["epochs"],
+    result = {"preset": name, "teacher_config": overrides, "teacher_epochs": tm["epochs"],
               "finetune_epochs": sm.get("finetune_epochs"),
               "teacher_test_accuracy": tm["test_accuracy"],
               "teacher_seconds_per_epoch": round(tm["seconds"] / tm["epochs"], 1),
@@ -128,7 +136,7 @@ def main() -> None:
               "rows": rows, "wall_seconds": round(time.time() - t0)}
     path = Path(args.json)
     previous = json.loads(path.read_text()) if path.exists() else []
-    io.write_json(path, [p for p in previous if p.get("preset") != args.preset] + [result])
+    io.write_json(path, [p for p in previous if p.get("preset") != name] + [result])
     _plot([r for p in json.loads(path.read_text()) for r in p["rows"]],
           path.with_suffix(".png"))
     print("| network | test | LUTs | FFs | line-buffer bits | clocks/image | Fmax MHz "
