@@ -64,7 +64,8 @@ DWN_MNIST = Preset(
 
 def _mobilenet(stem: int, channels: list[int], hidden: list[int], group: int, *,
                binary_weights: bool, lr: float, epochs: int, budget: str,
-               finetune_epochs: int, max_fan_in: int = 0, tree_width: int = 0) -> Preset:
+               finetune_epochs: int, max_fan_in: int = 0, tree_width: int = 0,
+               prune_epochs: int = 0) -> Preset:
     """A MobileNet-like teacher (``teacher-mobilenet``): a full 3x3 stem, then depthwise 3x3
     (4 filters per channel) + pointwise 1x1 blocks, each of them stepping 2 pixels (28 -> 14
     -> 7 -> 4), a small dense tail and a popcount head of ``group`` bits per class.
@@ -80,7 +81,8 @@ def _mobilenet(stem: int, channels: list[int], hidden: list[int], group: int, *,
         {"stem_channels": stem, "channels": channels, "hidden": hidden, "group_size": group,
          "tau": round(group / 5, 2), "downsample": "stride", "depth_multiplier": 4,
          "binary_weights": binary_weights, "max_fan_in": max_fan_in,
-         **({"tree_width": tree_width} if tree_width else {})},
+         **({"tree_width": tree_width} if tree_width else {}),
+         **({"prune_epochs": prune_epochs} if prune_epochs else {})},
         {"epochs": epochs, "batch_size": 128, "shift": 1, "lr": lr},
         budget,
         distill={"finetune_epochs": finetune_epochs, "finetune_kd_alpha": 0.5,
@@ -110,9 +112,12 @@ PRESETS: dict[str, Preset] = {
                                   epochs=15, finetune_epochs=3,
                                   budget="student: <= 5,000 LUTs as a stream, whole design"),
     # every neuron has at most 6 inputs (the stem and depthwise convs connected to 6 of theirs,
-    # pointwise and dense neurons as trees of 6 + 1 neurons), so the student is an exact copy
+    # pointwise and dense neurons as trees of 6 + 1 neurons), so the student is an exact copy;
+    # which 6 is learned, pruned by |W| over the first 5 epochs (random: 95.40% test, pruned:
+    # docs/results_distill.md, session 10)
     "mobilenet-tree": _mobilenet(32, [64, 64], [128], 10, binary_weights=False, lr=1e-2,
                                  epochs=15, finetune_epochs=3, max_fan_in=6, tree_width=6,
+                                 prune_epochs=5,
                                  budget="student: an exact copy of the teacher, then fine-tuned; "
                                         "<= 5,000 LUTs as a stream, whole design"),
     # binary weights, every input connected: 93.75% after 3 epochs at 1e-2, where the same
