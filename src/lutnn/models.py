@@ -76,12 +76,13 @@ class MobileNetConfig:
     # which of the stem and blocks downsample, one 0/1 per layer (stem first); () = all
     halve: tuple[int, ...] = dataclasses.field(default=(), metadata={"min": 0})
     depth_multiplier: int = 1  # 3x3 filters per channel in each depthwise conv (MobileNet's m)
-    # inputs each neuron reads, at random (0: all): a teacher a tree of 6 LUT6 (36 inputs)
-    # can copy exactly; the depthwise (fan-in 9) and stem (9 x levels) are rarely above it
+    # inputs each neuron reads (0: all), at random or learned (prune_epochs): a teacher a
+    # tree of 6 LUT6 (36 inputs) can copy exactly; the depthwise (fan-in 9) and stem
+    # (9 x levels) are rarely above it
     max_fan_in: int = _count(0)
     # 0: off; 2..6: each pointwise and dense neuron (the head's too) is a two-level tree of
-    # binary neurons, ``tree_width`` of them each connected to 6 random inputs, then one
-    # reading those: every neuron has at most 6 inputs, so a LUT6 student copies each one
+    # binary neurons, ``tree_width`` of them each connected to 6 inputs (random or learned,
+    # prune_epochs), then one reading those: every neuron has at most 6 inputs, so a LUT6 student copies each one
     # (max_fan_in still applies to the stem and the depthwise convs)
     tree_width: int = _count(0)
     # 0: the limited fan-ins above are drawn at random when the model is built; P > 0: they
