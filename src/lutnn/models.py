@@ -82,8 +82,8 @@ class MobileNetConfig:
     max_fan_in: int = _count(0)
     # 0: off; 2..6: each pointwise and dense neuron (the head's too) is a two-level tree of
     # binary neurons, ``tree_width`` of them each connected to 6 inputs (random or learned,
-    # prune_epochs), then one reading those: every neuron has at most 6 inputs, so a LUT6 student copies each one
-    # (max_fan_in still applies to the stem and the depthwise convs)
+    # prune_epochs), then one reading those: every neuron has at most 6 inputs, so a LUT6
+    # student copies each one (max_fan_in still applies to the stem and the depthwise convs)
     tree_width: int = _count(0)
     # 0: the limited fan-ins above are drawn at random when the model is built; P > 0: they
     # are learned, every input connected at first and the smallest |W| cut after each of the
