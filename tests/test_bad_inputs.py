@@ -285,7 +285,7 @@ CASES = [
       id="mobilenet-pools"),
     C([*M("teacher-mobilenet"), "--config", "{cfg}"],
       cfg({"stem_channels": 2, "channels": [2], "hidden": [8], "prune_epochs": 1}),
-      "set max_fan_in or tree_width too", id="mobilenet-prune-no-limit"),
+      "set max_fan_in, tree_width or window_tree too", id="mobilenet-prune-no-limit"),
     C([*M("teacher-mobilenet"), "--epochs", "1", "--config", "{cfg}"],
       cfg({"stem_channels": 2, "channels": [2], "hidden": [8], "max_fan_in": 6,
            "prune_epochs": 2}),

@@ -45,7 +45,9 @@ def test_halve_chooses_which_layers_downsample():
                                        ({"halve": [1, 2]}, "one 0 or 1 per layer"),
                                        ({"tree_width": 1}, "tree_width must be"),
                                        ({"tree_width": 7}, "tree_width must be"),
-                                       ({"prune_epochs": 2}, "set max_fan_in or tree_width")])
+                                       ({"window_tree": 1}, "window_tree must be"),
+                                       ({"window_tree": 7}, "window_tree must be"),
+                                       ({"prune_epochs": 2}, "tree_width or window_tree")])
 def test_bad_mobilenet_configs_are_refused(bad, match):
     from lutnn.errors import LutnnError
 
@@ -214,7 +216,34 @@ def test_tree_teacher_neurons_read_at_most_six_inputs():
     assert teacher(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
 
 
-@pytest.mark.parametrize("conv_positions,wiring", [(0, {}), (1, {}), (0, {"prune_epochs": 1})])
+def test_window_tree_neurons_read_at_most_six_inputs():
+    """window_tree: each stem and depthwise neuron becomes window_tree neurons of 6 inputs of
+    its 3x3 window, then a 1x1 neuron reading its own window_tree of them; with tree_width
+    every neuron of the teacher reads at most 6 inputs, one LUT each in the student."""
+    from lutnn.nn.binary import BinaryLinear
+    from lutnn.student import plan_student
+
+    cfg = make_config("teacher-mobilenet", {**TINY_MOBILENET, "window_tree": 2,
+                                            "tree_width": 3})
+    torch.manual_seed(0)
+    teacher = build_model("teacher-mobilenet", cfg, (1, 8, 8), 3)
+    linears = [m.inner if isinstance(m, LoweredConv2d) else m for m in teacher]
+    linears = [m for m in linears if isinstance(m, BinaryLinear)]
+    # (first level, second level) for the stem, depthwise, pointwise and head
+    shapes = [(m.in_features, m.out_features, m.groups) for m in linears]
+    assert shapes == [(18, 8, 1), (8, 4, 4), (36, 16, 4), (16, 8, 8), (8, 18, 1),
+                      (18, 6, 6), (24, 27, 1), (27, 9, 9)]
+    for layer in linears:  # the stem reads 6 of 18, a depthwise neuron 6 of its 9
+        per_group = layer.in_features // layer.groups
+        fan_in = layer.connections.sum(1) if layer.connections is not None else None
+        assert per_group <= 6 or set(fan_in.tolist()) == {6.0}, layer
+    plans = plan_student(teacher, 6, (6,))
+    assert [p.widths for p in plans] == [(1,)] * 8
+    assert teacher(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("conv_positions,wiring", [(0, {}), (1, {}), (0, {"prune_epochs": 1}),
+                                                   (0, {"window_tree": 2, "prune_epochs": 1})])
 def test_a_tree_teacher_is_copied_exactly(tiny_npz, tmp_path, conv_positions, wiring):
     """Every neuron of fan-in <= 6 (max_fan_in 6 on the stem and depthwise convs, tree_width
     on the rest) is one LUT6: the addresses the data shows get the teacher's bit, the others

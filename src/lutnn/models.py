@@ -85,6 +85,10 @@ class MobileNetConfig:
     # prune_epochs), then one reading those: every neuron has at most 6 inputs, so a LUT6
     # student copies each one (max_fan_in still applies to the stem and the depthwise convs)
     tree_width: int = _count(0)
+    # 0: off; 2..6: each stem and depthwise neuron is a two-level tree too: ``window_tree``
+    # binary neurons connected to 6 inputs of its 3x3 window (random or learned), then one
+    # reading those (where max_fan_in 6 lets a window neuron read only 6 of its 9 x channels)
+    window_tree: int = _count(0)
     # 0: the limited fan-ins above are drawn at random when the model is built; P > 0: they
     # are learned, every input connected at first and the smallest |W| cut after each of the
     # first P epochs, down to the limit from epoch P on (BinaryLinear.end_epoch)
@@ -213,21 +217,37 @@ def build_mobilenet(
     if tree and not 2 <= tree <= TREE_FAN_IN:
         raise LutnnError(f"teacher-mobilenet: tree_width must be 0 (off) or 2..{TREE_FAN_IN} "
                          f"(the second level reads that many neurons), got {tree}")
-    if prune and not (fan or tree):
+    if prune and not (fan or tree or cfg.window_tree):
         raise LutnnError("teacher-mobilenet: prune_epochs learns which inputs a limited fan-in "
-                         "keeps; set max_fan_in or tree_width too, or prune_epochs 0")
-    stem = BinaryLinear(c * 9, cfg.stem_channels, binary_weights=bw, max_fan_in=fan,
-                        prune_epochs=prune)
+                         "keeps; set max_fan_in, tree_width or window_tree too, or "
+                         "prune_epochs 0")
+    window = cfg.window_tree
+    if window and not 2 <= window <= TREE_FAN_IN:
+        raise LutnnError(f"teacher-mobilenet: window_tree must be 0 (off) or 2..{TREE_FAN_IN} "
+                         f"(the second level reads that many neurons), got {window}")
+
+    def window_conv(c_in: int, c_out: int, groups: int, halves: bool) -> list[nn.Module]:
+        """A 3x3 conv of ``c_out`` neurons (``groups``: depthwise); with ``window_tree`` W,
+        ``c_out * W`` neurons of 6 inputs, then a 1x1 conv whose neuron ``o`` reads
+        neurons ``o * W .. o * W + W - 1``."""
+        if not window:
+            inner = BinaryLinear(c_in * 9, c_out, groups=groups, binary_weights=bw,
+                                 max_fan_in=fan, prune_epochs=prune)
+            return conv3x3(c_in, c_out, inner, halves)
+        first = BinaryLinear(c_in * 9, c_out * window, groups=groups, binary_weights=bw,
+                             max_fan_in=TREE_FAN_IN, prune_epochs=prune)
+        second = BinaryLinear(c_out * window, c_out, groups=c_out, binary_weights=bw)
+        return [*conv3x3(c_in, c_out * window, first, halves), _conv(c_out * window, c_out, 1,
+                                                                      second)]
+
     layers: list[nn.Module] = [_encoder(cfg.encoder, cfg.levels)]
-    layers += conv3x3(c, cfg.stem_channels, stem, halve[0])
+    layers += window_conv(c, cfg.stem_channels, 1, halve[0])
     layers += pool if halve[0] else []
     c = cfg.stem_channels
     m = cfg.depth_multiplier
     for c_out, halves in zip(cfg.channels, halve[1:], strict=True):
         # m 3x3 filters per channel (output n reads channel n // m), then 1x1 across them
-        depthwise = BinaryLinear(c * 9, c * m, groups=c, binary_weights=bw, max_fan_in=fan,
-                                 prune_epochs=prune)
-        layers += conv3x3(c, c * m, depthwise, halves)
+        layers += window_conv(c, c * m, c, halves)
         layers += [_conv(lin.in_features, lin.out_features, 1, lin)
                    for lin in _neuron_layer(c * m, c_out, bw, fan, tree, prune)]
         layers += pool if halves else []
