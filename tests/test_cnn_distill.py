@@ -57,10 +57,11 @@ def test_bad_mobilenet_configs_are_refused(bad, match):
 
 
 @pytest.mark.skipif(not HAVE_IVERILOG, reason="iverilog not installed")
-@pytest.mark.parametrize("sparsity", [{}, {"max_fan_in": 5}, {"tree_width": 3}])
+@pytest.mark.parametrize("sparsity", [{}, {"max_fan_in": 5},
+                                      {"tree_width": 3, "window_tree": 2}])
 def test_tiny_mobilenet_distilled_and_streamed(tiny_npz, tmp_path, sparsity):
-    """Teacher (dense, each neuron connected to 5 inputs, or pointwise and dense neurons as
-    trees of 6-input neurons) -> distill (fit, KD fine-tuning with shifts) -> export --conv
+    """Teacher (dense, each neuron connected to 5 inputs, or every neuron as a tree of
+    6-input neurons) -> distill (fit, KD fine-tuning with shifts) -> export --conv
     stream -> sim --rtl: RTL == simulator == PyTorch on every test image, streamed with
     stalls."""
     from lutnn.distill import DistillConfig, distill
