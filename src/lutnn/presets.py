@@ -114,8 +114,11 @@ PRESETS: dict[str, Preset] = {
     # every neuron has at most 6 inputs (the stem and depthwise convs connected to 6 of theirs,
     # pointwise and dense neurons as trees of 6 + 1 neurons), so the student is an exact copy;
     # which 6 is learned, pruned by |W| over the first 5 epochs (random: 95.40% test, pruned:
-    # docs/results_distill.md, session 10)
-    "mobilenet-tree": _mobilenet(32, [64, 64], [128], 10, binary_weights=False, lr=1e-2,
+    # 96.79%, docs/results_distill.md, session 10); a dense layer of 256 trees rather than 128
+    # (+0.6 test in 8-epoch ablations, session 11; wider conv blocks and window trees: no gain).
+    # Best trained against a dense teacher's scores: `lutnn train --preset mobilenet-large
+    # --out D`, then `lutnn train --preset mobilenet-tree --teacher D` (97.22% test)
+    "mobilenet-tree": _mobilenet(32, [64, 64], [256], 10, binary_weights=False, lr=1e-2,
                                  epochs=15, finetune_epochs=3, max_fan_in=6, tree_width=6,
                                  prune_epochs=5,
                                  budget="student: an exact copy of the teacher, then fine-tuned; "
