@@ -193,18 +193,24 @@ def test_max_fan_in_connects_each_neuron_to_that_many_inputs():
     assert BinaryLinear(50, 6, max_fan_in=50).connections is None  # not below the fan-in
 
 
+def _binary_linears(teacher: torch.nn.Module) -> list:
+    """The teacher's BinaryLinear layers in order, a lowered conv's inner one included."""
+    from lutnn.nn.binary import BinaryLinear
+
+    layers = [m.inner if isinstance(m, LoweredConv2d) else m for m in teacher]
+    return [m for m in layers if isinstance(m, BinaryLinear)]
+
+
 def test_tree_teacher_neurons_read_at_most_six_inputs():
     """tree_width: each pointwise and dense neuron becomes tree_width neurons of 6 random
     inputs, then one reading its own tree_width of them (groups = neurons); the student plans
     one LUT per neuron for every one of those layers."""
-    from lutnn.nn.binary import BinaryLinear
     from lutnn.student import plan_student
 
     cfg = make_config("teacher-mobilenet", {**TINY_MOBILENET, "hidden": [5], "tree_width": 3})
     torch.manual_seed(0)
     teacher = build_model("teacher-mobilenet", cfg, (1, 8, 8), 3)
-    linears = [m.inner if isinstance(m, LoweredConv2d) else m for m in teacher]
-    linears = [m for m in linears if isinstance(m, BinaryLinear)]
+    linears = _binary_linears(teacher)
     # stem, depthwise, then (first level, second level) for pointwise, dense, head
     shapes = [(m.in_features, m.out_features, m.groups) for m in linears]
     assert shapes == [(18, 4, 1), (36, 8, 4), (8, 18, 1), (18, 6, 6), (24, 15, 1),
@@ -221,15 +227,13 @@ def test_window_tree_neurons_read_at_most_six_inputs():
     """window_tree: each stem and depthwise neuron becomes window_tree neurons of 6 inputs of
     its 3x3 window, then a 1x1 neuron reading its own window_tree of them; with tree_width
     every neuron of the teacher reads at most 6 inputs, one LUT each in the student."""
-    from lutnn.nn.binary import BinaryLinear
     from lutnn.student import plan_student
 
     cfg = make_config("teacher-mobilenet", {**TINY_MOBILENET, "window_tree": 2,
                                             "tree_width": 3})
     torch.manual_seed(0)
     teacher = build_model("teacher-mobilenet", cfg, (1, 8, 8), 3)
-    linears = [m.inner if isinstance(m, LoweredConv2d) else m for m in teacher]
-    linears = [m for m in linears if isinstance(m, BinaryLinear)]
+    linears = _binary_linears(teacher)
     # (first level, second level) for the stem, depthwise, pointwise and head
     shapes = [(m.in_features, m.out_features, m.groups) for m in linears]
     assert shapes == [(18, 8, 1), (8, 4, 4), (36, 16, 4), (16, 8, 8), (8, 18, 1),
