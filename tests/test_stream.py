@@ -53,16 +53,17 @@ def workdir(tmp_path_factory):
 
 
 def _check(net: Netlist, x: np.ndarray, workdir, *, simulator="icarus", gap=0.3, stall=0.3,
-           seed=1, tail_pipeline="layer") -> None:
+           seed=1, tail_pipeline="layer", registered_ready=True) -> None:
     """Stream ``x`` through ``net`` (and through ``net`` without its head, bit for bit)."""
     bare = dataclasses.replace(net, head=None)
     want = simulate(bare, x).output_bits
     got = run_stream(bare, x, simulator=simulator, workdir=workdir, gap=gap, stall=stall,
-                     seed=seed, tail_pipeline=tail_pipeline)
+                     seed=seed, tail_pipeline=tail_pipeline, registered_ready=registered_ready)
     assert_array_equal(got.outputs, want)
     if net.head is not None:
         got = run_stream(net, x, simulator=simulator, workdir=workdir, gap=gap, stall=stall,
-                         seed=seed + 1, tail_pipeline=tail_pipeline)
+                         seed=seed + 1, tail_pipeline=tail_pipeline,
+                         registered_ready=registered_ready)
         assert_array_equal(got.outputs, simulate(net, x).classes)
 
 
@@ -73,10 +74,11 @@ def _check(net: Netlist, x: np.ndarray, workdir, *, simulator="icarus", gap=0.3,
                                                               (0.7, 0.1), (0.1, 0.7)]))
 def test_random_nets_stream_equal_the_simulator(workdir, net, seed, stalls):
     """Random 1..4-node spatial nets (LUT / XNOR / depthwise convs, kernel 1..3, stride 1..2,
-    padding 0..1 of 0s or 1s, pools), Icarus, random s_tvalid gaps and m_tready stalls."""
+    padding 0..1 of 0s or 1s, pools), Icarus, random s_tvalid gaps and m_tready stalls; one
+    in three with every stage's ready combinational (registered_ready=False)."""
     x = _inputs(net, 60, seed)
     _check(net, x, workdir, gap=stalls[0], stall=stalls[1], seed=seed + 1,
-           tail_pipeline=["layer", "none"][seed % 2])
+           tail_pipeline=["layer", "none"][seed % 2], registered_ready=seed % 3 != 0)
 
 
 @needs_icarus
@@ -112,14 +114,14 @@ def test_verilator_streams_tiny_models(name, workdir):
 @needs_icarus
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
-@given(spatial_nets(), st.sampled_from(["layer", "none"]))
-def test_no_stall_latency_and_interval_are_the_models(workdir, net, tail_pipeline):
+@given(spatial_nets(), st.sampled_from(["layer", "none"]), st.booleans())
+def test_no_stall_latency_and_interval_are_the_models(workdir, net, tail_pipeline, registered):
     """Without stalls the testbench measures the header's latency and images per clock
     (lutnn.hdl.stream.stream_timing) exactly."""
-    d = emit_stream(net, tail_pipeline=tail_pipeline)
+    d = emit_stream(net, tail_pipeline=tail_pipeline, registered_ready=registered)
     n = 4
     got = run_stream(net, _inputs(net, n, 1), simulator="icarus", workdir=workdir,
-                     tail_pipeline=tail_pipeline)
+                     tail_pipeline=tail_pipeline, registered_ready=registered)
     assert got.first_class_cycle - got.first_pixel_cycle == d.latency
     assert got.cycles - got.first_class_cycle == (n - 1) * d.cycles_per_image
 
@@ -141,6 +143,26 @@ def test_design_structure():
         assert port in d.text
     assert d.text.count("module tiny_s") == 3
     assert "module tiny_collect" in d.text and "module tiny_tail" in d.text
+
+
+def test_registered_ready_where_it_costs_no_throughput():
+    """The all-types stream: the stride-1 LUT conv fed a pixel every clock keeps its
+    combinational ready (registered, it could emit only every other clock: the model's interval
+    grows); the stages after the stride-2 conv get registered ready at no cost."""
+    from lutnn.hdl.stream import choose_registered_ready, stream_timing
+
+    d = emit_stream(_all_spatial_types(), top="tiny")
+    assert [s.registered_ready for s in d.stages] == [False, True, True]
+    combinational = emit_stream(_all_spatial_types(), top="tiny", registered_ready=False)
+    assert not any(s.registered_ready for s in combinational.stages)
+    assert (d.latency, d.cycles_per_image) == (combinational.latency,
+                                               combinational.cycles_per_image)
+    forced = tuple(dataclasses.replace(s, registered_ready=True) for s in d.stages)
+    positions = d.flat_width // d.stages[-1].out_shape[0]
+    _, interval = stream_timing(forced, positions, d.tail_latency, d.pixels)
+    assert interval > d.cycles_per_image
+    assert choose_registered_ready(combinational.stages, positions, d.tail_latency,
+                                   d.pixels) == d.stages
 
 
 def test_golden_tiny_stream():

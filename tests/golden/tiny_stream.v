@@ -4,8 +4,8 @@
 // Streaming form: one pixel per clock in raster order, all its channels in parallel.
 //   input: 1 8-bit value(s) per pixel, channel c at s_tdata[8c+7:8c]; encoder 'enc': bit c*T + t = value c >= threshold t, thresholds [64, 192]
 //   S1: LutConv 'lut', [2, 6, 6] -> [4, 6, 6], kernel 3x3, stride 1x1, padding 1x1 of 1s: 4 shared 4-input LUTs; line buffer 36 bits
-//   S2: XnorConv 'dw', [4, 6, 6] -> [4, 3, 3], kernel 3x3, stride 2x2, padding 1x1 of 0s, groups 4: 4 XNOR popcounts vs thresholds; line buffer 72 bits
-//   S3: OrPool 'pool', [4, 3, 3] -> [4, 2, 2], kernel 2x2, stride 1x1, padding 0x0: OR over the window, 4 channel(s); line buffer 16 bits
+//   S2: XnorConv 'dw', [4, 6, 6] -> [4, 3, 3], kernel 3x3, stride 2x2, padding 1x1 of 0s, groups 4: 4 XNOR popcounts vs thresholds; line buffer 72 bits; registered ready
+//   S3: OrPool 'pool', [4, 3, 3] -> [4, 2, 2], kernel 2x2, stride 1x1, padding 0x0: OR over the window, 4 channel(s); line buffer 16 bits; registered ready
 //   collector: 16 bits ([4, 2, 2]); dense tail: 1 flat layer(s) and the head (3 classes) (tiny_tail, pipeline 'layer', latency 2)
 //
 // Ports
@@ -26,7 +26,10 @@
 // design counts pixels itself: a misplaced or missing s_tlast sets the sticky tlast_error,
 // which only rst clears, and changes nothing else).  s_tready never depends on s_tvalid; it
 // is low while the stage it feeds cannot move, and m_tready low stops the whole pipeline
-// back to s_tready (each stage holds one output; a full one stops its input).  m_tdata
+// back to s_tready (each stage holds one output; a full one stops its input).  A stage marked
+// "registered ready" emits only into an empty output register, so its in_ready is a function
+// of its own registers and the ready path from m_tready ends there (set where it costs no
+// throughput: stages fed at most every other clock, after a stride or a pool).  m_tdata
 // (2 bit(s): the class index, ceil(log2 classes) bits) holds while m_tvalid & ~m_tready.
 // s_tready is low, even without any stall, on the clocks the first stage spends on its
 // padding: 28 of the 64 clocks per image (its padded positions),
@@ -85,6 +88,7 @@ module tiny_s1_lut (
   localparam [7:0] COL_OUT = 8'b11111100;
   wire in_image = ROW_IN[row] & COL_IN[col];
   wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
+  // the output register can take this clock's result: it is empty or taken at this edge
   wire out_free = ~out_valid | out_ready;
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
   assign in_ready = in_image & (~emits | out_free);
@@ -120,7 +124,7 @@ module tiny_s1_lut (
   end
 endmodule
 
-// S2: XnorConv 'dw', [4, 6, 6] -> [4, 3, 3], kernel 3x3, stride 2x2, padding 1x1 of 0s, groups 4: 4 XNOR popcounts vs thresholds; line buffer 72 bits
+// S2: XnorConv 'dw', [4, 6, 6] -> [4, 3, 3], kernel 3x3, stride 2x2, padding 1x1 of 0s, groups 4: 4 XNOR popcounts vs thresholds; line buffer 72 bits; registered ready
 module tiny_s2_dw (
   input  wire clk,
   input  wire rst,
@@ -141,7 +145,8 @@ module tiny_s2_dw (
   localparam [7:0] COL_OUT = 8'b01010100;
   wire in_image = ROW_IN[row] & COL_IN[col];
   wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
-  wire out_free = ~out_valid | out_ready;
+  // the output register can take this clock's result: it is empty (in_ready reads nothing downstream)
+  wire out_free = ~out_valid;
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
   assign in_ready = in_image & (~emits | out_free);
   wire [3:0] px = in_image ? in_data : {4{1'b0}};
@@ -180,7 +185,7 @@ module tiny_s2_dw (
   end
 endmodule
 
-// S3: OrPool 'pool', [4, 3, 3] -> [4, 2, 2], kernel 2x2, stride 1x1, padding 0x0: OR over the window, 4 channel(s); line buffer 16 bits
+// S3: OrPool 'pool', [4, 3, 3] -> [4, 2, 2], kernel 2x2, stride 1x1, padding 0x0: OR over the window, 4 channel(s); line buffer 16 bits; registered ready
 module tiny_s3_pool (
   input  wire clk,
   input  wire rst,
@@ -201,7 +206,8 @@ module tiny_s3_pool (
   localparam [2:0] COL_OUT = 3'b110;
   wire in_image = ROW_IN[row] & COL_IN[col];
   wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
-  wire out_free = ~out_valid | out_ready;
+  // the output register can take this clock's result: it is empty (in_ready reads nothing downstream)
+  wire out_free = ~out_valid;
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
   assign in_ready = in_image & (~emits | out_free);
   wire [3:0] px = in_image ? in_data : {4{1'b0}};

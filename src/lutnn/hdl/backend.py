@@ -134,7 +134,9 @@ class StreamArtifact:
         design = _recorded(record, "in_width")
         stages = tuple(StreamStage(s["name"], s["kind"], tuple(s["in_shape"]),
                                    tuple(s["out_shape"]), s["padded_positions"],
-                                   s["line_buffer_bits"]) for s in record.get("stages", ()))
+                                   s["line_buffer_bits"],
+                                   registered_ready=s.get("registered_ready", False))
+                       for s in record.get("stages", ()))
         return cls(StreamDesign(_read_verilog(Path(out_dir), record), design["top"],
                                 design["in_width"], design["out_width"], design["pixels"],
                                 stages, design["flat_width"], int(record["cycles_per_image"]),

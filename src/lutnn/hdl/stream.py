@@ -18,6 +18,9 @@
   address bits at the taps of :meth:`~lutnn.ir.LutConv.taps`), ``N`` XNOR popcounts compared
   with their thresholds, or ``C`` ORs.  Each stage has a valid/ready handshake and holds one
   output pixel; a stage stops while its output is full (``m_tready`` low stops the chain).
+  Where it costs no throughput a stage emits only into an *empty* output register
+  (:func:`choose_registered_ready`): its ``in_ready`` then reads no downstream signal, which
+  cuts the combinational ready path from ``m_tready`` to ``s_tready`` that limited Fmax.
 * **ImageFlatten** (or the end of the spatial nodes): a collector shifts in the last stage's
   pixels until it holds the whole feature map, then the dense tail and head, emitted by
   :func:`lutnn.hdl.emit_verilog` (``pipeline="none"``: combinational) on the flat layers after
@@ -69,6 +72,10 @@ class StreamStage:
     col_in: tuple[bool, ...] = ()  # per padded column: inside the image
     row_out: tuple[bool, ...] = ()  # per padded row: completes an output window
     col_out: tuple[bool, ...] = ()  # per padded column: completes an output window
+    # the stage emits only into an empty output register, so its in_ready reads no signal
+    # from downstream (no combinational ready path through it); chosen by
+    # :func:`registered_ready` where it costs no throughput
+    registered_ready: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,12 +215,24 @@ def _engine(node, top: str, wp: int) -> list[str]:
     return lines
 
 
-def _stage(node, top: str, index: int) -> tuple[str, str, StreamStage]:
+def _geometry(node) -> StreamStage:
+    """The stage of ``node``: its padded raster and which positions read and emit pixels."""
     c_n, r_n, q_n = node.in_shape
     pr, pc = int(node.pad_rows), int(node.pad_cols)
     hp, wp = r_n + 2 * pr, q_n + 2 * pc
     row_in, row_out = _pattern(hp, pr, r_n, node.kernel_rows, node.stride_rows, node.out_rows)
     col_in, col_out = _pattern(wp, pc, q_n, node.kernel_cols, node.stride_cols, node.out_cols)
+    length = (node.kernel_rows - 1) * wp + node.kernel_cols - 1  # pixels in the line buffer
+    return StreamStage(node.name, type(node).__name__, node.in_shape, node.out_shape, hp * wp,
+                       c_n * length, tuple(row_in), tuple(col_in), tuple(row_out),
+                       tuple(col_out))
+
+
+def _stage(node, stage: StreamStage, top: str, index: int) -> tuple[str, str]:
+    """(module name, module text) of ``node``'s stage (``stage``: its :func:`_geometry`)."""
+    c_n = node.in_shape[0]
+    pr, pc = int(node.pad_rows), int(node.pad_cols)
+    hp, wp = len(stage.row_in), len(stage.col_in)
     length = (node.kernel_rows - 1) * wp + node.kernel_cols - 1  # pixels in the line buffer
     if length:
         shift = "px" if length == 1 else f"{{sr[{c_n * (length - 1) - 1}:0], px}}"
@@ -223,7 +242,7 @@ def _stage(node, top: str, index: int) -> tuple[str, str, StreamStage]:
         window = _T.render("window_px", win_msb=c_n - 1)
     pad_value = int(getattr(node, "pad_value", 0))
     module = f"{top}_s{index}_{verilog_identifier(node.name)}"
-    kind = type(node).__name__
+    kind = stage.kind
     what = {"LutConv": f"{node.out_channels} shared {getattr(node, 'k', 0)}-input LUTs",
             "XnorConv": f"{node.out_channels} XNOR popcounts vs thresholds",
             "OrPool": f"OR over the window, {c_n} channel(s)"}[kind]
@@ -232,18 +251,46 @@ def _stage(node, top: str, index: int) -> tuple[str, str, StreamStage]:
              f"{node.stride_rows}x{node.stride_cols}, padding {pr}x{pc}"
              + (f" of {pad_value}s" if pr or pc else "")
              + (f", groups {node.groups}" if getattr(node, "groups", 1) > 1 else "")
-             + f": {what}; line buffer {c_n * length} bits")
+             + f": {what}; line buffer {c_n * length} bits"
+             + ("; registered ready" if stage.registered_ready else ""))
+    if stage.registered_ready:
+        out_free, note = "~out_valid", "it is empty (in_ready reads nothing downstream)"
+    else:
+        out_free, note = "~out_valid | out_ready", "it is empty or taken at this edge"
     text = _T.render(
         "stream_stage", title=title, module=module, in_msb=c_n - 1,
         out_msb=node.out_channels - 1, hp=hp, wp=wp,
         pad_note=f"{c_n}'b{str(pad_value) * c_n}", row_msb=_bits(hp) - 1,
-        col_msb=_bits(wp) - 1, hp_msb=hp - 1, wp_msb=wp - 1, row_in=_mask(row_in),
-        col_in=_mask(col_in), row_out=_mask(row_out), col_out=_mask(col_out),
-        pad="{" + f"{c_n}{{1'b{pad_value}}}" + "}", window=window,
-        engine="\n".join(_engine(node, top, wp)), wp_last=wp - 1, hp_last=hp - 1)
-    stage = StreamStage(node.name, kind, node.in_shape, node.out_shape, hp * wp, c_n * length,
-                        tuple(row_in), tuple(col_in), tuple(row_out), tuple(col_out))
-    return module, text, stage
+        col_msb=_bits(wp) - 1, hp_msb=hp - 1, wp_msb=wp - 1, row_in=_mask(stage.row_in),
+        col_in=_mask(stage.col_in), row_out=_mask(stage.row_out),
+        col_out=_mask(stage.col_out), pad="{" + f"{c_n}{{1'b{pad_value}}}" + "}",
+        window=window, engine="\n".join(_engine(node, top, wp)), wp_last=wp - 1,
+        hp_last=hp - 1, out_free=out_free, out_free_note=note)
+    return module, text
+
+
+def choose_registered_ready(stages: tuple[StreamStage, ...], positions: int,
+                            tail_latency: int, pixels: int) -> tuple[StreamStage, ...]:
+    """``stages`` with :attr:`StreamStage.registered_ready` set wherever it costs no
+    throughput: one stage at a time, in order, kept where :func:`stream_timing`'s interval
+    (clocks per image without stalls) does not grow.
+
+    A registered-ready stage emits only into an empty output register, so its ``in_ready``
+    is a function of its own registers: the ``m_tready`` -> ``s_tready`` path, one LUT level
+    per stage, stops there (it limited Fmax).  It costs throughput only where the stage
+    would emit on consecutive clocks (a stride-1 stage fed a pixel every clock); after a
+    stride-2 stage every stage is fed at most every other clock.
+    """
+    def interval(chosen):
+        return stream_timing(chosen, positions, tail_latency, pixels)[1]
+
+    chosen = tuple(stages)
+    base = interval(chosen)
+    for i in range(len(chosen)):
+        trial = chosen[:i] + (replace(chosen[i], registered_ready=True),) + chosen[i + 1:]
+        if interval(trial) <= base:
+            chosen = trial
+    return chosen
 
 
 def _tail(shape: tuple[int, int, int], tail: list, netlist: Netlist, top: str,
@@ -340,7 +387,7 @@ class _ControlModel:
         for i in reversed(range(n)):
             s, (row, col, out_valid) = stages[i], state[i]
             inside, emits = s.row_in[row] and s.col_in[col], s.row_out[row] and s.col_out[col]
-            out_free = not out_valid or ready
+            out_free = not out_valid or (ready and not s.registered_ready)
             in_valid = offered if i == 0 else state[i - 1][2]
             step = (in_valid if inside else True) and (not emits or out_free)
             moves.append((i, step, emits, ready))
@@ -418,11 +465,15 @@ def stall_capacity(stages: tuple[StreamStage, ...], positions: int, tail_latency
 
 
 def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
-                tail_pipeline: str | int = "layer") -> StreamDesign:
+                tail_pipeline: str | int = "layer",
+                registered_ready: bool = True) -> StreamDesign:
     """Emit a spatial ``netlist`` as streaming Verilog (see the module docstring).
 
     ``tail_pipeline`` is :func:`lutnn.hdl.emit_verilog`'s ``pipeline`` for the dense tail and
     head ("layer": a register after each layer; "none": combinational).
+    ``registered_ready``: stages get registered ready where it costs no throughput
+    (:func:`choose_registered_ready`); False: every stage's ``in_ready`` reads its
+    downstream's, one combinational path from ``m_tready`` to ``s_tready``.
 
     Raises:
         LutnnError: the netlist has no streaming form (the message names the node).
@@ -441,15 +492,18 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
     c0, r0, q0 = first.in_shape
     pixels = r0 * q0
     in_width, enc_lines, enc_line = _encoder(netlist, c0)
-    chain = _stage_chain(image, top)
     shape = image[-1].out_shape if image else flatten.in_shape
     collect, extra, out_width, line, tail_latency = _tail(shape, tail, netlist, top,
                                                           tail_pipeline)
+    positions = shape[1] * shape[2]
+    stages = tuple(_geometry(node) for node in image)
+    if registered_ready:
+        stages = choose_registered_ready(stages, positions, tail_latency, pixels)
+    chain = _stage_chain(image, stages, top)
     body = [*chain.body,
             _T.render("stage_instance", module=f"{top}_collect", inst="u_collect",
                       in_valid=chain.valid, in_ready=chain.ready, in_data=chain.data,
                       out_valid="m_tvalid", out_ready="m_tready", out_data="m_tdata")]
-    positions = shape[1] * shape[2]
     latency, cycles = stream_timing(chain.stages, positions, tail_latency, pixels)
     stall = stall_capacity(chain.stages, positions, tail_latency, pixels)
     design = StreamDesign("", top, in_width, out_width, pixels, chain.stages,
@@ -478,18 +532,16 @@ class _Chain:
     data: str
 
 
-def _stage_chain(image: list, top: str) -> _Chain:
-    """One stage module per image node, each instance reading the one before (the first
-    the encoded pixel ``px0``)."""
+def _stage_chain(image: list, stages: tuple[StreamStage, ...], top: str) -> _Chain:
+    """One stage module per image node (``stages``: their :func:`_geometry`), each instance
+    reading the one before (the first the encoded pixel ``px0``)."""
     modules: list[str] = []
-    stages: list[StreamStage] = []
     summary: list[str] = []
     body: list[str] = []
     valid, ready, data = "s_tvalid", "s_tready", "px0"
-    for i, node in enumerate(image, start=1):
-        module, text, stage = _stage(node, top, i)
+    for i, (node, stage) in enumerate(zip(image, stages, strict=True), start=1):
+        module, text = _stage(node, stage, top, i)
         modules.append(text)
-        stages.append(stage)
         summary.append("//   " + text.splitlines()[0][3:])
         out_v, out_r, out_d = f"s{i}_valid", f"s{i}_ready", f"s{i}_data"
         body += [_T.render("stream_wire", range="", name=out_v),
@@ -499,8 +551,7 @@ def _stage_chain(image: list, top: str) -> _Chain:
                            in_ready=ready, in_data=data, out_valid=out_v, out_ready=out_r,
                            out_data=out_d)]
         valid, ready, data = out_v, out_r, out_d
-    return _Chain(tuple(modules), tuple(stages), tuple(summary), tuple(body), valid, ready,
-                  data)
+    return _Chain(tuple(modules), stages, tuple(summary), tuple(body), valid, ready, data)
 
 
 def _stream_header(d: StreamDesign, summary: list[str]) -> str:
@@ -534,7 +585,8 @@ def _stream_header(d: StreamDesign, summary: list[str]) -> str:
 
 
 def export_stream(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "lutnn_top",
-                  tail_pipeline: str | int = "layer", nmax: int = 1 << 22) -> dict:
+                  tail_pipeline: str | int = "layer", nmax: int = 1 << 22,
+                  registered_ready: bool = True) -> dict:
     """Write ``out_dir/<top>.v`` (the streaming design) and ``out_dir/<top>_tb.v`` (its
     stalling testbench, ``nmax`` pixels at most; plusargs in its header).
 
@@ -542,9 +594,10 @@ def export_stream(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "l
         {"verilog", "testbench", "top", "testbench_top", "latency" (clocks, first pixel to
         class without stalls), "cycles_per_image", "tail_latency", "line_buffer_bits",
         "pixels", "stages": [{name, kind, in_shape, out_shape, padded_positions,
-        line_buffer_bits}, ...]}
+        line_buffer_bits, registered_ready}, ...]}
     """
-    design = emit_stream(netlist, top=top, tail_pipeline=tail_pipeline)
+    design = emit_stream(netlist, top=top, tail_pipeline=tail_pipeline,
+                         registered_ready=registered_ready)
     return save_stream(design, emit_stream_testbench(design, nmax=nmax), out_dir)
 
 
@@ -565,7 +618,8 @@ def save_stream(design: StreamDesign, testbench: str, out_dir: str | os.PathLike
         "line_buffer_bits": d.line_buffer_bits, "pixels": d.pixels,
         "stages": [{"name": s.name, "kind": s.kind, "in_shape": list(s.in_shape),
                     "out_shape": list(s.out_shape), "padded_positions": s.padded_positions,
-                    "line_buffer_bits": s.line_buffer_bits} for s in d.stages],
+                    "line_buffer_bits": s.line_buffer_bits,
+                    "registered_ready": s.registered_ready} for s in d.stages],
         "design": {"top": d.top, "in_width": d.in_width, "out_width": d.out_width,
                    "pixels": d.pixels, "flat_width": d.flat_width, "has_head": d.has_head},
     }
@@ -583,6 +637,7 @@ def emit_stream_testbench(design: StreamDesign, *, nmax: int) -> str:
                      in_width=design.in_width, out_msb=design.out_width - 1) + "\n"
 
 
-__all__ = ["STREAM_TB_TOP", "StreamDesign", "StreamStage", "check_streamable", "emit_stream",
+__all__ = ["STREAM_TB_TOP", "StreamDesign", "StreamStage", "check_streamable",
+           "choose_registered_ready", "emit_stream",
            "emit_stream_testbench", "export_stream", "save_stream", "split_stream",
            "stall_capacity", "stream_timing"]

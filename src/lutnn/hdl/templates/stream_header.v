@@ -13,7 +13,10 @@
 // design counts pixels itself: a misplaced or missing s_tlast sets the sticky tlast_error,
 // which only rst clears, and changes nothing else).  s_tready never depends on s_tvalid; it
 // is low while the stage it feeds cannot move, and m_tready low stops the whole pipeline
-// back to s_tready (each stage holds one output; a full one stops its input).  m_tdata
+// back to s_tready (each stage holds one output; a full one stops its input).  A stage marked
+// "registered ready" emits only into an empty output register, so its in_ready is a function
+// of its own registers and the ready path from m_tready ends there (set where it costs no
+// throughput: stages fed at most every other clock, after a stride or a pool).  m_tdata
 // ({{out_width}} bit(s): {{out_doc}}) holds while m_tvalid & ~m_tready.
 // s_tready is low, even without any stall, on the clocks the first stage spends on its
 // padding: {{pad_clocks}} of the {{first_positions}} clocks per image (its padded positions),

@@ -19,7 +19,8 @@ module {{module}} (
   localparam [{{wp_msb}}:0] COL_OUT = {{col_out}};
   wire in_image = ROW_IN[row] & COL_IN[col];
   wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
-  wire out_free = ~out_valid | out_ready;
+  // the output register can take this clock's result: {{out_free_note}}
+  wire out_free = {{out_free}};
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
   assign in_ready = in_image & (~emits | out_free);
   wire [{{in_msb}}:0] px = in_image ? in_data : {{pad}};
