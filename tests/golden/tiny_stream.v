@@ -86,8 +86,12 @@ module tiny_s1_lut (
   localparam [7:0] COL_IN = 8'b01111110;
   localparam [7:0] ROW_OUT = 8'b11111100;
   localparam [7:0] COL_OUT = 8'b11111100;
-  wire in_image = ROW_IN[row] & COL_IN[col];
-  wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
+  // the position's flags, registered with it (step is then one LUT level from registers)
+  reg in_image;  // ROW_IN[row] & COL_IN[col]: the position reads a pixel of the image
+  reg emits;  // ROW_OUT[row] & COL_OUT[col]: this pixel completes an output window
+  wire last_col = col == 7;
+  wire [2:0] row_next = last_col ? ((row == 7) ? 0 : row + 1'b1) : row;
+  wire [2:0] col_next = last_col ? 0 : col + 1'b1;
   // the output register can take this clock's result: it is empty or taken at this edge
   wire out_free = ~out_valid | out_ready;
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
@@ -105,16 +109,16 @@ module tiny_s1_lut (
     if (rst) begin
       row <= 0;
       col <= 0;
+      in_image <= 1'b0;
+      emits <= 1'b0;
       out_valid <= 1'b0;
     end else begin
       if (out_ready) out_valid <= 1'b0;
       if (step) begin
-        if (col == 7) begin
-          col <= 0;
-          row <= (row == 7) ? 0 : row + 1'b1;
-        end else begin
-          col <= col + 1'b1;
-        end
+        row <= row_next;
+        col <= col_next;
+        in_image <= ROW_IN[row_next] & COL_IN[col_next];
+        emits <= ROW_OUT[row_next] & COL_OUT[col_next];
         if (emits) begin
           out_valid <= 1'b1;
           out_data <= y;
@@ -143,8 +147,12 @@ module tiny_s2_dw (
   localparam [7:0] COL_IN = 8'b01111110;
   localparam [7:0] ROW_OUT = 8'b01010100;
   localparam [7:0] COL_OUT = 8'b01010100;
-  wire in_image = ROW_IN[row] & COL_IN[col];
-  wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
+  // the position's flags, registered with it (step is then one LUT level from registers)
+  reg in_image;  // ROW_IN[row] & COL_IN[col]: the position reads a pixel of the image
+  reg emits;  // ROW_OUT[row] & COL_OUT[col]: this pixel completes an output window
+  wire last_col = col == 7;
+  wire [2:0] row_next = last_col ? ((row == 7) ? 0 : row + 1'b1) : row;
+  wire [2:0] col_next = last_col ? 0 : col + 1'b1;
   // the output register can take this clock's result: it is empty (in_ready reads nothing downstream)
   wire out_free = ~out_valid;
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
@@ -166,16 +174,16 @@ module tiny_s2_dw (
     if (rst) begin
       row <= 0;
       col <= 0;
+      in_image <= 1'b0;
+      emits <= 1'b0;
       out_valid <= 1'b0;
     end else begin
       if (out_ready) out_valid <= 1'b0;
       if (step) begin
-        if (col == 7) begin
-          col <= 0;
-          row <= (row == 7) ? 0 : row + 1'b1;
-        end else begin
-          col <= col + 1'b1;
-        end
+        row <= row_next;
+        col <= col_next;
+        in_image <= ROW_IN[row_next] & COL_IN[col_next];
+        emits <= ROW_OUT[row_next] & COL_OUT[col_next];
         if (emits) begin
           out_valid <= 1'b1;
           out_data <= y;
@@ -204,8 +212,12 @@ module tiny_s3_pool (
   localparam [2:0] COL_IN = 3'b111;
   localparam [2:0] ROW_OUT = 3'b110;
   localparam [2:0] COL_OUT = 3'b110;
-  wire in_image = ROW_IN[row] & COL_IN[col];
-  wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
+  // the position's flags, registered with it (step is then one LUT level from registers)
+  reg in_image;  // ROW_IN[row] & COL_IN[col]: the position reads a pixel of the image
+  reg emits;  // ROW_OUT[row] & COL_OUT[col]: this pixel completes an output window
+  wire last_col = col == 2;
+  wire [1:0] row_next = last_col ? ((row == 2) ? 0 : row + 1'b1) : row;
+  wire [1:0] col_next = last_col ? 0 : col + 1'b1;
   // the output register can take this clock's result: it is empty (in_ready reads nothing downstream)
   wire out_free = ~out_valid;
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
@@ -223,16 +235,16 @@ module tiny_s3_pool (
     if (rst) begin
       row <= 0;
       col <= 0;
+      in_image <= 1'b1;
+      emits <= 1'b0;
       out_valid <= 1'b0;
     end else begin
       if (out_ready) out_valid <= 1'b0;
       if (step) begin
-        if (col == 2) begin
-          col <= 0;
-          row <= (row == 2) ? 0 : row + 1'b1;
-        end else begin
-          col <= col + 1'b1;
-        end
+        row <= row_next;
+        col <= col_next;
+        in_image <= ROW_IN[row_next] & COL_IN[col_next];
+        emits <= ROW_OUT[row_next] & COL_OUT[col_next];
         if (emits) begin
           out_valid <= 1'b1;
           out_data <= y;

@@ -265,7 +265,9 @@ def _stage(node, stage: StreamStage, top: str, index: int) -> tuple[str, str]:
         col_in=_mask(stage.col_in), row_out=_mask(stage.row_out),
         col_out=_mask(stage.col_out), pad="{" + f"{c_n}{{1'b{pad_value}}}" + "}",
         window=window, engine="\n".join(_engine(node, top, wp)), wp_last=wp - 1,
-        hp_last=hp - 1, out_free=out_free, out_free_note=note)
+        hp_last=hp - 1, out_free=out_free, out_free_note=note,
+        in_image_0=f"1'b{int(stage.row_in[0] and stage.col_in[0])}",
+        emits_0=f"1'b{int(stage.row_out[0] and stage.col_out[0])}")
     return module, text
 
 

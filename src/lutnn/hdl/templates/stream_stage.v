@@ -17,8 +17,12 @@ module {{module}} (
   localparam [{{wp_msb}}:0] COL_IN = {{col_in}};
   localparam [{{hp_msb}}:0] ROW_OUT = {{row_out}};
   localparam [{{wp_msb}}:0] COL_OUT = {{col_out}};
-  wire in_image = ROW_IN[row] & COL_IN[col];
-  wire emits = ROW_OUT[row] & COL_OUT[col];  // this pixel completes an output window
+  // the position's flags, registered with it (step is then one LUT level from registers)
+  reg in_image;  // ROW_IN[row] & COL_IN[col]: the position reads a pixel of the image
+  reg emits;  // ROW_OUT[row] & COL_OUT[col]: this pixel completes an output window
+  wire last_col = col == {{wp_last}};
+  wire [{{row_msb}}:0] row_next = last_col ? ((row == {{hp_last}}) ? 0 : row + 1'b1) : row;
+  wire [{{col_msb}}:0] col_next = last_col ? 0 : col + 1'b1;
   // the output register can take this clock's result: {{out_free_note}}
   wire out_free = {{out_free}};
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
@@ -31,16 +35,16 @@ module {{module}} (
     if (rst) begin
       row <= 0;
       col <= 0;
+      in_image <= {{in_image_0}};
+      emits <= {{emits_0}};
       out_valid <= 1'b0;
     end else begin
       if (out_ready) out_valid <= 1'b0;
       if (step) begin
-        if (col == {{wp_last}}) begin
-          col <= 0;
-          row <= (row == {{hp_last}}) ? 0 : row + 1'b1;
-        end else begin
-          col <= col + 1'b1;
-        end
+        row <= row_next;
+        col <= col_next;
+        in_image <= ROW_IN[row_next] & COL_IN[col_next];
+        emits <= ROW_OUT[row_next] & COL_OUT[col_next];
         if (emits) begin
           out_valid <= 1'b1;
           out_data <= y;
