@@ -19,8 +19,9 @@
   with their thresholds, or ``C`` ORs.  Each stage has a valid/ready handshake and holds one
   output pixel; a stage stops while its output is full (``m_tready`` low stops the chain).
   Where it costs no throughput a stage emits only into an *empty* output register
-  (:func:`choose_registered_ready`): its ``in_ready`` then reads no downstream signal, which
-  cuts the combinational ready path from ``m_tready`` to ``s_tready`` that limited Fmax.
+  (:func:`~lutnn.hdl.stream_control.choose_registered_ready`): its ``in_ready`` then reads no
+  downstream signal, which cuts the combinational ready path from ``m_tready`` to
+  ``s_tready`` that limited Fmax.
 * **ImageFlatten** (or the end of the spatial nodes): a collector shifts in the last stage's
   pixels until it holds the whole feature map, then the dense tail and head, emitted by
   :func:`lutnn.hdl.emit_verilog` (``pipeline="none"``: combinational) on the flat layers after
@@ -49,6 +50,12 @@ from lutnn.errors import LutnnError
 from lutnn.hdl.emit import emit_verilog
 from lutnn.hdl.naming import comment_text, verilog_identifier
 from lutnn.hdl.ops import concat, lut_line
+from lutnn.hdl.stream_control import (
+    StreamStage,
+    choose_registered_ready,
+    stall_capacity,
+    stream_timing,
+)
 from lutnn.hdl.templates import render
 from lutnn.ir.layers import FeatureEncoder, InputEncoder, Netlist
 from lutnn.ir.spatial import IMAGE_NODES, SPATIAL_LAYERS, ImageFlatten, LutConv, XnorConv
@@ -56,26 +63,6 @@ from lutnn.templating import Templates
 
 _T = Templates("lutnn.hdl", "stream_snippets.v", ".v", "HDL")
 STREAM_TB_TOP = "lutnn_tb"
-
-
-@dataclass(frozen=True)
-class StreamStage:
-    """One conv / pool stage of a streaming design (what the report and tests read)."""
-
-    name: str
-    kind: str  # "LutConv", "XnorConv", "OrPool"
-    in_shape: tuple[int, int, int]
-    out_shape: tuple[int, int, int]
-    padded_positions: int  # clocks per image at full speed: (R + 2PR) * (Q + 2PC)
-    line_buffer_bits: int  # shift-register bits: C * ((KR - 1) * (Q + 2PC) + KC - 1)
-    row_in: tuple[bool, ...] = ()  # per padded row: inside the image
-    col_in: tuple[bool, ...] = ()  # per padded column: inside the image
-    row_out: tuple[bool, ...] = ()  # per padded row: completes an output window
-    col_out: tuple[bool, ...] = ()  # per padded column: completes an output window
-    # the stage emits only into an empty output register, so its in_ready reads no signal
-    # from downstream (no combinational ready path through it); chosen by
-    # :func:`registered_ready` where it costs no throughput
-    registered_ready: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,30 +258,6 @@ def _stage(node, stage: StreamStage, top: str, index: int) -> tuple[str, str]:
     return module, text
 
 
-def choose_registered_ready(stages: tuple[StreamStage, ...], positions: int,
-                            tail_latency: int, pixels: int) -> tuple[StreamStage, ...]:
-    """``stages`` with :attr:`StreamStage.registered_ready` set wherever it costs no
-    throughput: one stage at a time, in order, kept where :func:`stream_timing`'s interval
-    (clocks per image without stalls) does not grow.
-
-    A registered-ready stage emits only into an empty output register, so its ``in_ready``
-    is a function of its own registers: the ``m_tready`` -> ``s_tready`` path, one LUT level
-    per stage, stops there (it limited Fmax).  It costs throughput only where the stage
-    would emit on consecutive clocks (a stride-1 stage fed a pixel every clock); after a
-    stride-2 stage every stage is fed at most every other clock.
-    """
-    def interval(chosen):
-        return stream_timing(chosen, positions, tail_latency, pixels)[1]
-
-    chosen = tuple(stages)
-    base = interval(chosen)
-    for i in range(len(chosen)):
-        trial = chosen[:i] + (replace(chosen[i], registered_ready=True),) + chosen[i + 1:]
-        if interval(trial) <= base:
-            chosen = trial
-    return chosen
-
-
 def _tail(shape: tuple[int, int, int], tail: list, netlist: Netlist, top: str,
           pipeline: str | int) -> tuple[str, list[str], int, str, int]:
     """(collector module text, extra module texts, output width, summary line, tail latency)."""
@@ -358,112 +321,6 @@ def _encoder(netlist: Netlist, channels: int) -> tuple[int, list[str], str]:
         f"//   input: {enc.channels} 8-bit value(s) per pixel, channel c at "
         f"s_tdata[8c+7:8c]; encoder {comment_text(enc.name)}: bit c*T + t = value c >= "
         f"threshold t, thresholds [{', '.join(map(str, levels))}]")
-
-
-class _ControlModel:
-    """The emitted control logic (stages, collector, tail), clock by clock: a model of the
-    RTL's handshakes with ``s_tvalid`` high from clock ``lead + 1`` while any of ``total``
-    pixels is left.  ``positions``: pixels the collector takes per image."""
-
-    def __init__(self, stages: tuple[StreamStage, ...], positions: int, tail_latency: int,
-                 total: int, lead: int = 1):
-        self.stages, self.positions, self.tail_latency = stages, positions, tail_latency
-        self.total, self.lead = total, lead
-        self.state = [[0, 0, False] for _ in stages]  # row, col, out_valid
-        self.full = self.busy = self.m_valid = False
-        self.count = self.left = self.sent = self.cycle = 0
-
-    def snapshot(self) -> tuple:
-        return (tuple(map(tuple, self.state)), self.full, self.busy, self.m_valid, self.count,
-                self.left, self.sent)
-
-    def tick(self, m_ready: bool = True) -> tuple[bool, bool]:
-        """One clock; whether a pixel and whether a result were taken at its edge."""
-        self.cycle += 1
-        stages, state, n = self.stages, self.state, len(self.stages)
-        offered = self.lead < self.cycle and self.sent < self.total  # s_tvalid
-        launch = self.full and not self.busy and not self.m_valid
-        capture = launch if self.tail_latency == 0 else self.busy and self.left == 0
-        ready = not self.full  # the collector's in_ready
-        moves = []
-        for i in reversed(range(n)):
-            s, (row, col, out_valid) = stages[i], state[i]
-            inside, emits = s.row_in[row] and s.col_in[col], s.row_out[row] and s.col_out[col]
-            out_free = not out_valid or (ready and not s.registered_ready)
-            in_valid = offered if i == 0 else state[i - 1][2]
-            step = (in_valid if inside else True) and (not emits or out_free)
-            moves.append((i, step, emits, ready))
-            ready = inside and (not emits or out_free)
-        c_valid = state[-1][2] if n else offered
-        took = offered and ready  # stage 0's in_ready (or the collector's)
-        self.sent += took
-        for i, step, emits, out_ready in moves:
-            s, st = stages[i], state[i]
-            if out_ready:
-                st[2] = False
-            if step:
-                st[1] += 1
-                if st[1] == len(s.col_in):
-                    st[1] = 0
-                    st[0] = (st[0] + 1) % len(s.row_in)
-                if emits:
-                    st[2] = True
-        out = self.m_valid and m_ready
-        if out:
-            self.m_valid = False
-        if c_valid and not self.full:
-            self.count += 1
-            if self.count == self.positions:
-                self.count, self.full = 0, True
-        if launch:
-            self.busy, self.left = True, max(self.tail_latency - 1, 0)
-        elif self.left:
-            self.left -= 1
-        if capture:
-            self.m_valid, self.full, self.busy = True, False, False
-        return took, out
-
-
-def stream_timing(stages: tuple[StreamStage, ...], positions: int, tail_latency: int,
-                  pixels: int, images: int = 3, lead: int = 1) -> tuple[int, int]:
-    """(latency, interval) of the emitted control logic without stalls, clock by clock.
-
-    A model of the RTL's handshakes (:class:`_ControlModel`) with ``s_tvalid`` and
-    ``m_tready`` always high: latency = clocks from the first pixel's handshake to the first
-    result's, interval = clocks between the last two of ``images`` results (steady state).
-    ``positions``: pixels the collector takes per image; ``lead``: clocks after reset before
-    the first pixel is offered (the testbench's 1).  Tested equal to the testbench's.
-    """
-    model = _ControlModel(stages, positions, tail_latency, images * pixels, lead)
-    first_in, outs = None, []
-    while len(outs) < images:
-        if model.cycle > 100 * (images * pixels + 10) * (tail_latency + 2):
-            raise AssertionError("stream_timing: no progress")
-        took, out = model.tick()
-        if took and first_in is None:
-            first_in = model.cycle
-        if out:
-            outs.append(model.cycle)
-    return outs[0] - first_in, (outs[-1] - outs[-2]) if images > 1 else 0
-
-
-def stall_capacity(stages: tuple[StreamStage, ...], positions: int, tail_latency: int,
-                   pixels: int) -> int:
-    """Pixels the design takes, from reset, while ``m_tready`` stays low (``s_tvalid`` high):
-    how far a stall at the output takes to reach ``s_tready``.  The model of
-    :func:`stream_timing` run until every stage stands still (tested against the RTL)."""
-    # each stage holds at most an image of its input and one output pixel, the collector and
-    # m_tdata one image each: pixels beyond these are never taken (checked below)
-    total = (2 * len(stages) + 3) * pixels + 1
-    model = _ControlModel(stages, positions, tail_latency, total)
-    before = None
-    while model.snapshot() != before or model.cycle <= model.lead:
-        if model.cycle > 100 * (total + 10) * (tail_latency + 2):
-            raise AssertionError("stall_capacity: no standstill")
-        before = model.snapshot()
-        model.tick(m_ready=False)
-    assert model.sent < total, "stall_capacity: the bound on what the stages hold is wrong"
-    return model.sent
 
 
 def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
