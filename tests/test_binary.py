@@ -182,3 +182,47 @@ def test_conv_forward_equals_the_lowered_path(groups, stride, padding, binary_we
     torch.testing.assert_close(d_eval, lo_eval, rtol=0, atol=0)
     for a, b in zip(d_grads, lo_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("max_fan_in,groups", [(6, 1), (0, 4)])
+def test_neuron_mlp_on_every_address_equals_the_layer(max_fan_in, groups):
+    """neuron_hidden: each neuron adds an MLP of its <= 6 connected inputs to its sum.
+    neuron_preactivation, given its inputs in any order and every address of them, equals
+    the layer's eval pre-activation of full input vectors carrying those bits (the oracle:
+    every other input random, since a neuron reads only its connected ones); and the MLP
+    changes some output bits (it is not a threshold function of the sum)."""
+    torch.manual_seed(0)
+    in_features = 20 if max_fan_in else 16  # groups 4: 4 inputs per neuron
+    layer = BinaryLinear(in_features, 8, groups=groups, max_fan_in=max_fan_in,
+                         neuron_hidden=5).eval()
+    with torch.no_grad():
+        layer.hidden_out.normal_(0.0, 2.0)
+        layer.bn.running_mean.normal_()
+    slots = layer.neuron_inputs()  # (8, k) ascending, group-local
+    k = slots.shape[1]
+    shuffled = slots[:, torch.randperm(k)]  # the LUT's own input order
+    address = torch.arange(2**k)
+    bits = ((address[:, None] >> torch.arange(k)) & 1).float()  # (A, k): bit j = input j
+    neurons = torch.arange(8)
+    z = layer.neuron_preactivation(neurons, shuffled, bits.expand(8, -1, -1))  # (8, A)
+    per_group = in_features // groups
+    base = neurons // (8 // groups) * per_group
+    x = torch.randint(0, 2, (8, 2**k, in_features)).float()
+    x[neurons[:, None, None], torch.arange(2**k)[None, :, None],
+      (shuffled + base[:, None])[:, None, :]] = bits
+    full = layer.preactivation(x)  # (8, A, 8): every neuron on each neuron's vectors
+    torch.testing.assert_close(z, full[neurons, :, neurons], rtol=0, atol=1e-5)
+    plain = layer.bn(layer.linear_sum(x).reshape(-1, 8) - layer._hidden_sum(
+        2 * x - 1).reshape(-1, 8)).reshape(full.shape)
+    assert ((plain >= 0) != (full >= 0)).any()
+
+
+def test_neuron_mlp_waits_for_pruning_and_needs_small_fan_in():
+    """A pruned layer's MLP adds nothing until its neurons are down to max_fan_in inputs;
+    a neuron of more than 6 inputs cannot carry one."""
+    layer = BinaryLinear(30, 4, max_fan_in=6, prune_epochs=2, neuron_hidden=3)
+    assert layer.neuron_inputs() is None
+    layer.end_epoch(2)
+    assert layer.neuron_inputs().shape == (4, 6)
+    with pytest.raises(ValueError, match="at most 6 inputs"):
+        BinaryLinear(30, 4, neuron_hidden=3)

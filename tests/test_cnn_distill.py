@@ -248,14 +248,16 @@ def test_window_tree_neurons_read_at_most_six_inputs():
 
 
 @pytest.mark.parametrize("conv_positions,wiring", [(0, {}), (1, {}), (0, {"prune_epochs": 1}),
-                                                   (0, {"window_tree": 2, "prune_epochs": 1})])
+                                                   (0, {"window_tree": 2, "prune_epochs": 1}),
+                                                   (1, {"neuron_hidden": 4})])
 def test_a_tree_teacher_is_copied_exactly(tiny_npz, tmp_path, conv_positions, wiring):
     """Every neuron of fan-in <= 6 (max_fan_in 6 on the stem and depthwise convs, tree_width
     on the rest) is one LUT6: the addresses the data shows get the teacher's bit, the others
     the neuron's truth table, so before fine-tuning the student's class scores equal the
     teacher's on any image: fitted on every position of the training images or on one per
     image (most addresses unseen), checked on the training images and on random noise; with
-    random wiring or wiring learned by pruning."""
+    random wiring or wiring learned by pruning, and with neurons that carry an MLP
+    (neuron_hidden: their truth tables are not threshold functions)."""
     import numpy as np
 
     from lutnn.data.datasets import load_dataset

@@ -40,6 +40,7 @@ from lutnn.distill.fit import (
     count_addresses,
     majority_tables,
     partial_sum_tables,
+    signed_tables,
     stage_addresses,
     stage_bits,
     tree_preactivation,
@@ -89,6 +90,24 @@ def _partial_first_stage(linear: BinaryLinear, plan: BlockPlan, wiring: torch.Te
                               share.double())
 
 
+def _exact_tables(linear: BinaryLinear, plan: BlockPlan, wiring: torch.Tensor,
+                  o0: int, o1: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The truth tables of one-LUT neurons ``o0:o1``: the teacher neuron on each address.
+
+    A neuron with an MLP (``neuron_hidden``) is evaluated on all ``2^k`` addresses
+    (address bit ``j`` = LUT input ``j``); a plain one is its weighted sum's sign.
+    """
+    if not linear.neuron_hidden:
+        return _partial_first_stage(linear, plan, wiring, o0, o1)
+    neuron = torch.arange(o0, o1)  # (M,): one LUT per neuron
+    local = wiring - (neuron // (plan.neurons // plan.groups) * plan.fan_in)[:, None]  # (M, k)
+    k = wiring.shape[1]
+    address = torch.arange(2**k)
+    bits = (address[:, None] >> torch.arange(k)[None, :]) & 1  # (A, k)
+    z = linear.neuron_preactivation(neuron, local, bits.expand(len(neuron), -1, -1))
+    return signed_tables(z.double())
+
+
 def _fit_group(data: BlockRows, cfg: DistillConfig, luts: list[LUTLayer], o0: int, o1: int,
                rows: int, desc: str) -> list[torch.Tensor]:
     """Closed-form tables (real values) of neurons ``o0:o1``, stage after stage."""
@@ -117,8 +136,8 @@ def _fit_group(data: BlockRows, cfg: DistillConfig, luts: list[LUTLayer], o0: in
             count_addresses(counts, stage_addresses(h, wiring), target)
         bits, values = majority_tables(counts, cfg.unseen)
         if plan.widths == (1,):  # one LUT reads every input: unseen addresses copy the neuron
-            exact_bits, exact_values = _partial_first_stage(teacher_linear(data.module), plan,
-                                                            wiring, o0, o1)
+            exact_bits, exact_values = _exact_tables(teacher_linear(data.module), plan,
+                                                     wiring, o0, o1)
             unseen = counts.sum(-1) == 0  # (M, 2^k)
             bits = torch.where(unseen, exact_bits, bits)
             values = torch.where(unseen, exact_values, values)

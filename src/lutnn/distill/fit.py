@@ -37,6 +37,7 @@ __all__ = [
     "count_addresses",
     "majority_tables",
     "partial_sum_tables",
+    "signed_tables",
     "stage_addresses",
     "stage_bits",
     "tree_preactivation",
@@ -158,6 +159,12 @@ def partial_sum_tables(
     a = torch.arange(2**k)
     x = ((a[:, None] >> torch.arange(k)[None, :]) & 1).to(weights.dtype) * 2 - 1  # (A, k)
     z = scale[:, None] * (weights @ x.t()) + (share * offset)[:, None]  # (M, A)
+    return signed_tables(z)
+
+
+def signed_tables(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tables from pre-activations ``z [M, 2^k]``: bits ``z >= 0`` and values of that sign,
+    ``|z|`` scaled to at most 1 per LUT (at least :data:`MIN_MAGNITUDE`)."""
     bits = z >= 0
     norm = z.abs().amax(1, keepdim=True).clamp(min=1e-12)
     magnitude = (z.abs() / norm).clamp(min=MIN_MAGNITUDE).float()

@@ -71,6 +71,11 @@ def xnor_arrays(name: str, layer: BinaryLinear) -> tuple[np.ndarray, np.ndarray,
             f"layer {name!r}: BinaryLinear with real weights cannot export as an XNOR-Net; "
             "train with binary_weights=True or distill it into a LUT-Net first"
         )
+    if layer.neuron_hidden:
+        raise LutnnError(
+            f"layer {name!r}: a BinaryLinear whose neurons carry an MLP (neuron_hidden) is not "
+            "an XNOR-Net; distill it into a LUT-Net (an exact copy) first"
+        )
     out, per_group = layer.out_features, layer.in_features // layer.groups
     weights = torch.where(layer.weight >= 0, 1, -1).numpy().astype(np.int8)  # (out, F/g)
     connected = np.full(out, per_group)

@@ -80,6 +80,10 @@ class MobileNetConfig:
     # are learned, every input connected at first and the smallest |W| cut after each of the
     # first P epochs, down to the limit from epoch P on (BinaryLinear.end_epoch)
     prune_epochs: int = _count(0)
+    # 0: off; H > 0: every tree neuron of the dense layers and the head (tree_width) adds an
+    # MLP of H ReLUs over its <= 6 inputs (BinaryLinear's neuron_hidden): any function of
+    # them rather than a threshold one, still one LUT6 in the student
+    neuron_hidden: int = _count(0)
 
 
 #: inputs of each first-level neuron of a ``tree_width`` teacher (one LUT6)
@@ -197,22 +201,27 @@ def build_mobilenet(
     h, w = _output_size(layers, (h, w))
     widths = [c * h * w, *cfg.hidden, num_classes * cfg.group_size]
     layers.append(nn.Flatten())
+    if cfg.neuron_hidden and not tree:
+        raise LutnnError("teacher-mobilenet: neuron_hidden gives tree neurons (<= 6 inputs) "
+                         "an MLP; set tree_width too, or neuron_hidden 0")
     for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-        layers += _neuron_layer(w_in, w_out, bw, fan, tree, prune)
+        layers += _neuron_layer(w_in, w_out, bw, fan, tree, prune, cfg.neuron_hidden)
     return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
 
 
 def _neuron_layer(n_in: int, n_out: int, binary_weights: bool, max_fan_in: int,
-                  tree: int, prune_epochs: int = 0) -> list[BinaryLinear]:
+                  tree: int, prune_epochs: int = 0, hidden: int = 0) -> list[BinaryLinear]:
     """``n_out`` binary neurons over ``n_in`` inputs: one BinaryLinear, or with ``tree`` two:
     ``n_out * tree`` neurons connected to ``TREE_FAN_IN`` inputs each (random, or learned
     with ``prune_epochs``), then ``n_out`` neurons, neuron ``o`` reading first-level neurons
-    ``o * tree .. o * tree + tree - 1`` (``groups = n_out``)."""
+    ``o * tree .. o * tree + tree - 1`` (``groups = n_out``); ``hidden``: both levels'
+    neurons carry an MLP of that many ReLUs (``neuron_hidden``)."""
     if not tree:
         return [BinaryLinear(n_in, n_out, binary_weights=binary_weights, max_fan_in=max_fan_in,
                              prune_epochs=prune_epochs)]
     return [
         BinaryLinear(n_in, n_out * tree, binary_weights=binary_weights, max_fan_in=TREE_FAN_IN,
-                     prune_epochs=prune_epochs),
-        BinaryLinear(n_out * tree, n_out, groups=n_out, binary_weights=binary_weights),
+                     prune_epochs=prune_epochs, neuron_hidden=hidden),
+        BinaryLinear(n_out * tree, n_out, groups=n_out, binary_weights=binary_weights,
+                     neuron_hidden=hidden),
     ]

@@ -7,6 +7,7 @@ registry :data:`QUANTIZERS` (no import-time magic); :class:`SignSTE` is the thin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -109,6 +110,10 @@ class SignSTE(nn.Module):
         return f"quantizer={self.quantizer_name!r}"
 
 
+#: most inputs of a neuron that may carry an MLP (``neuron_hidden``): one LUT6 copies it
+MAX_HIDDEN_FAN_IN = 6
+
+
 class BinaryLinear(nn.Linear):
     """The seed's DenseAffine + BatchNorm + binary activation, reading and writing bits.
 
@@ -126,6 +131,15 @@ class BinaryLinear(nn.Linear):
     connected, and after each of the first P epochs (:meth:`end_epoch`) each neuron keeps only
     its inputs of largest ``|W|``, ``max_fan_in + (fan_in - max_fan_in) * (1 - e / P)^3`` of
     them after epoch e (gradual magnitude pruning), down to ``max_fan_in`` from epoch P on.
+
+    ``neuron_hidden`` = H > 0 gives each neuron of at most :data:`MAX_HIDDEN_FAN_IN` inputs
+    (its fan-in limited by ``max_fan_in``, or small by ``groups``) a small MLP over those
+    inputs besides its weighted sum: ``s = W @ x + sum_h v_h relu(a_h . x_k + b_h)``, with
+    ``x_k`` the neuron's connected inputs in ascending order.  The neuron then computes any
+    function of its <= 6 inputs, not only a threshold one, and a LUT6 still copies it exactly
+    (its 64 addresses evaluated: :meth:`neuron_preactivation`; NeuraLUT's idea).  ``v``
+    starts at 0, so training starts from the plain neuron; while a pruned layer still has
+    more inputs than ``max_fan_in`` the MLP waits (adds 0).
 
     ``groups`` splits inputs and outputs into ``groups`` independent blocks (as in a grouped
     convolution: weight shape ``[out, in // groups]``); ``groups = channels`` is a depthwise
@@ -152,6 +166,7 @@ class BinaryLinear(nn.Linear):
         weight_quantizer: str = "clipped_ste",
         max_fan_in: int = 0,
         prune_epochs: int = 0,
+        neuron_hidden: int = 0,
     ):
         if groups < 1 or in_features % groups or out_features % groups:
             raise ValueError(
@@ -171,6 +186,19 @@ class BinaryLinear(nn.Linear):
             raise ValueError(f"prune_epochs must be >= 0, got {prune_epochs}")
         self.prune_epochs = prune_epochs
         self.register_buffer("connections", self._draw_connections(max_fan_in))
+        self.neuron_hidden = neuron_hidden
+        if neuron_hidden:
+            k = self.neuron_fan_in()
+            if k > MAX_HIDDEN_FAN_IN:
+                raise ValueError(f"neuron_hidden needs neurons of at most {MAX_HIDDEN_FAN_IN} "
+                                 f"inputs (a LUT copies them), these read {k}: set "
+                                 f"max_fan_in <= {MAX_HIDDEN_FAN_IN}")
+            self.hidden_in = nn.Parameter(torch.randn(out_features, neuron_hidden, k,
+                                                      device=device) / math.sqrt(k))
+            self.hidden_bias = nn.Parameter(torch.zeros(out_features, neuron_hidden,
+                                                        device=device))
+            self.hidden_out = nn.Parameter(torch.zeros(out_features, neuron_hidden,
+                                                       device=device))
 
     def _draw_connections(self, max_fan_in: int) -> Tensor | None:
         """float {0, 1} ``[out, in // groups]``: ``max_fan_in`` ones per row at random
@@ -186,6 +214,60 @@ class BinaryLinear(nn.Linear):
             return torch.ones(out, fan_in)
         order = torch.stack([torch.randperm(fan_in) for _ in range(out)])  # (out, F/g)
         return (order < max_fan_in).float()
+
+    def neuron_fan_in(self) -> int:
+        """Inputs each neuron reads once any pruning is done: ``max_fan_in`` or its group's."""
+        per_group = self.weight.shape[1]
+        return self.max_fan_in if self.connections is not None else per_group
+
+    def neuron_inputs(self) -> Tensor | None:
+        """int64 ``[out, k]``: each neuron's connected inputs, group-local slots in ascending
+        order; None while a pruned layer still connects more than ``max_fan_in``."""
+        out, per_group = self.weight.shape
+        if self.connections is None:
+            return torch.arange(per_group, device=self.weight.device).expand(out, per_group)
+        k = self.max_fan_in
+        if int(self.connections.sum(1).max()) > k:
+            return None
+        return self.connections.nonzero()[:, 1].reshape(out, k)  # row-major: sorted per row
+
+    def _hidden_sum(self, x: Tensor) -> Tensor | float:
+        """The neurons' MLP terms: +-1 inputs ``[..., in_features]`` -> ``[..., out]`` (0.0
+        while the layer is still being pruned)."""
+        slots = self.neuron_inputs()
+        if slots is None:
+            return 0.0
+        out, per_group = self.weight.shape
+        base = torch.arange(out, device=x.device) // (out // self.groups) * per_group  # (out,)
+        xk = x[..., slots + base[:, None]]  # (..., out, k)
+        h = torch.einsum("...ok,ohk->...oh", xk, self.hidden_in) + self.hidden_bias
+        return (torch.relu(h) * self.hidden_out).sum(-1)  # (..., out)
+
+    @torch.no_grad()
+    def neuron_preactivation(self, neurons: Tensor, slots: Tensor, bits: Tensor) -> Tensor:
+        """Eval pre-activation ``BN(s)`` of ``neurons`` (int64 ``[M]``) on given values of
+        group-local input ``slots`` (``[M, k]``, every connected input among them): ``bits``
+        ``[M, A, k]`` ({0, 1}, e.g. all ``A = 2^k`` addresses) -> ``[M, A]``."""
+        x = bits_to_pm1(bits.to(self.weight.dtype))  # (M, A, k)
+        w = self.effective_weight()[neurons[:, None], slots]  # (M, k)
+        s = (x * w[:, None, :]).sum(-1)  # (M, A)
+        if self.bias is not None:
+            s = s + self.bias[neurons][:, None]
+        if self.neuron_hidden:
+            mine = self.neuron_inputs()[neurons]  # (M, kh) the MLP's inputs, ascending
+            match = mine[:, :, None] == slots[:, None, :]  # (M, kh, k)
+            if not bool(match.any(-1).all()):
+                raise ValueError("neuron_preactivation: a neuron's MLP reads an input the "
+                                 "given slots leave out")
+            pos = match.to(torch.int64).argmax(-1)  # (M, kh) where each MLP input sits
+            xk = torch.gather(x, 2, pos[:, None, :].expand(-1, x.shape[1], -1))  # (M, A, kh)
+            h = torch.einsum("mak,mhk->mah", xk, self.hidden_in[neurons])
+            h = torch.relu(h + self.hidden_bias[neurons][:, None, :])  # (M, A, H)
+            s = s + (h * self.hidden_out[neurons][:, None, :]).sum(-1)
+        bn = self.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (out,)
+        offset = bn.bias - bn.running_mean * scale
+        return scale[neurons][:, None] * s + offset[neurons][:, None]
 
     def fan_in_after(self, epochs_done: int) -> int:
         """Inputs each neuron keeps after ``epochs_done`` epochs of a pruned layer (the cubic
@@ -244,12 +326,14 @@ class BinaryLinear(nn.Linear):
         x = bits_to_pm1(bits)
         w = self.effective_weight()  # (out, in // groups)
         if self.groups == 1:
-            return F.linear(x, w, self.bias)
+            y = F.linear(x, w, self.bias)
+            return y + self._hidden_sum(x) if self.neuron_hidden else y
         g = self.groups
         xg = x.unflatten(-1, (g, self.in_features // g))  # (..., g, in/g)
         wg = w.unflatten(0, (g, self.out_features // g))  # (g, out/g, in/g)
         y = torch.einsum("...gi,goi->...go", xg, wg).flatten(-2)  # (..., out)
-        return y if self.bias is None else y + self.bias
+        y = y if self.bias is None else y + self.bias
+        return y + self._hidden_sum(x) if self.neuron_hidden else y
 
     def preactivation(self, bits: Tensor) -> Tensor:
         """``BN(W @ x)``, the real value whose sign is the output bit (a distillation target)."""
@@ -283,9 +367,10 @@ class BinaryLinear(nn.Linear):
         return self.act(z)
 
     def extra_repr(self) -> str:
+        hidden = f", neuron_hidden={self.neuron_hidden}" if self.neuron_hidden else ""
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"binary_weights={self.binary_weights}, groups={self.groups}"
+            f"binary_weights={self.binary_weights}, groups={self.groups}{hidden}"
         )
 
 
