@@ -47,7 +47,12 @@ def test_halve_chooses_which_layers_downsample():
                                        ({"tree_width": 7}, "tree_width must be"),
                                        ({"window_tree": 1}, "window_tree must be"),
                                        ({"window_tree": 7}, "window_tree must be"),
-                                       ({"prune_epochs": 2}, "tree_width or window_tree")])
+                                       ({"prune_epochs": 2}, "tree_width or window_tree"),
+                                       ({"neuron_hidden": 4}, "set tree_width too"),
+                                       ({"neuron_hidden": 4, "tree_width": 3,
+                                         "neuron_hidden_scope": "conv"}, "'dense' or 'all'"),
+                                       ({"neuron_hidden": 4, "tree_width": 3,
+                                         "neuron_hidden_scope": "all"}, "set max_fan_in 1..6")])
 def test_bad_mobilenet_configs_are_refused(bad, match):
     from lutnn.errors import LutnnError
 
@@ -249,7 +254,9 @@ def test_window_tree_neurons_read_at_most_six_inputs():
 
 @pytest.mark.parametrize("conv_positions,wiring", [(0, {}), (1, {}), (0, {"prune_epochs": 1}),
                                                    (0, {"window_tree": 2, "prune_epochs": 1}),
-                                                   (1, {"neuron_hidden": 4})])
+                                                   (1, {"neuron_hidden": 4}),
+                                                   (0, {"neuron_hidden": 3,
+                                                        "neuron_hidden_scope": "all"})])
 def test_a_tree_teacher_is_copied_exactly(tiny_npz, tmp_path, conv_positions, wiring):
     """Every neuron of fan-in <= 6 (max_fan_in 6 on the stem and depthwise convs, tree_width
     on the rest) is one LUT6: the addresses the data shows get the teacher's bit, the others

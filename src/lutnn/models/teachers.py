@@ -84,6 +84,9 @@ class MobileNetConfig:
     # MLP of H ReLUs over its <= 6 inputs (BinaryLinear's neuron_hidden): any function of
     # them rather than a threshold one, still one LUT6 in the student
     neuron_hidden: int = _count(0)
+    # where neuron_hidden applies: "dense" (the dense layers and head) or "all" (also the
+    # stem, depthwise and pointwise neurons: needs max_fan_in <= 6 and tree_width)
+    neuron_hidden_scope: str = "dense"
 
 
 #: inputs of each first-level neuron of a ``tree_width`` teacher (one LUT6)
@@ -168,6 +171,18 @@ def build_mobilenet(
                          "keeps; set max_fan_in, tree_width or window_tree too, or "
                          "prune_epochs 0")
     window = cfg.window_tree
+    hidden = cfg.neuron_hidden
+    if cfg.neuron_hidden_scope not in ("dense", "all"):
+        raise LutnnError(f"teacher-mobilenet: neuron_hidden_scope must be 'dense' or 'all', "
+                         f"got {cfg.neuron_hidden_scope!r}")
+    if hidden and not tree:
+        raise LutnnError("teacher-mobilenet: neuron_hidden gives tree neurons (<= 6 inputs) "
+                         "an MLP; set tree_width too, or neuron_hidden 0")
+    conv_hidden = hidden if cfg.neuron_hidden_scope == "all" else 0
+    if conv_hidden and not (window or 0 < fan <= TREE_FAN_IN):
+        raise LutnnError(f"teacher-mobilenet: neuron_hidden_scope 'all' gives the stem and "
+                         f"depthwise neurons an MLP too; set max_fan_in 1..{TREE_FAN_IN} or "
+                         f"window_tree")
     if window and not 2 <= window <= TREE_FAN_IN:
         raise LutnnError(f"teacher-mobilenet: window_tree must be 0 (off) or 2..{TREE_FAN_IN} "
                          f"(the second level reads that many neurons), got {window}")
@@ -178,11 +193,13 @@ def build_mobilenet(
         neurons ``o * W .. o * W + W - 1``."""
         if not window:
             inner = BinaryLinear(c_in * 9, c_out, groups=groups, binary_weights=bw,
-                                 max_fan_in=fan, prune_epochs=prune)
+                                 max_fan_in=fan, prune_epochs=prune, neuron_hidden=conv_hidden)
             return conv3x3(c_in, c_out, inner, halves)
         first = BinaryLinear(c_in * 9, c_out * window, groups=groups, binary_weights=bw,
-                             max_fan_in=TREE_FAN_IN, prune_epochs=prune)
-        second = BinaryLinear(c_out * window, c_out, groups=c_out, binary_weights=bw)
+                             max_fan_in=TREE_FAN_IN, prune_epochs=prune,
+                             neuron_hidden=conv_hidden)
+        second = BinaryLinear(c_out * window, c_out, groups=c_out, binary_weights=bw,
+                              neuron_hidden=conv_hidden)
         return [*conv3x3(c_in, c_out * window, first, halves), _conv(c_out * window, c_out, 1,
                                                                       second)]
 
@@ -195,17 +212,14 @@ def build_mobilenet(
         # m 3x3 filters per channel (output n reads channel n // m), then 1x1 across them
         layers += window_conv(c, c * m, c, halves)
         layers += [_conv(lin.in_features, lin.out_features, 1, lin)
-                   for lin in _neuron_layer(c * m, c_out, bw, fan, tree, prune)]
+                   for lin in _neuron_layer(c * m, c_out, bw, fan, tree, prune, conv_hidden)]
         layers += pool if halves else []
         c = c_out
     h, w = _output_size(layers, (h, w))
     widths = [c * h * w, *cfg.hidden, num_classes * cfg.group_size]
     layers.append(nn.Flatten())
-    if cfg.neuron_hidden and not tree:
-        raise LutnnError("teacher-mobilenet: neuron_hidden gives tree neurons (<= 6 inputs) "
-                         "an MLP; set tree_width too, or neuron_hidden 0")
     for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-        layers += _neuron_layer(w_in, w_out, bw, fan, tree, prune, cfg.neuron_hidden)
+        layers += _neuron_layer(w_in, w_out, bw, fan, tree, prune, hidden)
     return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
 
 
