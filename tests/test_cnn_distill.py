@@ -52,7 +52,8 @@ def test_halve_chooses_which_layers_downsample():
                                        ({"neuron_hidden": 4, "tree_width": 3,
                                          "neuron_hidden_scope": "conv"}, "'dense' or 'all'"),
                                        ({"neuron_hidden": 4, "tree_width": 3,
-                                         "neuron_hidden_scope": "all"}, "set max_fan_in 1..6")])
+                                         "neuron_hidden_scope": "all"}, "set max_fan_in 1..6"),
+                                       ({"activation": "tanh"}, "unknown quantizer")])
 def test_bad_mobilenet_configs_are_refused(bad, match):
     from lutnn.errors import LutnnError
 
@@ -226,6 +227,16 @@ def test_tree_teacher_neurons_read_at_most_six_inputs():
     plans = plan_student(teacher, 6, (6,))
     assert [p.widths for p in plans[2:]] == [(1,)] * 6
     assert teacher(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+
+
+def test_activation_sets_every_neurons_backward():
+    """activation: the binary activation's backward of every neuron of the teacher."""
+    from lutnn.nn.binary import ste_sign
+
+    cfg = make_config("teacher-mobilenet", {**TINY_MOBILENET, "max_fan_in": 6, "tree_width": 3,
+                                            "activation": "ste"})
+    teacher = build_model("teacher-mobilenet", cfg, (1, 8, 8), 3)
+    assert {layer.act.quantizer for layer in _binary_linears(teacher)} == {ste_sign}
 
 
 def test_window_tree_neurons_read_at_most_six_inputs():

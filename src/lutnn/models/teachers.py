@@ -4,6 +4,7 @@ configs and builders (and the MobileNet's fan-in limits and neuron trees)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from torch import nn
 
 from lutnn.errors import LutnnError
 from lutnn.models._shared import _conv, _count, _encoder, _encoder_bits, _image_only, _input_encoder
-from lutnn.nn.binary import BinaryLinear, BinaryMaxPool2d, GroupSum
+from lutnn.nn.binary import BinaryLinear, BinaryMaxPool2d, GroupSum, get_quantizer
 from lutnn.nn.conv import LoweredConv2d
 
 
@@ -87,6 +88,9 @@ class MobileNetConfig:
     # where neuron_hidden applies: "dense" (the dense layers and head) or "all" (also the
     # stem, depthwise and pointwise neurons: needs max_fan_in <= 6 and tree_width)
     neuron_hidden_scope: str = "dense"
+    # the binary activation's backward (lutnn.nn.binary.QUANTIZERS): "clipped_ste" passes the
+    # gradient where |x| <= 1, "ste" everywhere
+    activation: str = "clipped_ste"
 
 
 #: inputs of each first-level neuron of a ``tree_width`` teacher (one LUT6)
@@ -179,6 +183,8 @@ def build_mobilenet(
         raise LutnnError("teacher-mobilenet: neuron_hidden gives tree neurons (<= 6 inputs) "
                          "an MLP; set tree_width too, or neuron_hidden 0")
     conv_hidden = hidden if cfg.neuron_hidden_scope == "all" else 0
+    get_quantizer(cfg.activation)  # an unknown name is refused here, with the known ones
+    binary = functools.partial(BinaryLinear, quantizer=cfg.activation)  # a window neuron
     if conv_hidden and not (window or 0 < fan <= TREE_FAN_IN):
         raise LutnnError(f"teacher-mobilenet: neuron_hidden_scope 'all' gives the stem and "
                          f"depthwise neurons an MLP too; set max_fan_in 1..{TREE_FAN_IN} or "
@@ -192,14 +198,13 @@ def build_mobilenet(
         ``c_out * W`` neurons of 6 inputs, then a 1x1 conv whose neuron ``o`` reads
         neurons ``o * W .. o * W + W - 1``."""
         if not window:
-            inner = BinaryLinear(c_in * 9, c_out, groups=groups, binary_weights=bw,
-                                 max_fan_in=fan, prune_epochs=prune, neuron_hidden=conv_hidden)
+            inner = binary(c_in * 9, c_out, groups=groups, binary_weights=bw, max_fan_in=fan,
+                           prune_epochs=prune, neuron_hidden=conv_hidden)
             return conv3x3(c_in, c_out, inner, halves)
-        first = BinaryLinear(c_in * 9, c_out * window, groups=groups, binary_weights=bw,
-                             max_fan_in=TREE_FAN_IN, prune_epochs=prune,
-                             neuron_hidden=conv_hidden)
-        second = BinaryLinear(c_out * window, c_out, groups=c_out, binary_weights=bw,
-                              neuron_hidden=conv_hidden)
+        first = binary(c_in * 9, c_out * window, groups=groups, binary_weights=bw,
+                       max_fan_in=TREE_FAN_IN, prune_epochs=prune, neuron_hidden=conv_hidden)
+        second = binary(c_out * window, c_out, groups=c_out, binary_weights=bw,
+                        neuron_hidden=conv_hidden)
         return [*conv3x3(c_in, c_out * window, first, halves), _conv(c_out * window, c_out, 1,
                                                                       second)]
 
@@ -212,30 +217,33 @@ def build_mobilenet(
         # m 3x3 filters per channel (output n reads channel n // m), then 1x1 across them
         layers += window_conv(c, c * m, c, halves)
         layers += [_conv(lin.in_features, lin.out_features, 1, lin)
-                   for lin in _neuron_layer(c * m, c_out, bw, fan, tree, prune, conv_hidden)]
+                   for lin in _neuron_layer(c * m, c_out, bw, fan, tree, prune, conv_hidden,
+                                            cfg.activation)]
         layers += pool if halves else []
         c = c_out
     h, w = _output_size(layers, (h, w))
     widths = [c * h * w, *cfg.hidden, num_classes * cfg.group_size]
     layers.append(nn.Flatten())
     for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-        layers += _neuron_layer(w_in, w_out, bw, fan, tree, prune, hidden)
+        layers += _neuron_layer(w_in, w_out, bw, fan, tree, prune, hidden, cfg.activation)
     return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
 
 
 def _neuron_layer(n_in: int, n_out: int, binary_weights: bool, max_fan_in: int,
-                  tree: int, prune_epochs: int = 0, hidden: int = 0) -> list[BinaryLinear]:
+                  tree: int, prune_epochs: int = 0, hidden: int = 0,
+                  quantizer: str = "clipped_ste") -> list[BinaryLinear]:
     """``n_out`` binary neurons over ``n_in`` inputs: one BinaryLinear, or with ``tree`` two:
     ``n_out * tree`` neurons connected to ``TREE_FAN_IN`` inputs each (random, or learned
     with ``prune_epochs``), then ``n_out`` neurons, neuron ``o`` reading first-level neurons
     ``o * tree .. o * tree + tree - 1`` (``groups = n_out``); ``hidden``: both levels'
-    neurons carry an MLP of that many ReLUs (``neuron_hidden``)."""
+    neurons carry an MLP of that many ReLUs (``neuron_hidden``); ``quantizer``: their binary
+    activation's gradient."""
     if not tree:
         return [BinaryLinear(n_in, n_out, binary_weights=binary_weights, max_fan_in=max_fan_in,
-                             prune_epochs=prune_epochs)]
+                             prune_epochs=prune_epochs, quantizer=quantizer)]
     return [
         BinaryLinear(n_in, n_out * tree, binary_weights=binary_weights, max_fan_in=TREE_FAN_IN,
-                     prune_epochs=prune_epochs, neuron_hidden=hidden),
+                     prune_epochs=prune_epochs, neuron_hidden=hidden, quantizer=quantizer),
         BinaryLinear(n_out * tree, n_out, groups=n_out, binary_weights=binary_weights,
-                     neuron_hidden=hidden),
+                     neuron_hidden=hidden, quantizer=quantizer),
     ]
