@@ -243,6 +243,25 @@ class BinaryLinear(nn.Linear):
         h = torch.einsum("...ok,ohk->...oh", xk, self.hidden_in) + self.hidden_bias
         return (torch.relu(h) * self.hidden_out).sum(-1)  # (..., out)
 
+    def _hidden_conv(self, x: Tensor, kernel_size: tuple[int, int],
+                     stride: tuple[int, int]) -> Tensor | float:
+        """The neurons' MLP terms on every patch of the padded +-1 image ``x``, as two
+        convolutions: the hidden units' weights scattered onto each neuron's connected patch
+        slots (``[out * H, C / groups, kh, kw]``), then each neuron's ``H`` units summed
+        with its output weights. ``[B, out, Ho, Wo]`` (0.0 while still being pruned)."""
+        slots = self.neuron_inputs()
+        if slots is None:
+            return 0.0
+        out, per_group = self.weight.shape
+        hidden = self.neuron_hidden
+        index = slots[:, None, :].expand(-1, hidden, -1)  # (out, H, k)
+        w = torch.zeros(out, hidden, per_group, dtype=x.dtype, device=x.device).scatter(
+            2, index, self.hidden_in)  # (out, H, F/g): 0 off the neuron's inputs
+        w = w.reshape(out * hidden, per_group // (kernel_size[0] * kernel_size[1]), *kernel_size)
+        h = F.conv2d(x, w, self.hidden_bias.reshape(-1), stride=stride, groups=self.groups)
+        h = torch.relu(h).unflatten(1, (out, hidden))  # (B, out, H, Ho, Wo)
+        return (h * self.hidden_out[None, :, :, None, None]).sum(2)  # (B, out, Ho, Wo)
+
     @torch.no_grad()
     def neuron_preactivation(self, neurons: Tensor, slots: Tensor, bits: Tensor) -> Tensor:
         """Eval pre-activation ``BN(s)`` of ``neurons`` (int64 ``[M]``) on given values of
@@ -363,6 +382,8 @@ class BinaryLinear(nn.Linear):
         x = F.pad(bits_to_pm1(bits), (pw, pw, ph, ph), value=-1.0)  # (B, C, H+2ph, W+2pw)
         w = self.effective_weight().reshape(self.out_features, c // self.groups, kh, kw)
         s = F.conv2d(x, w, self.bias, stride=stride, groups=self.groups)  # (B, out, Ho, Wo)
+        if self.neuron_hidden:
+            s = s + self._hidden_conv(x, (kh, kw), stride)
         z = self.bn(s.flatten(2)).reshape(s.shape)  # BatchNorm1d over (B, out, Ho*Wo)
         return self.act(z)
 

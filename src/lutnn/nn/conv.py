@@ -73,8 +73,7 @@ class LoweredConv2d(nn.Module):
                 f"LoweredConv2d expects [B, {self.in_channels}, H, W], got {tuple(x.shape)}"
             )
         if self.direct and _is_binary_linear(self.inner) and (
-                self.in_channels % self.inner.groups == 0  # groups of whole channels
-                and not self.inner.neuron_hidden):  # neuron MLPs read patches (unfold)
+                self.in_channels % self.inner.groups == 0):  # groups of whole channels
             return self.inner.conv_forward(x, self.kernel_size, self.stride, self.padding)
         return self.lowered_forward(x)
 
