@@ -248,12 +248,17 @@ class BinaryLinear(nn.Linear):
         """The neurons' MLP terms on every patch of the padded +-1 image ``x``, as two
         convolutions: the hidden units' weights scattered onto each neuron's connected patch
         slots (``[out * H, C / groups, kh, kw]``), then each neuron's ``H`` units summed
-        with its output weights. ``[B, out, Ho, Wo]`` (0.0 while still being pruned)."""
+        with its output weights; a 1x1 layer gathers its neurons' inputs per pixel instead
+        (``out * H`` dense 1x1 filters cost ~20x its FLOPs).  ``[B, out, Ho, Wo]`` (0.0
+        while still being pruned)."""
         slots = self.neuron_inputs()
         if slots is None:
             return 0.0
         out, per_group = self.weight.shape
         hidden = self.neuron_hidden
+        if kernel_size == (1, 1):  # a pointwise layer: gather each neuron's k channels
+            pixels = x[:, :, ::stride[0], ::stride[1]].permute(0, 2, 3, 1)  # (B, Ho, Wo, C)
+            return self._hidden_sum(pixels).permute(0, 3, 1, 2)  # (B, out, Ho, Wo)
         index = slots[:, None, :].expand(-1, hidden, -1)  # (out, H, k)
         w = torch.zeros(out, hidden, per_group, dtype=x.dtype, device=x.device).scatter(
             2, index, self.hidden_in)  # (out, H, F/g): 0 off the neuron's inputs
