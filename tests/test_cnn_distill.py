@@ -53,7 +53,8 @@ def test_halve_chooses_which_layers_downsample():
                                          "neuron_hidden_scope": "conv"}, "'dense' or 'all'"),
                                        ({"neuron_hidden": 4, "tree_width": 3,
                                          "neuron_hidden_scope": "all"}, "set max_fan_in 1..6"),
-                                       ({"activation": "tanh"}, "unknown quantizer")])
+                                       ({"activation": "tanh"}, "unknown quantizer"),
+                                       ({"limit_scope": "head"}, "'all', 'conv' or 'dense'")])
 def test_bad_mobilenet_configs_are_refused(bad, match):
     from lutnn.errors import LutnnError
 
@@ -237,6 +238,23 @@ def test_activation_sets_every_neurons_backward():
                                             "activation": "ste"})
     teacher = build_model("teacher-mobilenet", cfg, (1, 8, 8), 3)
     assert {layer.act.quantizer for layer in _binary_linears(teacher)} == {ste_sign}
+
+
+@pytest.mark.parametrize("scope", ["conv", "dense"])
+def test_limit_scope_limits_only_its_part(scope):
+    """limit_scope: max_fan_in and tree_width apply to the convolutions or to the dense tail
+    only; the other part's neurons read every input (one BinaryLinear each, no mask)."""
+    cfg = make_config("teacher-mobilenet", {**TINY_MOBILENET, "hidden": [5], "max_fan_in": 6,
+                                            "tree_width": 3, "limit_scope": scope})
+    teacher = build_model("teacher-mobilenet", cfg, (1, 8, 8), 3)
+    flatten = next(i for i, m in enumerate(teacher) if isinstance(m, torch.nn.Flatten))
+    convs = _binary_linears(teacher[:flatten])
+    dense = _binary_linears(teacher[flatten:])
+    limited, full = (convs, dense) if scope == "conv" else (dense, convs)
+    plain = full if scope == "conv" else full[2:]  # the stem and depthwise are small anyway
+    assert plain and all(m.connections is None and m.groups == 1 for m in plain)
+    assert [m.out_features for m in full] == ([5, 9] if scope == "conv" else [4, 8, 6])
+    assert all(m.in_features // m.groups <= 6 or m.connections is not None for m in limited)
 
 
 def test_window_tree_neurons_read_at_most_six_inputs():

@@ -88,6 +88,10 @@ class MobileNetConfig:
     # where neuron_hidden applies: "dense" (the dense layers and head) or "all" (also the
     # stem, depthwise and pointwise neurons: needs max_fan_in <= 6 and tree_width)
     neuron_hidden_scope: str = "dense"
+    # where max_fan_in and tree_width apply: "all", "conv" (the stem, depthwise and
+    # pointwise layers) or "dense" (the dense layers and head); the others read every input.
+    # A diagnostic (which part of a tree teacher costs accuracy): only "all" copies exactly
+    limit_scope: str = "all"
     # the binary activation's backward (lutnn.nn.binary.QUANTIZERS): "clipped_ste" passes the
     # gradient where |x| <= 1, "ste" everywhere
     activation: str = "clipped_ste"
@@ -175,17 +179,22 @@ def build_mobilenet(
                          "keeps; set max_fan_in, tree_width or window_tree too, or "
                          "prune_epochs 0")
     window = cfg.window_tree
+    if cfg.limit_scope not in ("all", "conv", "dense"):
+        raise LutnnError(f"teacher-mobilenet: limit_scope must be 'all', 'conv' or 'dense', "
+                         f"got {cfg.limit_scope!r}")
+    conv_fan, conv_tree = (fan, tree) if cfg.limit_scope != "dense" else (0, 0)
+    dense_fan, dense_tree = (fan, tree) if cfg.limit_scope != "conv" else (0, 0)
     hidden = cfg.neuron_hidden
     if cfg.neuron_hidden_scope not in ("dense", "all"):
         raise LutnnError(f"teacher-mobilenet: neuron_hidden_scope must be 'dense' or 'all', "
                          f"got {cfg.neuron_hidden_scope!r}")
-    if hidden and not tree:
+    if hidden and not dense_tree:
         raise LutnnError("teacher-mobilenet: neuron_hidden gives tree neurons (<= 6 inputs) "
-                         "an MLP; set tree_width too, or neuron_hidden 0")
+                         "an MLP; set tree_width too (limit_scope 'all'), or neuron_hidden 0")
     conv_hidden = hidden if cfg.neuron_hidden_scope == "all" else 0
     get_quantizer(cfg.activation)  # an unknown name is refused here, with the known ones
     binary = functools.partial(BinaryLinear, quantizer=cfg.activation)  # a window neuron
-    if conv_hidden and not (window or 0 < fan <= TREE_FAN_IN):
+    if conv_hidden and not (window or 0 < conv_fan <= TREE_FAN_IN):
         raise LutnnError(f"teacher-mobilenet: neuron_hidden_scope 'all' gives the stem and "
                          f"depthwise neurons an MLP too; set max_fan_in 1..{TREE_FAN_IN} or "
                          f"window_tree")
@@ -198,8 +207,8 @@ def build_mobilenet(
         ``c_out * W`` neurons of 6 inputs, then a 1x1 conv whose neuron ``o`` reads
         neurons ``o * W .. o * W + W - 1``."""
         if not window:
-            inner = binary(c_in * 9, c_out, groups=groups, binary_weights=bw, max_fan_in=fan,
-                           prune_epochs=prune, neuron_hidden=conv_hidden)
+            inner = binary(c_in * 9, c_out, groups=groups, binary_weights=bw,
+                           max_fan_in=conv_fan, prune_epochs=prune, neuron_hidden=conv_hidden)
             return conv3x3(c_in, c_out, inner, halves)
         first = binary(c_in * 9, c_out * window, groups=groups, binary_weights=bw,
                        max_fan_in=TREE_FAN_IN, prune_epochs=prune, neuron_hidden=conv_hidden)
@@ -217,15 +226,16 @@ def build_mobilenet(
         # m 3x3 filters per channel (output n reads channel n // m), then 1x1 across them
         layers += window_conv(c, c * m, c, halves)
         layers += [_conv(lin.in_features, lin.out_features, 1, lin)
-                   for lin in _neuron_layer(c * m, c_out, bw, fan, tree, prune, conv_hidden,
-                                            cfg.activation)]
+                   for lin in _neuron_layer(c * m, c_out, bw, conv_fan, conv_tree, prune,
+                                            conv_hidden, cfg.activation)]
         layers += pool if halves else []
         c = c_out
     h, w = _output_size(layers, (h, w))
     widths = [c * h * w, *cfg.hidden, num_classes * cfg.group_size]
     layers.append(nn.Flatten())
     for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-        layers += _neuron_layer(w_in, w_out, bw, fan, tree, prune, hidden, cfg.activation)
+        layers += _neuron_layer(w_in, w_out, bw, dense_fan, dense_tree, prune, hidden,
+                                cfg.activation)
     return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
 
 
