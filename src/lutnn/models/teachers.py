@@ -156,29 +156,17 @@ def _output_size(layers: list[nn.Module], size: tuple[int, int]) -> tuple[int, i
     return h, w
 
 
-def build_mobilenet(
-    cfg: MobileNetConfig, input_shape: tuple[int, int, int], num_classes: int
-) -> nn.Sequential:
-    c, h, w = _image_only("teacher-mobilenet", input_shape)
-    c = c * _encoder_bits(cfg.encoder, cfg.levels)
-    bw = cfg.binary_weights
-    halve = _halvings(cfg)
-    stride = 2 if cfg.downsample == "stride" else 1
-    pool = [BinaryMaxPool2d(2)] if cfg.downsample == "pool" else []
-
-    def conv3x3(c_in: int, c_out: int, inner: nn.Module, halves: bool) -> list[nn.Module]:
-        conv = LoweredConv2d(c_in, c_out, 3, inner, stride=stride if halves else 1, padding=1)
-        return [conv]
-
-    fan, tree, prune = cfg.max_fan_in, cfg.tree_width, cfg.prune_epochs
+def _part_limits(cfg: MobileNetConfig) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """``(max_fan_in, tree_width, neuron_hidden)`` of the convolutions and of the dense tail
+    (``limit_scope``, ``neuron_hidden_scope``); refuses settings that contradict each other."""
+    fan, tree, window = cfg.max_fan_in, cfg.tree_width, cfg.window_tree
     if tree and not 2 <= tree <= TREE_FAN_IN:
         raise LutnnError(f"teacher-mobilenet: tree_width must be 0 (off) or 2..{TREE_FAN_IN} "
                          f"(the second level reads that many neurons), got {tree}")
-    if prune and not (fan or tree or cfg.window_tree):
+    if cfg.prune_epochs and not (fan or tree or window):
         raise LutnnError("teacher-mobilenet: prune_epochs learns which inputs a limited fan-in "
                          "keeps; set max_fan_in, tree_width or window_tree too, or "
                          "prune_epochs 0")
-    window = cfg.window_tree
     if cfg.limit_scope not in ("all", "conv", "dense"):
         raise LutnnError(f"teacher-mobilenet: limit_scope must be 'all', 'conv' or 'dense', "
                          f"got {cfg.limit_scope!r}")
@@ -193,7 +181,6 @@ def build_mobilenet(
                          "an MLP; set tree_width too (limit_scope 'all'), or neuron_hidden 0")
     conv_hidden = hidden if cfg.neuron_hidden_scope == "all" else 0
     get_quantizer(cfg.activation)  # an unknown name is refused here, with the known ones
-    binary = functools.partial(BinaryLinear, quantizer=cfg.activation)  # a window neuron
     if conv_hidden and not (window or 0 < conv_fan <= TREE_FAN_IN):
         raise LutnnError(f"teacher-mobilenet: neuron_hidden_scope 'all' gives the stem and "
                          f"depthwise neurons an MLP too; set max_fan_in 1..{TREE_FAN_IN} or "
@@ -201,6 +188,26 @@ def build_mobilenet(
     if window and not 2 <= window <= TREE_FAN_IN:
         raise LutnnError(f"teacher-mobilenet: window_tree must be 0 (off) or 2..{TREE_FAN_IN} "
                          f"(the second level reads that many neurons), got {window}")
+    return (conv_fan, conv_tree, conv_hidden), (dense_fan, dense_tree, hidden)
+
+
+def build_mobilenet(
+    cfg: MobileNetConfig, input_shape: tuple[int, int, int], num_classes: int
+) -> nn.Sequential:
+    c, h, w = _image_only("teacher-mobilenet", input_shape)
+    c = c * _encoder_bits(cfg.encoder, cfg.levels)
+    bw = cfg.binary_weights
+    halve = _halvings(cfg)
+    stride = 2 if cfg.downsample == "stride" else 1
+    pool = [BinaryMaxPool2d(2)] if cfg.downsample == "pool" else []
+
+    def conv3x3(c_in: int, c_out: int, inner: nn.Module, halves: bool) -> list[nn.Module]:
+        conv = LoweredConv2d(c_in, c_out, 3, inner, stride=stride if halves else 1, padding=1)
+        return [conv]
+
+    window, prune = cfg.window_tree, cfg.prune_epochs
+    (conv_fan, conv_tree, conv_hidden), (dense_fan, dense_tree, dense_hidden) = _part_limits(cfg)
+    binary = functools.partial(BinaryLinear, quantizer=cfg.activation)  # a window neuron
 
     def window_conv(c_in: int, c_out: int, groups: int, halves: bool) -> list[nn.Module]:
         """A 3x3 conv of ``c_out`` neurons (``groups``: depthwise); with ``window_tree`` W,
@@ -234,7 +241,7 @@ def build_mobilenet(
     widths = [c * h * w, *cfg.hidden, num_classes * cfg.group_size]
     layers.append(nn.Flatten())
     for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-        layers += _neuron_layer(w_in, w_out, bw, dense_fan, dense_tree, prune, hidden,
+        layers += _neuron_layer(w_in, w_out, bw, dense_fan, dense_tree, prune, dense_hidden,
                                 cfg.activation)
     return nn.Sequential(*layers, GroupSum(num_classes, cfg.tau))
 
