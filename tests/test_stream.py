@@ -53,17 +53,19 @@ def workdir(tmp_path_factory):
 
 
 def _check(net: Netlist, x: np.ndarray, workdir, *, simulator="icarus", gap=0.3, stall=0.3,
-           seed=1, tail_pipeline="layer", registered_ready=True) -> None:
+           seed=1, tail_pipeline="layer", registered_ready=True,
+           registered_window=True) -> None:
     """Stream ``x`` through ``net`` (and through ``net`` without its head, bit for bit)."""
     bare = dataclasses.replace(net, head=None)
     want = simulate(bare, x).output_bits
     got = run_stream(bare, x, simulator=simulator, workdir=workdir, gap=gap, stall=stall,
-                     seed=seed, tail_pipeline=tail_pipeline, registered_ready=registered_ready)
+                     seed=seed, tail_pipeline=tail_pipeline, registered_ready=registered_ready,
+                     registered_window=registered_window)
     assert_array_equal(got.outputs, want)
     if net.head is not None:
         got = run_stream(net, x, simulator=simulator, workdir=workdir, gap=gap, stall=stall,
                          seed=seed + 1, tail_pipeline=tail_pipeline,
-                         registered_ready=registered_ready)
+                         registered_ready=registered_ready, registered_window=registered_window)
         assert_array_equal(got.outputs, simulate(net, x).classes)
 
 
@@ -75,10 +77,12 @@ def _check(net: Netlist, x: np.ndarray, workdir, *, simulator="icarus", gap=0.3,
 def test_random_nets_stream_equal_the_simulator(workdir, net, seed, stalls):
     """Random 1..4-node spatial nets (LUT / XNOR / depthwise convs, kernel 1..3, stride 1..2,
     padding 0..1 of 0s or 1s, pools), Icarus, random s_tvalid gaps and m_tready stalls; one
-    in three with every stage's ready combinational (registered_ready=False)."""
+    in three with every stage's ready combinational (registered_ready=False), one in five
+    without registered windows."""
     x = _inputs(net, 60, seed)
     _check(net, x, workdir, gap=stalls[0], stall=stalls[1], seed=seed + 1,
-           tail_pipeline=["layer", "none"][seed % 2], registered_ready=seed % 3 != 0)
+           tail_pipeline=["layer", "none"][seed % 2], registered_ready=seed % 3 != 0,
+           registered_window=seed % 5 != 1)
 
 
 @needs_icarus
@@ -118,10 +122,12 @@ def test_verilator_streams_tiny_models(name, workdir):
 def test_no_stall_latency_and_interval_are_the_models(workdir, net, tail_pipeline, registered):
     """Without stalls the testbench measures the header's latency and images per clock
     (lutnn.hdl.stream.stream_timing) exactly."""
-    d = emit_stream(net, tail_pipeline=tail_pipeline, registered_ready=registered)
+    d = emit_stream(net, tail_pipeline=tail_pipeline, registered_ready=registered,
+                    registered_window=registered)
     n = 4
     got = run_stream(net, _inputs(net, n, 1), simulator="icarus", workdir=workdir,
-                     tail_pipeline=tail_pipeline, registered_ready=registered)
+                     tail_pipeline=tail_pipeline, registered_ready=registered,
+                     registered_window=registered)
     assert got.first_class_cycle - got.first_pixel_cycle == d.latency
     assert got.cycles - got.first_class_cycle == (n - 1) * d.cycles_per_image
 
@@ -132,11 +138,13 @@ def test_design_structure():
     d = emit_stream(net, top="tiny")
     assert d.in_width == 8 and d.pixels == 36 and d.out_width == 2 and d.has_head
     assert [s.kind for s in d.stages] == ["LutConv", "XnorConv", "OrPool"]
-    # line buffers: C * ((KR-1)*(Q+2P) + KC-1): 2*(2*8+2), 4*(2*8+2), 4*(1*3+1)
-    assert [s.line_buffer_bits for s in d.stages] == [36, 72, 16]
+    # line buffers: C * ((KR-1)*(Q+2P) + KC-1): 2*(2*8+2), 4*(2*8+2), 4*(1*3+1), the pool's
+    # one pixel longer: its window is registered
+    assert [s.registered_window for s in d.stages] == [False, False, True]
+    assert [s.line_buffer_bits for s in d.stages] == [36, 72, 16 + 4]
     assert [s.padded_positions for s in d.stages] == [64, 64, 9]
     assert d.flat_width == 16 and d.tail_latency == 2
-    assert (d.latency, d.cycles_per_image) == (61, 64)  # stream_timing, = the testbench
+    assert (d.latency, d.cycles_per_image) == (63, 64)  # stream_timing, = the testbench
     for port in ("input  wire s_tvalid", "output wire s_tready", "input  wire [7:0] s_tdata",
                  "input  wire s_tlast", "output wire m_tvalid", "input  wire m_tready",
                  "output wire [1:0] m_tdata"):
@@ -151,9 +159,10 @@ def test_registered_ready_where_it_costs_no_throughput():
     grows); the stages after the stride-2 conv get registered ready at no cost."""
     from lutnn.hdl.stream import choose_registered_ready, stream_timing
 
-    d = emit_stream(_all_spatial_types(), top="tiny")
+    d = emit_stream(_all_spatial_types(), top="tiny", registered_window=False)
     assert [s.registered_ready for s in d.stages] == [False, True, True]
-    combinational = emit_stream(_all_spatial_types(), top="tiny", registered_ready=False)
+    combinational = emit_stream(_all_spatial_types(), top="tiny", registered_ready=False,
+                                registered_window=False)
     assert not any(s.registered_ready for s in combinational.stages)
     assert (d.latency, d.cycles_per_image) == (combinational.latency,
                                                combinational.cycles_per_image)
@@ -163,6 +172,30 @@ def test_registered_ready_where_it_costs_no_throughput():
     assert interval > d.cycles_per_image
     assert choose_registered_ready(combinational.stages, positions, d.tail_latency,
                                    d.pixels) == d.stages
+
+
+def test_registered_window_where_it_costs_no_throughput():
+    """The all-types stream: only the pool, whose output register has clocks to spare, gets
+    a registered window (its engine reads registers only, its result comes a clock later);
+    the stride-2 XNOR conv after the stride-1 conv emits every other clock, where a window
+    would cost throughput."""
+    from lutnn.hdl.stream import choose_registered_window, stream_timing
+
+    d = emit_stream(_all_spatial_types(), top="tiny")
+    without = emit_stream(_all_spatial_types(), top="tiny", registered_window=False)
+    assert [s.registered_window for s in d.stages] == [False, False, True]
+    assert d.cycles_per_image == without.cycles_per_image
+    assert d.latency > without.latency
+    positions = d.flat_width // d.stages[-1].out_shape[0]
+    assert choose_registered_window(without.stages, positions, d.tail_latency,
+                                    d.pixels) == d.stages
+    forced = tuple(dataclasses.replace(s, registered_window=s.registered_ready)
+                   for s in without.stages)
+    _, interval = stream_timing(forced, positions, d.tail_latency, d.pixels)
+    assert interval > d.cycles_per_image
+    pool = d.text.split("module tiny_s3")[1].split("endmodule")[0]
+    assert "wire [19:0] win = sr;" in pool and "pending <= step & emits;" in pool
+    assert "win = {sr, px}" not in pool
 
 
 def test_golden_tiny_stream():

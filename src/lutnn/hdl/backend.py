@@ -135,7 +135,8 @@ class StreamArtifact:
         stages = tuple(StreamStage(s["name"], s["kind"], tuple(s["in_shape"]),
                                    tuple(s["out_shape"]), s["padded_positions"],
                                    s["line_buffer_bits"],
-                                   registered_ready=s.get("registered_ready", False))
+                                   registered_ready=s.get("registered_ready", False),
+                                   registered_window=s.get("registered_window", False))
                        for s in record.get("stages", ()))
         return cls(StreamDesign(_read_verilog(Path(out_dir), record), design["top"],
                                 design["in_width"], design["out_width"], design["pixels"],

@@ -21,7 +21,11 @@
   Where it costs no throughput a stage emits only into an *empty* output register
   (:func:`~lutnn.hdl.stream_control.choose_registered_ready`): its ``in_ready`` then reads no
   downstream signal, which cuts the combinational ready path from ``m_tready`` to
-  ``s_tready`` that limited Fmax.
+  ``s_tready`` that limited Fmax.  Where its output register has a clock to spare, such a
+  stage keeps one pixel more in its line buffer and registers the engine's result a clock
+  after the window completed
+  (:func:`~lutnn.hdl.stream_control.choose_registered_window`): its engine then reads
+  registers only, not the previous stage's output through the padding mux.
 * **ImageFlatten** (or the end of the spatial nodes): a collector shifts in the last stage's
   pixels until it holds the whole feature map, then the dense tail and head, emitted by
   :func:`lutnn.hdl.emit_verilog` (``pipeline="none"``: combinational) on the flat layers after
@@ -53,6 +57,7 @@ from lutnn.hdl.ops import concat, lut_line
 from lutnn.hdl.stream_control import (
     StreamStage,
     choose_registered_ready,
+    choose_registered_window,
     stall_capacity,
     stream_timing,
 )
@@ -221,7 +226,11 @@ def _stage(node, stage: StreamStage, top: str, index: int) -> tuple[str, str]:
     pr, pc = int(node.pad_rows), int(node.pad_cols)
     hp, wp = len(stage.row_in), len(stage.col_in)
     length = (node.kernel_rows - 1) * wp + node.kernel_cols - 1  # pixels in the line buffer
-    if length:
+    if stage.registered_window:  # the window is the line buffer, one pixel longer
+        shift = "px" if length == 0 else f"{{sr[{c_n * length - 1}:0], px}}"
+        window = _T.render("window_registered", c=c_n, win_msb=c_n * (length + 1) - 1,
+                           shift=shift)
+    elif length:
         shift = "px" if length == 1 else f"{{sr[{c_n * (length - 1) - 1}:0], px}}"
         window = _T.render("window_sr", sr_msb=c_n * length - 1, c=c_n,
                            win_msb=c_n * (length + 1) - 1, shift=shift)
@@ -238,9 +247,12 @@ def _stage(node, stage: StreamStage, top: str, index: int) -> tuple[str, str]:
              f"{node.stride_rows}x{node.stride_cols}, padding {pr}x{pc}"
              + (f" of {pad_value}s" if pr or pc else "")
              + (f", groups {node.groups}" if getattr(node, "groups", 1) > 1 else "")
-             + f": {what}; line buffer {c_n * length} bits"
-             + ("; registered ready" if stage.registered_ready else ""))
-    if stage.registered_ready:
+             + f": {what}; line buffer {stage.line_buffer_bits} bits"
+             + ("; registered ready" if stage.registered_ready else "")
+             + ("; registered window" if stage.registered_window else ""))
+    if stage.registered_window:
+        out_free, note = "~out_valid & ~pending", "it is empty and no result is on its way"
+    elif stage.registered_ready:
         out_free, note = "~out_valid", "it is empty (in_ready reads nothing downstream)"
     else:
         out_free, note = "~out_valid | out_ready", "it is empty or taken at this edge"
@@ -254,8 +266,21 @@ def _stage(node, stage: StreamStage, top: str, index: int) -> tuple[str, str]:
         window=window, engine="\n".join(_engine(node, top, wp)), wp_last=wp - 1,
         hp_last=hp - 1, out_free=out_free, out_free_note=note,
         in_image_0=f"1'b{int(stage.row_in[0] and stage.col_in[0])}",
-        emits_0=f"1'b{int(stage.row_out[0] and stage.col_out[0])}")
+        emits_0=f"1'b{int(stage.row_out[0] and stage.col_out[0])}",
+        **_result_logic(stage.registered_window))
     return module, text
+
+
+def _result_logic(registered_window: bool) -> dict[str, str]:
+    """The stage template's holes that register its result: on the step that completes a
+    window, or (``registered_window``) one clock later, from the line buffer alone."""
+    if registered_window:
+        return {"result_decl": "\n" + _T.render("result_pending_decl"),
+                "result_reset": "\n" + _T.render("result_pending_reset"),
+                "result_late": "\n" + _T.render("result_pending_late"),
+                "result_on_step": ""}
+    return {"result_decl": "", "result_reset": "", "result_late": "",
+            "result_on_step": "\n" + _T.render("result_on_step")}
 
 
 def _tail(shape: tuple[int, int, int], tail: list, netlist: Netlist, top: str,
@@ -325,7 +350,7 @@ def _encoder(netlist: Netlist, channels: int) -> tuple[int, list[str], str]:
 
 def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
                 tail_pipeline: str | int = "layer",
-                registered_ready: bool = True) -> StreamDesign:
+                registered_ready: bool = True, registered_window: bool = True) -> StreamDesign:
     """Emit a spatial ``netlist`` as streaming Verilog (see the module docstring).
 
     ``tail_pipeline`` is :func:`lutnn.hdl.emit_verilog`'s ``pipeline`` for the dense tail and
@@ -333,6 +358,9 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
     ``registered_ready``: stages get registered ready where it costs no throughput
     (:func:`choose_registered_ready`); False: every stage's ``in_ready`` reads its
     downstream's, one combinational path from ``m_tready`` to ``s_tready``.
+    ``registered_window``: registered-ready stages whose output register has a clock to spare
+    compute their result a clock later, from registers only
+    (:func:`choose_registered_window`); False: on the step that completes the window.
 
     Raises:
         LutnnError: the netlist has no streaming form (the message names the node).
@@ -358,6 +386,8 @@ def emit_stream(netlist: Netlist, *, top: str = "lutnn_top",
     stages = tuple(_geometry(node) for node in image)
     if registered_ready:
         stages = choose_registered_ready(stages, positions, tail_latency, pixels)
+    if registered_window:
+        stages = choose_registered_window(stages, positions, tail_latency, pixels)
     chain = _stage_chain(image, stages, top)
     body = [*chain.body,
             _T.render("stage_instance", module=f"{top}_collect", inst="u_collect",
@@ -445,7 +475,7 @@ def _stream_header(d: StreamDesign, summary: list[str]) -> str:
 
 def export_stream(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "lutnn_top",
                   tail_pipeline: str | int = "layer", nmax: int = 1 << 22,
-                  registered_ready: bool = True) -> dict:
+                  registered_ready: bool = True, registered_window: bool = True) -> dict:
     """Write ``out_dir/<top>.v`` (the streaming design) and ``out_dir/<top>_tb.v`` (its
     stalling testbench, ``nmax`` pixels at most; plusargs in its header).
 
@@ -453,10 +483,10 @@ def export_stream(netlist: Netlist, out_dir: str | os.PathLike, *, top: str = "l
         {"verilog", "testbench", "top", "testbench_top", "latency" (clocks, first pixel to
         class without stalls), "cycles_per_image", "tail_latency", "line_buffer_bits",
         "pixels", "stages": [{name, kind, in_shape, out_shape, padded_positions,
-        line_buffer_bits, registered_ready}, ...]}
+        line_buffer_bits, registered_ready, registered_window}, ...]}
     """
     design = emit_stream(netlist, top=top, tail_pipeline=tail_pipeline,
-                         registered_ready=registered_ready)
+                         registered_ready=registered_ready, registered_window=registered_window)
     return save_stream(design, emit_stream_testbench(design, nmax=nmax), out_dir)
 
 
@@ -478,7 +508,8 @@ def save_stream(design: StreamDesign, testbench: str, out_dir: str | os.PathLike
         "stages": [{"name": s.name, "kind": s.kind, "in_shape": list(s.in_shape),
                     "out_shape": list(s.out_shape), "padded_positions": s.padded_positions,
                     "line_buffer_bits": s.line_buffer_bits,
-                    "registered_ready": s.registered_ready} for s in d.stages],
+                    "registered_ready": s.registered_ready,
+                    "registered_window": s.registered_window} for s in d.stages],
         "design": {"top": d.top, "in_width": d.in_width, "out_width": d.out_width,
                    "pixels": d.pixels, "flat_width": d.flat_width, "has_head": d.has_head},
     }
@@ -497,6 +528,6 @@ def emit_stream_testbench(design: StreamDesign, *, nmax: int) -> str:
 
 
 __all__ = ["STREAM_TB_TOP", "StreamDesign", "StreamStage", "check_streamable",
-           "choose_registered_ready", "emit_stream",
+           "choose_registered_ready", "choose_registered_window", "emit_stream",
            "emit_stream_testbench", "export_stream", "save_stream", "split_stream",
            "stall_capacity", "stream_timing"]

@@ -32,6 +32,11 @@ class StreamStage:
     # from downstream (no combinational ready path through it); chosen by
     # :func:`registered_ready` where it costs no throughput
     registered_ready: bool = False
+    # (with registered_ready) the stage computes its output one clock after the step that
+    # completes a window, from the line buffer alone (one pixel longer), so no path runs from
+    # its input through the engine; chosen by :func:`choose_registered_window` where it costs
+    # no throughput (one clock of latency each)
+    registered_window: bool = False
 
 
 class _ControlModel:
@@ -43,7 +48,7 @@ class _ControlModel:
                  total: int, lead: int = 1):
         self.stages, self.positions, self.tail_latency = stages, positions, tail_latency
         self.total, self.lead = total, lead
-        self.state = [[0, 0, False] for _ in stages]  # row, col, out_valid
+        self.state = [[0, 0, False, False] for _ in stages]  # row, col, out_valid, pending
         self.full = self.busy = self.m_valid = False
         self.count = self.left = self.sent = self.cycle = 0
 
@@ -61,9 +66,9 @@ class _ControlModel:
         ready = not self.full  # the collector's in_ready
         moves = []
         for i in reversed(range(n)):
-            s, (row, col, out_valid) = stages[i], state[i]
+            s, (row, col, out_valid, pending) = stages[i], state[i]
             inside, emits = s.row_in[row] and s.col_in[col], s.row_out[row] and s.col_out[col]
-            out_free = not out_valid or (ready and not s.registered_ready)
+            out_free = not (out_valid or pending) or (ready and not s.registered_ready)
             in_valid = offered if i == 0 else state[i - 1][2]
             step = (in_valid if inside else True) and (not emits or out_free)
             moves.append((i, step, emits, ready))
@@ -75,12 +80,16 @@ class _ControlModel:
             s, st = stages[i], state[i]
             if out_ready:
                 st[2] = False
+            if st[3]:  # a registered window's result, computed this clock
+                st[2], st[3] = True, False
             if step:
                 st[1] += 1
                 if st[1] == len(s.col_in):
                     st[1] = 0
                     st[0] = (st[0] + 1) % len(s.row_in)
-                if emits:
+                if emits and s.registered_window:
+                    st[3] = True  # the result follows next clock
+                elif emits:
                     st[2] = True
         out = self.m_valid and m_ready
         if out:
@@ -172,4 +181,34 @@ def choose_registered_ready(stages: tuple[StreamStage, ...], positions: int,
     return chosen
 
 
-__all__ = ["StreamStage", "choose_registered_ready", "stall_capacity", "stream_timing"]
+def choose_registered_window(stages: tuple[StreamStage, ...], positions: int,
+                             tail_latency: int, pixels: int) -> tuple[StreamStage, ...]:
+    """``stages`` with :attr:`StreamStage.registered_window` set on registered-ready stages
+    wherever it costs no throughput: one stage at a time, kept where the clocks between
+    consecutive results of six images stay the same (the latency grows by a clock per stage).
+
+    Such a stage's engine reads only registers (its line buffer, one pixel longer), and its
+    result reaches the output register one clock after the window completed: the path from
+    the previous stage's output through the padding mux and the engine (ECP5's critical
+    path once the ready chain was cut) is gone.  Its output register is busy for a clock
+    more per pixel, which costs throughput only where the stage emits every other clock.
+    """
+    def intervals(chosen):  # clocks between consecutive results, without stalls
+        outs = _result_cycles(chosen, positions, tail_latency, pixels, 6)[1]
+        return [b - a for a, b in zip(outs, outs[1:])]
+
+    chosen = tuple(stages)
+    base = intervals(chosen)
+    for i, stage in enumerate(chosen):
+        if not stage.registered_ready:
+            continue
+        longer = stage.line_buffer_bits + stage.in_shape[0]  # the line buffer's extra pixel
+        trial = chosen[:i] + (replace(stage, registered_window=True, line_buffer_bits=longer),
+                              ) + chosen[i + 1:]
+        if intervals(trial) == base:
+            chosen = trial
+    return chosen
+
+
+__all__ = ["StreamStage", "choose_registered_ready", "choose_registered_window",
+           "stall_capacity", "stream_timing"]

@@ -139,7 +139,7 @@ def run_stream(netlist: Netlist, x: np.ndarray, *, simulator: str = "auto",
                workdir: str | os.PathLike | None = None, gap: float = 0.0,
                stall: float = 0.0, seed: int = 1, top: str = "lutnn_top",
                tail_pipeline: str | int = "layer",
-               registered_ready: bool = True) -> StreamResult:
+               registered_ready: bool = True, registered_window: bool = True) -> StreamResult:
     """Emit ``netlist`` as a stream and run images ``x`` through it in an RTL simulator.
 
     Args:
@@ -151,13 +151,15 @@ def run_stream(netlist: Netlist, x: np.ndarray, *, simulator: str = "auto",
         stall: the chance that the sink holds ``m_tready`` low in a cycle.
         seed: the testbench's random seed.
         tail_pipeline: :func:`emit_stream`'s option (results do not depend on it).
-        registered_ready: :func:`emit_stream`'s option (results do not depend on it).
+        registered_ready, registered_window: :func:`emit_stream`'s options (results do not
+            depend on them).
 
     Returns:
         A :class:`StreamResult` (``.outputs``: classes, or bits without a head).
     """
     design = emit_stream(netlist, top=top, tail_pipeline=tail_pipeline,
-                         registered_ready=registered_ready)
+                         registered_ready=registered_ready,
+                         registered_window=registered_window)
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="lutnn-stream-") as tmp:
             return simulate_stream(design, netlist, x, simulator=simulator, workdir=tmp,

@@ -4,6 +4,26 @@
   always @(posedge clk) if (step) sr <= {{shift}};
 //@ window_px
   wire [{{win_msb}}:0] win = px;
+//@ window_registered
+  // the window after the step that completed it: the line buffer alone, one pixel longer
+  reg [{{win_msb}}:0] sr;  // sr[{{c}}*d +: {{c}}]: the pixel pushed d steps before the last
+  wire [{{win_msb}}:0] win = sr;
+  always @(posedge clk) if (step) sr <= {{shift}};
+//@ result_on_step
+        if (emits) begin
+          out_valid <= 1'b1;
+          out_data <= y;
+        end
+//@ result_pending_decl
+  reg pending;  // the last step completed a window: y, from registers only, is its result
+//@ result_pending_reset
+      pending <= 1'b0;
+//@ result_pending_late
+      pending <= step & emits;
+      if (pending) begin
+        out_valid <= 1'b1;
+        out_data <= y;
+      end
 //@ popcount
   wire [{{msb}}:0] {{name}} = {{terms}};
 //@ stream_wire

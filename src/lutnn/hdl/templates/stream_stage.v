@@ -19,7 +19,7 @@ module {{module}} (
   localparam [{{wp_msb}}:0] COL_OUT = {{col_out}};
   // the position's flags, registered with it (step is then one LUT level from registers)
   reg in_image;  // ROW_IN[row] & COL_IN[col]: the position reads a pixel of the image
-  reg emits;  // ROW_OUT[row] & COL_OUT[col]: this pixel completes an output window
+  reg emits;  // ROW_OUT[row] & COL_OUT[col]: this pixel completes an output window{{result_decl}}
   wire last_col = col == {{wp_last}};
   wire [{{row_msb}}:0] row_next = last_col ? ((row == {{hp_last}}) ? 0 : row + 1'b1) : row;
   wire [{{col_msb}}:0] col_next = last_col ? 0 : col + 1'b1;
@@ -37,18 +37,14 @@ module {{module}} (
       col <= 0;
       in_image <= {{in_image_0}};
       emits <= {{emits_0}};
-      out_valid <= 1'b0;
+      out_valid <= 1'b0;{{result_reset}}
     end else begin
-      if (out_ready) out_valid <= 1'b0;
+      if (out_ready) out_valid <= 1'b0;{{result_late}}
       if (step) begin
         row <= row_next;
         col <= col_next;
         in_image <= ROW_IN[row_next] & COL_IN[col_next];
-        emits <= ROW_OUT[row_next] & COL_OUT[col_next];
-        if (emits) begin
-          out_valid <= 1'b1;
-          out_data <= y;
-        end
+        emits <= ROW_OUT[row_next] & COL_OUT[col_next];{{result_on_step}}
       end
     end
   end
