@@ -21,10 +21,13 @@ from lutnn.ir import (
     FeatureEncoder,
     GroupSumHead,
     ImageFlatten,
+    InputEncoder,
     LutConv,
     LutLayer,
     Netlist,
     OrPool,
+    ThresholdLayer,
+    XnorConv,
 )
 from lutnn.sim import simulate
 from test_spatial import SHAPE, _all_spatial_types, _inputs, _tiny, spatial_nets
@@ -138,13 +141,11 @@ def test_design_structure():
     d = emit_stream(net, top="tiny")
     assert d.in_width == 8 and d.pixels == 36 and d.out_width == 2 and d.has_head
     assert [s.kind for s in d.stages] == ["LutConv", "XnorConv", "OrPool"]
-    # line buffers: C * ((KR-1)*(Q+2P) + KC-1): 2*(2*8+2), 4*(2*8+2), 4*(1*3+1), the pool's
-    # one pixel longer: its window is registered
-    assert [s.registered_window for s in d.stages] == [False, False, True]
-    assert [s.line_buffer_bits for s in d.stages] == [36, 72, 16 + 4]
+    # line buffers: C * ((KR-1)*(Q+2P) + KC-1): 2*(2*8+2), 4*(2*8+2), 4*(1*3+1)
+    assert [s.line_buffer_bits for s in d.stages] == [36, 72, 16]
     assert [s.padded_positions for s in d.stages] == [64, 64, 9]
     assert d.flat_width == 16 and d.tail_latency == 2
-    assert (d.latency, d.cycles_per_image) == (63, 64)  # stream_timing, = the testbench
+    assert (d.latency, d.cycles_per_image) == (61, 64)  # stream_timing, = the testbench
     for port in ("input  wire s_tvalid", "output wire s_tready", "input  wire [7:0] s_tdata",
                  "input  wire s_tlast", "output wire m_tvalid", "input  wire m_tready",
                  "output wire [1:0] m_tdata"):
@@ -174,28 +175,66 @@ def test_registered_ready_where_it_costs_no_throughput():
                                    d.pixels) == d.stages
 
 
+def _windowed_net() -> Netlist:
+    """enc -> LUT conv 3x3 (stride 2, pad 1 of 1s) -> depthwise XNOR conv 3x3 (stride 2, pad
+    1 of 0s: fed at most every other clock, so it can take a registered window) -> flatten
+    -> threshold layer -> head."""
+    rng = np.random.default_rng(11)
+    enc = InputEncoder("enc", 1, 36, np.array([64, 192], np.int16))
+    lut = LutConv("lut", 2, 6, 6, 3, 3, 2, 2, 1, 1, rng.integers(0, 18, (4, 4)).astype(np.int32),
+                  rng.integers(0, 2, (4, 16)).astype(np.uint8), pad_value=1)
+    dw = XnorConv("dw", 4, 3, 3, 3, 3, 2, 2, 1, 1, rng.choice([-1, 1], (4, 9)).astype(np.int8),
+                  rng.integers(0, 10, 4).astype(np.int32), rng.random(4) < 0.5, groups=4)
+    thr = ThresholdLayer("thr", 16, rng.integers(0, 16, (6, 5)).astype(np.int32),
+                         rng.choice([-1, 1], (6, 5)).astype(np.int8),
+                         rng.integers(0, 6, 6).astype(np.int32), np.zeros(6, bool))
+    net = Netlist(72, (lut, dw, ImageFlatten("flat", 4, 2, 2), thr), encoder=enc,
+                  head=GroupSumHead("head", 6, 3))
+    net.validate()
+    return net
+
+
 def test_registered_window_where_it_costs_no_throughput():
-    """The all-types stream: only the pool, whose output register has clocks to spare, gets
-    a registered window (its engine reads registers only, its result comes a clock later);
-    the stride-2 XNOR conv after the stride-1 conv emits every other clock, where a window
-    would cost throughput."""
+    """The padded conv after a stride-2 conv gets a registered window: its engine reads
+    registers only (the line buffer, one pixel longer), its result comes a clock later, at no
+    cost in clocks per image.  The stride-2 conv, fed a pixel every clock, emits every other
+    clock: a window there would cost throughput.  Unpadded stages need none (the all-types
+    stream's pool reads the previous output register as it is)."""
     from lutnn.hdl.stream import choose_registered_window, stream_timing
 
-    d = emit_stream(_all_spatial_types(), top="tiny")
-    without = emit_stream(_all_spatial_types(), top="tiny", registered_window=False)
-    assert [s.registered_window for s in d.stages] == [False, False, True]
+    d = emit_stream(_windowed_net(), top="tiny")
+    without = emit_stream(_windowed_net(), top="tiny", registered_window=False)
+    assert [s.registered_window for s in d.stages] == [False, True]
+    assert [s.line_buffer_bits for s in d.stages] == [36, 4 * (2 * 5 + 2) + 4]
     assert d.cycles_per_image == without.cycles_per_image
-    assert d.latency > without.latency
+    assert d.latency > without.latency  # the model's, = the testbench's (tested above)
     positions = d.flat_width // d.stages[-1].out_shape[0]
     assert choose_registered_window(without.stages, positions, d.tail_latency,
                                     d.pixels) == d.stages
-    forced = tuple(dataclasses.replace(s, registered_window=s.registered_ready)
+    forced = tuple(dataclasses.replace(s, registered_ready=True, registered_window=True)
                    for s in without.stages)
     _, interval = stream_timing(forced, positions, d.tail_latency, d.pixels)
     assert interval > d.cycles_per_image
-    pool = d.text.split("module tiny_s3")[1].split("endmodule")[0]
-    assert "wire [19:0] win = sr;" in pool and "pending <= step & emits;" in pool
-    assert "win = {sr, px}" not in pool
+    conv = d.text.split("module tiny_s2")[1].split("endmodule")[0]
+    assert "wire [51:0] win = sr;" in conv and "pending <= step & emits;" in conv
+    pool = emit_stream(_all_spatial_types(), top="tiny").text.split("module tiny_s3")[1]
+    assert "wire [3:0] px = in_data;" in pool.split("endmodule")[0]
+
+
+@needs_icarus
+@pytest.mark.parametrize("registered_window", [True, False])
+def test_a_registered_window_streams_exactly(registered_window, workdir):
+    """RTL == simulator with stalls; without stalls the testbench's latency and interval are
+    the control model's, and a stall reaches s_tready after the header's pixels."""
+    net = _windowed_net()
+    _check(net, _inputs(net, 150, 3), workdir, gap=0.4, stall=0.4,
+           registered_window=registered_window)
+    d = emit_stream(net, registered_window=registered_window)
+    got = run_stream(net, _inputs(net, 4, 1), simulator="icarus", workdir=workdir,
+                     registered_window=registered_window)
+    assert got.first_class_cycle - got.first_pixel_cycle == d.latency
+    assert got.cycles - got.first_class_cycle == 3 * d.cycles_per_image
+    assert _stalled(d, 0, workdir) == (d.stall_pixels, 0)
 
 
 def test_golden_tiny_stream():

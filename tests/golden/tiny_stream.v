@@ -5,7 +5,7 @@
 //   input: 1 8-bit value(s) per pixel, channel c at s_tdata[8c+7:8c]; encoder 'enc': bit c*T + t = value c >= threshold t, thresholds [64, 192]
 //   S1: LutConv 'lut', [2, 6, 6] -> [4, 6, 6], kernel 3x3, stride 1x1, padding 1x1 of 1s: 4 shared 4-input LUTs; line buffer 36 bits
 //   S2: XnorConv 'dw', [4, 6, 6] -> [4, 3, 3], kernel 3x3, stride 2x2, padding 1x1 of 0s, groups 4: 4 XNOR popcounts vs thresholds; line buffer 72 bits; registered ready
-//   S3: OrPool 'pool', [4, 3, 3] -> [4, 2, 2], kernel 2x2, stride 1x1, padding 0x0: OR over the window, 4 channel(s); line buffer 20 bits; registered ready; registered window
+//   S3: OrPool 'pool', [4, 3, 3] -> [4, 2, 2], kernel 2x2, stride 1x1, padding 0x0: OR over the window, 4 channel(s); line buffer 16 bits; registered ready
 //   collector: 16 bits ([4, 2, 2]); dense tail: 1 flat layer(s) and the head (3 classes) (tiny_tail, pipeline 'layer', latency 2)
 //
 // Ports
@@ -51,7 +51,7 @@
 // the positions that emit an output.
 // The dense tail and head start once the collector holds the whole feature map and the
 // m_tdata register is empty; their result comes 2 clock(s) later.
-// Without stalls: latency 63 clocks from the first pixel's handshake to the class's
+// Without stalls: latency 61 clocks from the first pixel's handshake to the class's
 // handshake (with m_tready high: the first rising edge at which m_tvalid is high; it rose
 // just after the edge before); one image per 64 clocks in steady state
 // (pixels given back to back).
@@ -193,7 +193,7 @@ module tiny_s2_dw (
   end
 endmodule
 
-// S3: OrPool 'pool', [4, 3, 3] -> [4, 2, 2], kernel 2x2, stride 1x1, padding 0x0: OR over the window, 4 channel(s); line buffer 20 bits; registered ready; registered window
+// S3: OrPool 'pool', [4, 3, 3] -> [4, 2, 2], kernel 2x2, stride 1x1, padding 0x0: OR over the window, 4 channel(s); line buffer 16 bits; registered ready
 module tiny_s3_pool (
   input  wire clk,
   input  wire rst,
@@ -215,19 +215,17 @@ module tiny_s3_pool (
   // the position's flags, registered with it (step is then one LUT level from registers)
   reg in_image;  // ROW_IN[row] & COL_IN[col]: the position reads a pixel of the image
   reg emits;  // ROW_OUT[row] & COL_OUT[col]: this pixel completes an output window
-  reg pending;  // the last step completed a window: y, from registers only, is its result
   wire last_col = col == 2;
   wire [1:0] row_next = last_col ? ((row == 2) ? 0 : row + 1'b1) : row;
   wire [1:0] col_next = last_col ? 0 : col + 1'b1;
-  // the output register can take this clock's result: it is empty and no result is on its way
-  wire out_free = ~out_valid & ~pending;
+  // the output register can take this clock's result: it is empty (in_ready reads nothing downstream)
+  wire out_free = ~out_valid;
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
   assign in_ready = in_image & (~emits | out_free);
-  wire [3:0] px = in_image ? in_data : {4{1'b0}};
-  // the window after the step that completed it: the line buffer alone, one pixel longer
-  reg [19:0] sr;  // sr[4*d +: 4]: the pixel pushed d steps before the last
-  wire [19:0] win = sr;
-  always @(posedge clk) if (step) sr <= {sr[15:0], px};
+  wire [3:0] px = in_data;
+  reg [15:0] sr;  // sr[4*d +: 4]: the pixel pushed d+1 steps ago
+  wire [19:0] win = {sr, px};  // win[4*d +: 4]: d steps ago (d = 0: px)
+  always @(posedge clk) if (step) sr <= {sr[11:0], px};
   wire [3:0] y;
   assign y[0] = win[16] | win[12] | win[4] | win[0];
   assign y[1] = win[17] | win[13] | win[5] | win[1];
@@ -240,19 +238,17 @@ module tiny_s3_pool (
       in_image <= 1'b1;
       emits <= 1'b0;
       out_valid <= 1'b0;
-      pending <= 1'b0;
     end else begin
       if (out_ready) out_valid <= 1'b0;
-      pending <= step & emits;
-      if (pending) begin
-        out_valid <= 1'b1;
-        out_data <= y;
-      end
       if (step) begin
         row <= row_next;
         col <= col_next;
         in_image <= ROW_IN[row_next] & COL_IN[col_next];
         emits <= ROW_OUT[row_next] & COL_OUT[col_next];
+        if (emits) begin
+          out_valid <= 1'b1;
+          out_data <= y;
+        end
       end
     end
   end

@@ -262,13 +262,21 @@ def _stage(node, stage: StreamStage, top: str, index: int) -> tuple[str, str]:
         pad_note=f"{c_n}'b{str(pad_value) * c_n}", row_msb=_bits(hp) - 1,
         col_msb=_bits(wp) - 1, hp_msb=hp - 1, wp_msb=wp - 1, row_in=_mask(stage.row_in),
         col_in=_mask(stage.col_in), row_out=_mask(stage.row_out),
-        col_out=_mask(stage.col_out), pad="{" + f"{c_n}{{1'b{pad_value}}}" + "}",
+        col_out=_mask(stage.col_out), px=_padded_pixel(stage, c_n, pad_value),
         window=window, engine="\n".join(_engine(node, top, wp)), wp_last=wp - 1,
         hp_last=hp - 1, out_free=out_free, out_free_note=note,
         in_image_0=f"1'b{int(stage.row_in[0] and stage.col_in[0])}",
         emits_0=f"1'b{int(stage.row_out[0] and stage.col_out[0])}",
         **_result_logic(stage.registered_window))
     return module, text
+
+
+def _padded_pixel(stage: StreamStage, c_n: int, pad_value: int) -> str:
+    """The pixel a stage pushes: its input, or the padding value where the position is outside
+    the image (a stage without padding reads its input, the previous output register, as is)."""
+    if not stage.padded:
+        return "in_data"
+    return "in_image ? in_data : {" + f"{c_n}{{1'b{pad_value}}}" + "}"
 
 
 def _result_logic(registered_window: bool) -> dict[str, str]:

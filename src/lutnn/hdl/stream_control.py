@@ -38,6 +38,11 @@ class StreamStage:
     # no throughput (one clock of latency each)
     registered_window: bool = False
 
+    @property
+    def padded(self) -> bool:
+        """Some positions of the raster are padding (the stage muxes its input pixel)."""
+        return not (all(self.row_in) and all(self.col_in))
+
 
 class _ControlModel:
     """The emitted control logic (stages, collector, tail), clock by clock: a model of the
@@ -190,7 +195,8 @@ def choose_registered_window(stages: tuple[StreamStage, ...], positions: int,
     Such a stage's engine reads only registers (its line buffer, one pixel longer), and its
     result reaches the output register one clock after the window completed: the path from
     the previous stage's output through the padding mux and the engine (ECP5's critical
-    path once the ready chain was cut) is gone.  Its output register is busy for a clock
+    path once the ready chain was cut) is gone.  Only padded stages get one: without
+    padding there is no mux, and the engine reads the previous stage's output register.  Its output register is busy for a clock
     more per pixel, which costs throughput only where the stage emits every other clock.
     """
     def intervals(chosen):  # clocks between consecutive results, without stalls
@@ -200,8 +206,8 @@ def choose_registered_window(stages: tuple[StreamStage, ...], positions: int,
     chosen = tuple(stages)
     base = intervals(chosen)
     for i, stage in enumerate(chosen):
-        if not stage.registered_ready:
-            continue
+        if not stage.registered_ready or not stage.padded:
+            continue  # without padding the engine reads the previous output register already
         longer = stage.line_buffer_bits + stage.in_shape[0]  # the line buffer's extra pixel
         trial = chosen[:i] + (replace(stage, registered_window=True, line_buffer_bits=longer),
                               ) + chosen[i + 1:]

@@ -27,7 +27,7 @@ module {{module}} (
   wire out_free = {{out_free}};
   wire step = (in_image ? in_valid : 1'b1) & (~emits | out_free);
   assign in_ready = in_image & (~emits | out_free);
-  wire [{{in_msb}}:0] px = in_image ? in_data : {{pad}};
+  wire [{{in_msb}}:0] px = {{px}};
 {{window}}
   wire [{{out_msb}}:0] y;
 {{engine}}
