@@ -37,6 +37,7 @@ from lutnn.distill import memory
 from lutnn.distill.config import DistillConfig
 from lutnn.distill.fit import (
     LOCAL_LOSSES,
+    address_bits,
     count_addresses,
     majority_tables,
     partial_sum_tables,
@@ -101,9 +102,7 @@ def _exact_tables(linear: BinaryLinear, plan: BlockPlan, wiring: torch.Tensor,
         return _partial_first_stage(linear, plan, wiring, o0, o1)
     neuron = torch.arange(o0, o1)  # (M,): one LUT per neuron
     local = wiring - (neuron // (plan.neurons // plan.groups) * plan.fan_in)[:, None]  # (M, k)
-    k = wiring.shape[1]
-    address = torch.arange(2**k)
-    bits = (address[:, None] >> torch.arange(k)[None, :]) & 1  # (A, k)
+    bits = address_bits(wiring.shape[1])  # (A, k)
     z = linear.neuron_preactivation(neuron, local, bits.expand(len(neuron), -1, -1))
     return signed_tables(z.double())
 

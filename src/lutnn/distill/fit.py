@@ -32,6 +32,7 @@ from lutnn.nn.lut import binarize_ste, lut_lookup
 
 __all__ = [
     "LOCAL_LOSSES",
+    "address_bits",
     "MIN_MAGNITUDE",
     "UNSEEN_RULES",
     "count_addresses",
@@ -156,10 +157,15 @@ def partial_sum_tables(
         ``(bits bool [M, 2^k], values [M, 2^k])`` as :func:`majority_tables`.
     """
     m, k = weights.shape
-    a = torch.arange(2**k)
-    x = ((a[:, None] >> torch.arange(k)[None, :]) & 1).to(weights.dtype) * 2 - 1  # (A, k)
+    x = address_bits(k).to(weights.dtype) * 2 - 1  # (A, k)
     z = scale[:, None] * (weights @ x.t()) + (share * offset)[:, None]  # (M, A)
     return signed_tables(z)
+
+
+def address_bits(k: int) -> torch.Tensor:
+    """int64 ``[2^k, k]``: the input bits of every address of a k-input LUT (row ``a``,
+    column ``j``: bit ``j`` of ``a``, LUT input ``j``)."""
+    return (torch.arange(2**k)[:, None] >> torch.arange(k)[None, :]) & 1
 
 
 def signed_tables(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
