@@ -32,9 +32,9 @@ from lutnn.nn.lut import binarize_ste, lut_lookup
 
 __all__ = [
     "LOCAL_LOSSES",
-    "address_bits",
     "MIN_MAGNITUDE",
     "UNSEEN_RULES",
+    "address_bits",
     "count_addresses",
     "majority_tables",
     "partial_sum_tables",

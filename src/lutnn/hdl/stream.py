@@ -225,13 +225,13 @@ def _stage(node, stage: StreamStage, top: str, index: int) -> tuple[str, str]:
     c_n = node.in_shape[0]
     pr, pc = int(node.pad_rows), int(node.pad_cols)
     hp, wp = len(stage.row_in), len(stage.col_in)
-    length = (node.kernel_rows - 1) * wp + node.kernel_cols - 1  # pixels in the line buffer
-    if stage.registered_window:  # the window is the line buffer, one pixel longer
-        shift = "px" if length == 0 else f"{{sr[{c_n * length - 1}:0], px}}"
-        window = _T.render("window_registered", c=c_n, win_msb=c_n * (length + 1) - 1,
-                           shift=shift)
+    # pixels the line buffer keeps: the window's but the incoming one, or (registered
+    # window) all of the window's
+    length = (node.kernel_rows - 1) * wp + node.kernel_cols - 1 + stage.registered_window
+    shift = "px" if length == 1 else f"{{sr[{c_n * (length - 1) - 1}:0], px}}"
+    if stage.registered_window:
+        window = _T.render("window_registered", c=c_n, win_msb=c_n * length - 1, shift=shift)
     elif length:
-        shift = "px" if length == 1 else f"{{sr[{c_n * (length - 1) - 1}:0], px}}"
         window = _T.render("window_sr", sr_msb=c_n * length - 1, c=c_n,
                            win_msb=c_n * (length + 1) - 1, shift=shift)
     else:
